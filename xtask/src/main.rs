@@ -1,0 +1,75 @@
+//! `cargo xtask`: orchestration of the workspace. It decides what runs and in which order, builds the
+//! `ssinfogan` binary and launches it; every number is computed by that binary, none here.
+
+mod data;
+mod reproduce;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Orchestration of the ss-InfoGAN workspace")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Obtain a dataset (mnist, fashion-mnist) and print its source, sizes and location.
+    Data(data::Args),
+    /// Reproduce an experiment of experiments/<name>.toml: data, runs, tables, figures, REPORT.md.
+    Reproduce(reproduce::Args),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Task::Data(args) => data::run(&args),
+        Task::Reproduce(args) => reproduce::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one directory below it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Builds the release `ssinfogan` binary with the running cargo and returns its path.
+fn build_ssinfogan() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let root = workspace_root();
+    eprintln!("building ssinfogan (release)…");
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--release", "--quiet", "--package", "ssinfogan-cli", "--bin", "ssinfogan"])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("building ssinfogan failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join(format!("ssinfogan{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// Runs `ssinfogan` with `args` in the workspace root, failing on a non-zero exit.
+fn run_ssinfogan(binary: &Path, args: &[String]) -> anyhow::Result<()> {
+    let status = Command::new(binary)
+        .current_dir(workspace_root())
+        .args(args)
+        .status()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !status.success() {
+        bail!("`ssinfogan {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
