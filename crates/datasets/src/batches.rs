@@ -127,3 +127,76 @@ impl BatchSampler {
         self.passes
     }
 }
+
+/// The real batches of a run: the coin of [`BatchSchedule`] picks labelled or unlabelled, and the matching
+/// [`BatchSampler`] gives the indices. Either set may be empty (no labels: plain InfoGAN; all labels), and the
+/// schedule then never picks it.
+#[derive(Debug, Clone)]
+pub struct RealBatches {
+    sets: Sets,
+    schedule: BatchSchedule,
+    coin: ChaCha8Rng,
+}
+
+/// Which index sets exist; at least one does, by construction.
+#[derive(Debug, Clone)]
+enum Sets {
+    Both { labelled: BatchSampler, unlabelled: BatchSampler },
+    LabelledOnly(BatchSampler),
+    UnlabelledOnly(BatchSampler),
+}
+
+impl RealBatches {
+    /// `labelled_rng`, `unlabelled_rng` and `coin` are three separate named streams, so changing how often
+    /// one is drawn from leaves the others' numbers as they were.
+    pub fn new(
+        subset: &crate::LabelledSubset,
+        batch_size: usize,
+        growth_per_epoch: Option<f64>,
+        labelled_rng: ChaCha8Rng,
+        unlabelled_rng: ChaCha8Rng,
+        coin: ChaCha8Rng,
+    ) -> Result<Self> {
+        let (n_labelled, n_train) = (subset.labelled.len(), subset.labelled.len() + subset.unlabelled.len());
+        let schedule = BatchSchedule::new(n_labelled, n_train, growth_per_epoch)?;
+        let labelled = || BatchSampler::new(subset.labelled.clone(), batch_size, labelled_rng.clone());
+        let unlabelled = || BatchSampler::new(subset.unlabelled.clone(), batch_size, unlabelled_rng.clone());
+        let sets = match (subset.labelled.is_empty(), subset.unlabelled.is_empty()) {
+            (false, false) => Sets::Both { labelled: labelled()?, unlabelled: unlabelled()? },
+            (false, true) => Sets::LabelledOnly(labelled()?),
+            (true, false) => Sets::UnlabelledOnly(unlabelled()?),
+            (true, true) => return Err(DataError::Invalid("the train split is empty".to_string())),
+        };
+        Ok(Self { sets, schedule, coin })
+    }
+
+    pub fn schedule(&self) -> &BatchSchedule {
+        &self.schedule
+    }
+
+    /// The kind and train-split indices of the next batch during `epoch` (counted from 0).
+    ///
+    /// ```
+    /// use ssinfogan_core::RngStreams;
+    /// use ssinfogan_datasets::{BatchKind, LabelledSubset, RealBatches};
+    /// let labels: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
+    /// let s = RngStreams::new(1);
+    /// let subset = LabelledSubset::choose(&labels, 10, 20, false, &mut s.stream("labelled-subset"))?;
+    /// let mut batches = RealBatches::new(&subset, 8, Some(0.1), s.stream("labelled"), s.stream("unlabelled"), s.stream("coin"))?;
+    /// let (kind, indices) = batches.next(0);
+    /// assert_eq!(kind, BatchKind::Labelled); // p = 0 in the first epoch
+    /// assert!(indices.iter().all(|i| subset.labelled.contains(i)));
+    /// # Ok::<(), ssinfogan_datasets::DataError>(())
+    /// ```
+    pub fn next(&mut self, epoch: usize) -> (BatchKind, Vec<usize>) {
+        // With one set only, p is 0 (no unlabelled images) or 1 (no labels): the coin is still tossed, so the
+        // coin stream advances the same way whatever the label count.
+        let kind = self.schedule.draw(epoch, &mut self.coin);
+        match (&mut self.sets, kind) {
+            (Sets::Both { labelled, .. }, BatchKind::Labelled) => (kind, labelled.next_batch()),
+            (Sets::Both { unlabelled, .. }, BatchKind::Unlabelled) => (kind, unlabelled.next_batch()),
+            (Sets::LabelledOnly(labelled), _) => (BatchKind::Labelled, labelled.next_batch()),
+            (Sets::UnlabelledOnly(unlabelled), _) => (BatchKind::Unlabelled, unlabelled.next_batch()),
+        }
+    }
+}

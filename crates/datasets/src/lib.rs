@@ -17,7 +17,7 @@ pub mod labelled;
 pub mod provenance;
 pub mod sources;
 
-pub use batches::{BatchKind, BatchSampler, BatchSchedule};
+pub use batches::{BatchKind, BatchSampler, BatchSchedule, RealBatches};
 pub use catalog::{load, DatasetName, SourceKind, SourceRequest};
 pub use dataset::{Dataset, Split};
 pub use error::{DataError, Result};

@@ -3,7 +3,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use ssinfogan_core::RngStreams;
-use ssinfogan_datasets::{BatchKind, BatchSampler, BatchSchedule, LabelledSubset};
+use ssinfogan_datasets::{BatchKind, BatchSampler, BatchSchedule, LabelledSubset, RealBatches};
 
 fn labels(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 % 10) as u8).collect()
@@ -132,4 +132,50 @@ fn sampler_fills_a_batch_larger_than_its_set() {
 fn sampler_rejects_empty_sets_and_empty_batches() {
     assert!(BatchSampler::new(vec![], 4, ChaCha8Rng::seed_from_u64(0)).is_err());
     assert!(BatchSampler::new(vec![1], 0, ChaCha8Rng::seed_from_u64(0)).unwrap_err().to_string().contains("batch size 0"));
+}
+
+fn real_batches(n_labelled: usize, seed: u64) -> (LabelledSubset, RealBatches) {
+    let labels = labels(200);
+    let s = RngStreams::new(seed);
+    let subset = LabelledSubset::choose(&labels, 10, n_labelled, false, &mut s.stream("labelled-subset")).unwrap();
+    let batches =
+        RealBatches::new(&subset, 16, Some(0.1), s.stream("labelled"), s.stream("unlabelled"), s.stream("coin")).unwrap();
+    (subset, batches)
+}
+
+#[test]
+fn real_batches_draw_from_the_set_the_coin_picks() {
+    let (subset, mut batches) = real_batches(20, 4);
+    let mut kinds = Vec::new();
+    for epoch in [0, 5, 30] {
+        for _ in 0..50 {
+            let (kind, indices) = batches.next(epoch);
+            let set = if kind == BatchKind::Labelled { &subset.labelled } else { &subset.unlabelled };
+            assert_eq!(indices.len(), 16);
+            assert!(indices.iter().all(|i| set.contains(i)));
+            kinds.push(kind);
+        }
+    }
+    // p = 0 in epoch 0; p = 0.9 (the unlabelled fraction 180/200) by epoch 30.
+    assert!(kinds[..50].iter().all(|&k| k == BatchKind::Labelled));
+    let late = kinds[100..].iter().filter(|&&k| k == BatchKind::Unlabelled).count();
+    assert!(late > 30, "{late} of 50 batches unlabelled at p = 0.9");
+}
+
+#[test]
+fn real_batches_without_labels_or_without_unlabelled_images() {
+    let (_, mut infogan) = real_batches(0, 1);
+    assert!((0..20).all(|_| infogan.next(0).0 == BatchKind::Unlabelled));
+    let (_, mut all) = real_batches(200, 1);
+    assert!((0..20).all(|e| all.next(e).0 == BatchKind::Labelled));
+}
+
+#[test]
+fn real_batches_repeat_exactly_for_the_same_seed() {
+    let draw = |seed| {
+        let (_, mut b) = real_batches(20, seed);
+        (0..40).map(|i| b.next(i / 10)).collect::<Vec<_>>()
+    };
+    assert_eq!(draw(7), draw(7));
+    assert_ne!(draw(7), draw(8));
 }

