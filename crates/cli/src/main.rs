@@ -1,6 +1,7 @@
 //! `ssinfogan`: the composition root of the workspace. Today it obtains and checks datasets; training,
 //! evaluation, reporting and sampling commands join it as their crates are filled.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     let cli = Cli::parse();
