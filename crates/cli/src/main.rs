@@ -1,5 +1,8 @@
-//! `ssinfogan`: the composition root of the workspace. Today it obtains and checks datasets; training,
-//! evaluation, reporting and sampling commands join it as their crates are filled.
+//! `ssinfogan`: the composition root of the workspace. It reads an experiment TOML, picks the
+//! implementations (dataset, networks, losses) and hands them to the training loop.
+
+mod config;
+mod train;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,6 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
 
 #[derive(Parser)]
@@ -21,6 +26,9 @@ enum Command {
     /// Obtain a dataset, check it, record where it came from (data/<dataset>.source.json) and print one line:
     /// source, train/test sizes, location, content hash.
     Data(DataArgs),
+    /// Train one run: a variant of an experiment TOML, a label count and a seed, into
+    /// results/<experiment>/runs/<variant>-n<labels>-s<seed>/. Resumes from the run's checkpoint if there is one.
+    Train(train::TrainArgs),
 }
 
 #[derive(clap::Args)]
@@ -50,17 +58,23 @@ fn parse_source(s: &str) -> Result<SourceKind, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+    // Log lines go through the progress-bar layer so they never tear a bar.
+    let indicatif = tracing_indicatif::IndicatifLayer::new();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(indicatif.get_stderr_writer())
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_target(false),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
+        .with(indicatif)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data(args) => data(args),
+        Command::Train(args) => train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,13 +3,18 @@
 //!
 //! Every other crate depends on this one and on nothing else of the workspace: it names the shape of an
 //! image ([`ImageSpec`]), the seeded host random streams all randomness comes from ([`RngStreams`]), and the
-//! compute device a run asks for ([`DeviceChoice`]). The latent-code specification (`LatentSpec`) and the
-//! run-directory layout join it when training lands.
+//! compute device a run asks for ([`DeviceChoice`]), the latent codes and noise of the generator
+//! ([`LatentSpec`]), and the run-directory layout ([`run_dir`]).
 
 pub mod device;
 pub mod image;
+pub mod latent;
+pub mod model;
 pub mod rng;
+pub mod run_dir;
 
 pub use device::DeviceChoice;
 pub use image::ImageSpec;
+pub use latent::{LatentBatch, LatentSpec, SemiSupervisedCode};
+pub use model::{Discriminator, DiscriminatorOutput, Generator};
 pub use rng::RngStreams;

@@ -84,7 +84,7 @@ impl BatchSchedule {
 /// A batch that reaches the end of a pass is completed from the next, reshuffled pass, so every batch has
 /// exactly `batch_size` indices, and every index appears once per pass. A set smaller than the batch (132
 /// labelled images, batch 128, is fine; 100 labelled images is not) repeats indices within a batch.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BatchSampler {
     order: Vec<usize>,
     position: usize,
@@ -131,7 +131,10 @@ impl BatchSampler {
 /// The real batches of a run: the coin of [`BatchSchedule`] picks labelled or unlabelled, and the matching
 /// [`BatchSampler`] gives the indices. Either set may be empty (no labels: plain InfoGAN; all labels), and the
 /// schedule then never picks it.
-#[derive(Debug, Clone)]
+///
+/// It serialises whole (samplers, their positions, every stream's state), so a checkpoint can resume the
+/// exact sequence of batches.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RealBatches {
     sets: Sets,
     schedule: BatchSchedule,
@@ -139,7 +142,7 @@ pub struct RealBatches {
 }
 
 /// Which index sets exist; at least one does, by construction.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 enum Sets {
     Both { labelled: BatchSampler, unlabelled: BatchSampler },
     LabelledOnly(BatchSampler),

@@ -215,8 +215,7 @@ fn load_from(dataset: DatasetName, source: SourceKind, request: &SourceRequest) 
         }
     };
     let provenance = provenance(dataset, source, origin, location, note, &train, &test);
-    let source_path = provenance.location.clone();
-    Dataset::validated(image, dataset.num_classes(), train, test, provenance, &source_path)
+    Dataset::new(image, dataset.num_classes(), train, test, provenance)
 }
 
 fn provenance(

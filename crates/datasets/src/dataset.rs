@@ -44,15 +44,10 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Checks sizes and value ranges, so no later stage has to. `source` names what the data was read from.
-    pub(crate) fn validated(
-        image: ImageSpec,
-        num_classes: usize,
-        train: Split,
-        test: Split,
-        provenance: Provenance,
-        source: &std::path::Path,
-    ) -> Result<Self> {
+    /// Checks sizes and value ranges, so no later stage has to; errors name `provenance.location`.
+    pub fn new(image: ImageSpec, num_classes: usize, train: Split, test: Split, provenance: Provenance) -> Result<Self> {
+        let source = provenance.location.clone();
+        let source = source.as_path();
         for (name, split) in [("train", &train), ("test", &test)] {
             if split.is_empty() {
                 return Err(DataError::bad_file(source, format!("the {name} split is empty")));
@@ -107,7 +102,7 @@ impl Dataset {
 
 /// SHA-256 over the decoded content (sizes, f32 grey levels little-endian, labels) of both splits: two
 /// sources that yield the same numbers get the same hash, whatever their file format.
-pub(crate) fn content_hash(train: &Split, test: &Split) -> String {
+pub fn content_hash(train: &Split, test: &Split) -> String {
     let mut hasher = Sha256::new();
     for split in [train, test] {
         hasher.update((split.len() as u64).to_le_bytes());

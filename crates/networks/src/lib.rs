@@ -1,5 +1,19 @@
 //! Generator and discriminator families of ss-InfoGAN (Spurr et al. 2017, §3; InfoGAN, Chen et al. 2016,
-//! appendix C): `mnist` (28×28×1: FC-FC-ConvT-ConvT generator, Conv-Conv-FC body with the D, Q_ss and Q_us
-//! heads) and `conv32` (32×32×3), built from a config and the run's `LatentSpec` through candle's
-//! `VarBuilder`, initialised as the official code (weights N(0, 0.02), BatchNorm scale N(1, 0.02)) from seeded
-//! host streams. Nothing is implemented here yet; the training loop brings this crate.
+//! appendix C), built from a config and the run's [`LatentSpec`](ssinfogan_core::LatentSpec) through candle's
+//! `VarBuilder` and initialised as the official code from a seeded host stream ([`init`]). Today: the `mnist`
+//! family (28×28×1). The 32×32 colour family joins it with the colour datasets.
+
+pub mod init;
+pub mod mnist;
+
+pub use init::initialise;
+pub use mnist::{MnistConfig, MnistDiscriminator, MnistGenerator};
+
+use serde::{Deserialize, Serialize};
+
+/// The network family of an experiment: one TOML table, `kind = "mnist"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum NetworkConfig {
+    Mnist(MnistConfig),
+}

@@ -1,0 +1,123 @@
+//! The experiment TOML: a base, `[variants.<name>]` overlays (what differs between the methods compared) and
+//! `[profiles.<name>]` overlays (how long and how large a run is), resolved into one typed config. Every table
+//! denies unknown keys, and every error names the file and the key.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use ssinfogan_core::LatentSpec;
+use ssinfogan_datasets::{DatasetName, SourceKind};
+use ssinfogan_losses::LossConfig;
+use ssinfogan_networks::NetworkConfig;
+use ssinfogan_training::{OptimiserConfig, ScheduleConfig};
+
+/// A fully resolved experiment config: what one run is made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    pub experiment: ExperimentSection,
+    pub data: DataSection,
+    pub latent: LatentSpec,
+    pub network: NetworkConfig,
+    pub loss: LossConfig,
+    pub optimiser: OptimiserConfig,
+    pub schedule: ScheduleConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    /// Names the results directory: `results/<name>/`.
+    pub name: String,
+    pub dataset: DatasetName,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// One source only; absent: the dataset's sources in order.
+    pub source: Option<SourceKind>,
+    /// Labelled training images (0: plain InfoGAN).
+    pub n_labelled: usize,
+    /// Same number of labelled images per class (official code: false).
+    pub balanced: bool,
+}
+
+/// Reads `path` and resolves `variant` and, if given, `profile`: base ← variant ← profile.
+pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result<ExperimentConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut base: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let variants = take_table(&mut base, "variants", path)?;
+    let profiles = take_table(&mut base, "profiles", path)?;
+    let pick = |tables: &toml::Table, kind: &str, name: &str| -> anyhow::Result<toml::Table> {
+        match tables.get(name) {
+            Some(toml::Value::Table(t)) => Ok(t.clone()),
+            Some(_) => bail!("{}: `{kind}.{name}` must be a table", path.display()),
+            None => {
+                let names: Vec<&str> = tables.keys().map(String::as_str).collect();
+                bail!("{}: no {kind} `{name}`; the file defines: {}", path.display(), names.join(", "))
+            }
+        }
+    };
+    merge(&mut base, pick(&variants, "variants", variant)?);
+    if let Some(profile) = profile {
+        merge(&mut base, pick(&profiles, "profiles", profile)?);
+    }
+    let config: ExperimentConfig = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(|e| {
+        let key = e.path().to_string();
+        anyhow::anyhow!("{} (variant `{variant}`): key `{key}`: {}", path.display(), e.inner())
+    })?;
+    validate(&config).with_context(|| format!("{} (variant `{variant}`)", path.display()))?;
+    Ok(config)
+}
+
+fn take_table(base: &mut toml::Table, key: &str, path: &Path) -> anyhow::Result<toml::Table> {
+    match base.remove(key) {
+        Some(toml::Value::Table(t)) => Ok(t),
+        Some(_) => bail!("{}: `{key}` must be a table of tables", path.display()),
+        None => Ok(toml::Table::new()),
+    }
+}
+
+/// Overlays `over` on `base`: tables merge key by key, anything else is replaced.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// The checks serde cannot make.
+fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
+    let s = &config.schedule;
+    if s.batch_size == 0 || s.epochs == 0 || s.iterations_per_epoch == 0 {
+        bail!("schedule: batch_size, epochs and iterations_per_epoch must be at least 1");
+    }
+    for (name, adam) in [("discriminator", &config.optimiser.discriminator), ("generator", &config.optimiser.generator)] {
+        if !(adam.learning_rate > 0.0) || !(0.0..1.0).contains(&adam.beta1) || !(0.0..1.0).contains(&adam.beta2) {
+            bail!(
+                "optimiser.{name}: learning_rate must be > 0 and beta1, beta2 in [0, 1) (got {}, {}, {})",
+                adam.learning_rate,
+                adam.beta1,
+                adam.beta2
+            );
+        }
+    }
+    let classes = config.experiment.dataset.num_classes();
+    match config.latent.semi_supervised.as_slice() {
+        [code] if code.label == "class" && code.size == classes => Ok(()),
+        [code] if code.label != "class" => bail!("latent.semi_supervised: label `{}` is unknown; {} has `class`", code.label, config.experiment.dataset),
+        [code] => bail!(
+            "latent.semi_supervised: code `{}` has {} values but the label `class` of {} has {classes}",
+            code.name,
+            code.size,
+            config.experiment.dataset
+        ),
+        codes => bail!("latent.semi_supervised: exactly one code is supported, found {}", codes.len()),
+    }
+}

@@ -1,0 +1,197 @@
+//! `ssinfogan train`: one run of one variant, label count and seed, into `results/<experiment>/runs/…`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use candle_core::DType;
+use candle_nn::{VarBuilder, VarMap};
+use serde::Serialize;
+use ssinfogan_core::run_dir::{write_atomically, RunDir, RunId};
+use ssinfogan_core::{DeviceChoice, RngStreams};
+use ssinfogan_datasets::{LabelledSubset, Provenance, SourceRequest};
+use ssinfogan_networks::{initialise, MnistDiscriminator, MnistGenerator, NetworkConfig};
+use ssinfogan_training::{train, Networks, RunSummary, TrainingRun};
+
+use crate::config::{self, ExperimentConfig};
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// The experiment TOML, e.g. experiments/mnist.toml.
+    #[arg(long)]
+    experiment: PathBuf,
+    /// A `[variants.<name>]` of that file, e.g. infogan or ss-infogan.
+    #[arg(long)]
+    variant: String,
+    /// A `[profiles.<name>]` of that file, e.g. quick.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Number of labelled training images; overrides the variant's `data.n_labelled`.
+    #[arg(long)]
+    labels: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+}
+
+/// What a run's `config.toml` holds: the resolved config and where everything came from.
+#[derive(Serialize)]
+struct RecordedConfig<'a> {
+    #[serde(flatten)]
+    config: &'a ExperimentConfig,
+    run: RunRecord<'a>,
+}
+
+#[derive(Serialize, PartialEq)]
+struct RunRecord<'a> {
+    variant: &'a str,
+    profile: Option<&'a str>,
+    seed: u64,
+    device: String,
+    candle_version: &'static str,
+    git_revision: String,
+    labelled_per_class: Vec<usize>,
+    data: &'a Provenance,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let mut config = config::load(&args.experiment, &args.variant, args.profile.as_deref())?;
+    if let Some(labels) = args.labels {
+        config.data.n_labelled = labels;
+    }
+    let id = RunId { variant: args.variant.clone(), n_labelled: config.data.n_labelled, seed: args.seed };
+    let run_dir = RunDir::new(&args.results, &config.experiment.name, &id);
+    if let Some(summary) = read_summary(&run_dir.summary())? {
+        if summary.status == "completed" {
+            tracing::info!("{} is complete; nothing to do", run_dir.root().display());
+            return Ok(());
+        }
+        bail!(
+            "{} ended with status `{}`: {}; delete that directory to run it again",
+            run_dir.root().display(),
+            summary.status,
+            summary.error.unwrap_or_default()
+        );
+    }
+
+    let mut request = SourceRequest::automatic(&args.data_root);
+    request.source = config.data.source;
+    let dataset = ssinfogan_datasets::load(config.experiment.dataset, &request)
+        .with_context(|| format!("cannot obtain {}", config.experiment.dataset))?;
+    if let Some(note) = &dataset.provenance.note {
+        tracing::warn!("data: {note}");
+    }
+    let streams = RngStreams::new(args.seed);
+    let subset = LabelledSubset::choose(
+        &dataset.train.labels,
+        dataset.num_classes,
+        config.data.n_labelled,
+        config.data.balanced,
+        &mut streams.stream("labelled-subset"),
+    )
+    .with_context(|| format!("{}: data.n_labelled", args.experiment.display()))?;
+    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+
+    let record = RecordedConfig {
+        config: &config,
+        run: RunRecord {
+            variant: &args.variant,
+            profile: args.profile.as_deref(),
+            seed: args.seed,
+            device: args.device.to_string(),
+            candle_version: env!("SSINFOGAN_CANDLE_VERSION"),
+            git_revision: git_revision(),
+            labelled_per_class: subset.per_class.clone(),
+            data: &dataset.provenance,
+        },
+    };
+    write_config(&run_dir, &record)?;
+
+    let mut networks = build_networks(&config, &streams, &device)?;
+    let run = TrainingRun {
+        dataset: &dataset,
+        subset: &subset,
+        latent: &config.latent,
+        loss: &config.loss,
+        optimiser: &config.optimiser,
+        schedule: &config.schedule,
+        streams,
+        run_dir: &run_dir,
+        device: &device,
+        inject_nan_at: std::env::var("SSINFOGAN_INJECT_NAN_AT").ok().and_then(|v| v.parse().ok()),
+    };
+    tracing::info!(
+        "training {} on {} ({} labelled: {:?} per class)",
+        run_dir.root().display(),
+        dataset.provenance.origin,
+        subset.labelled.len(),
+        subset.per_class
+    );
+    let summary = train(&run, &mut networks)?;
+    println!(
+        "{}: {}",
+        run_dir.root().display(),
+        summary.final_metrics.iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
+fn build_networks(config: &ExperimentConfig, streams: &RngStreams, device: &candle_core::Device) -> anyhow::Result<Networks> {
+    let NetworkConfig::Mnist(network) = &config.network;
+    let generator_vars = VarMap::new();
+    let discriminator_vars = VarMap::new();
+    let generator = MnistGenerator::new(&config.latent, network, VarBuilder::from_varmap(&generator_vars, DType::F32, device))?;
+    let q_us_width = ssinfogan_losses::q_us_width(&config.latent, config.loss.continuous);
+    let discriminator = MnistDiscriminator::new(
+        &config.latent,
+        q_us_width,
+        network,
+        VarBuilder::from_varmap(&discriminator_vars, DType::F32, device),
+    )?;
+    initialise(&generator_vars, network.init_std, &mut streams.stream("init-generator"))?;
+    initialise(&discriminator_vars, network.init_std, &mut streams.stream("init-discriminator"))?;
+    Ok(Networks { generator: Box::new(generator), discriminator: Box::new(discriminator), generator_vars, discriminator_vars })
+}
+
+/// Writes `config.toml`; a directory that already holds a different config is refused rather than mixed.
+fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow::Result<()> {
+    let text = toml::to_string_pretty(record).context("cannot serialise the resolved config")?;
+    let path = run_dir.config();
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        // The git revision may move between a run and its resume; everything else must match.
+        let strip = |t: &str| t.lines().filter(|l| !l.starts_with("git_revision")).collect::<Vec<_>>().join("\n");
+        if strip(&existing) != strip(&text) {
+            bail!(
+                "{} holds a run with a different config; delete {} or use another --results directory",
+                path.display(),
+                run_dir.root().display()
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(run_dir.root()).with_context(|| format!("cannot create {}", run_dir.root().display()))?;
+    write_atomically(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn read_summary(path: &Path) -> anyhow::Result<Option<RunSummary>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("{} is not a run summary", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -1,0 +1,26 @@
+//! What the training loop needs from the networks, as traits: the loop drives any generator and any
+//! discriminator with Q heads, and the networks crate (or a replacement crate) provides them.
+
+use candle_core::{Result, Tensor};
+
+/// The discriminator's outputs for one batch of images.
+#[derive(Debug, Clone)]
+pub struct DiscriminatorOutput {
+    /// Real/fake logits, (batch, 1): D(x) = sigmoid of these.
+    pub d_logits: Tensor,
+    /// `Q_ss` logits, (batch, Σ semi-supervised code sizes).
+    pub q_ss_logits: Tensor,
+    /// `Q_us` outputs, (batch, width of the unsupervised codes' likelihood parameters); `None` when the
+    /// latent spec has no unsupervised code.
+    pub q_us: Option<Tensor>,
+}
+
+/// G(z, c): latent input (batch, input_dim) to images (batch, C, H, W).
+pub trait Generator {
+    fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor>;
+}
+
+/// D and the Q heads on a shared body.
+pub trait Discriminator {
+    fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput>;
+}

@@ -1,0 +1,132 @@
+//! The MNIST networks of the official ss-InfoGAN code, which are InfoGAN's (Chen et al. 2016, table 1):
+//!
+//! - G: FC(→1024)+BN+ReLU → FC(→128·7·7)+BN+ReLU → ConvT(128→64, 4, s2, p1)+BN+ReLU → ConvT(64→1, 4, s2, p1)
+//!   → sigmoid;
+//! - D body: Conv(1→64, 4, s2, p1)+LReLU → Conv(64→128, 4, s2, p1)+BN+LReLU → FC(6272→1024)+BN+LReLU;
+//! - heads on the 1024 body features: D = FC(1) (logits; the sigmoid lives in the loss), Q_ss = FC(Σ code
+//!   sizes), Q_us = FC(128)+BN+LReLU → FC(width of the unsupervised likelihood).
+
+use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_nn::{
+    batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, ConvTranspose2d,
+    ConvTranspose2dConfig, Linear, VarBuilder,
+};
+use serde::{Deserialize, Serialize};
+use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
+
+/// Hyperparameters of the MNIST family; the experiment TOML gives every one (official: 0.01, 1e-5, 0.1, 0.02).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MnistConfig {
+    /// Slope of the discriminator's leaky ReLUs (official code 0.01; InfoGAN 0.1).
+    pub leaky_relu_slope: f64,
+    pub batch_norm_eps: f64,
+    /// Weight of the current batch in the running statistics (PyTorch/Torch convention).
+    pub batch_norm_momentum: f64,
+    /// Standard deviation of the initial weights.
+    pub init_std: f64,
+}
+
+impl MnistConfig {
+    fn batch_norm(&self) -> BatchNormConfig {
+        BatchNormConfig { eps: self.batch_norm_eps, remove_mean: true, affine: true, momentum: self.batch_norm_momentum }
+    }
+}
+
+const UPSAMPLE: ConvTranspose2dConfig = ConvTranspose2dConfig { padding: 1, output_padding: 0, stride: 2, dilation: 1 };
+const DOWNSAMPLE: Conv2dConfig = Conv2dConfig { padding: 1, stride: 2, dilation: 1, groups: 1, cudnn_fwd_algo: None };
+
+pub struct MnistGenerator {
+    fc1: Linear,
+    bn1: BatchNorm,
+    fc2: Linear,
+    bn2: BatchNorm,
+    deconv1: ConvTranspose2d,
+    bn3: BatchNorm,
+    deconv2: ConvTranspose2d,
+}
+
+impl MnistGenerator {
+    pub fn new(latent: &LatentSpec, config: &MnistConfig, vb: VarBuilder) -> Result<Self> {
+        let bn = config.batch_norm();
+        Ok(Self {
+            fc1: linear(latent.input_dim(), 1024, vb.pp("fc1"))?,
+            bn1: batch_norm(1024, bn, vb.pp("bn1"))?,
+            fc2: linear(1024, 128 * 7 * 7, vb.pp("fc2"))?,
+            bn2: batch_norm(128 * 7 * 7, bn, vb.pp("bn2"))?,
+            deconv1: conv_transpose2d(128, 64, 4, UPSAMPLE, vb.pp("deconv1"))?,
+            bn3: batch_norm(64, bn, vb.pp("bn3"))?,
+            deconv2: conv_transpose2d(64, 1, 4, UPSAMPLE, vb.pp("deconv2"))?,
+        })
+    }
+}
+
+impl Generator for MnistGenerator {
+    fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
+        let batch = input.dim(0)?;
+        let x = self.bn1.forward_t(&self.fc1.forward(input)?, train)?.relu()?; // (b, 1024)
+        let x = self.bn2.forward_t(&self.fc2.forward(&x)?, train)?.relu()?; // (b, 6272)
+        let x = x.reshape((batch, 128, 7, 7))?;
+        let x = self.bn3.forward_t(&self.deconv1.forward(&x)?, train)?.relu()?; // (b, 64, 14, 14)
+        candle_nn::ops::sigmoid(&self.deconv2.forward(&x)?) // (b, 1, 28, 28)
+    }
+}
+
+pub struct MnistDiscriminator {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    bn2: BatchNorm,
+    fc: Linear,
+    bn_fc: BatchNorm,
+    d_head: Linear,
+    q_ss_head: Linear,
+    q_us_head: Option<(Linear, BatchNorm, Linear)>,
+    slope: f64,
+}
+
+impl MnistDiscriminator {
+    /// `q_us_width` is the width of the `Q_us` output, which the information loss decides (e.g. one mean per
+    /// continuous code, or a mean and a log standard deviation); 0 builds no `Q_us` head.
+    pub fn new(latent: &LatentSpec, q_us_width: usize, config: &MnistConfig, vb: VarBuilder) -> Result<Self> {
+        let bn = config.batch_norm();
+        let q_us_head = if q_us_width > 0 {
+            let vb = vb.pp("q_us");
+            Some((linear(1024, 128, vb.pp("fc1"))?, batch_norm(128, bn, vb.pp("bn"))?, linear(128, q_us_width, vb.pp("fc2"))?))
+        } else {
+            None
+        };
+        Ok(Self {
+            conv1: conv2d(1, 64, 4, DOWNSAMPLE, vb.pp("conv1"))?,
+            conv2: conv2d(64, 128, 4, DOWNSAMPLE, vb.pp("conv2"))?,
+            bn2: batch_norm(128, bn, vb.pp("bn2"))?,
+            fc: linear(128 * 7 * 7, 1024, vb.pp("fc"))?,
+            bn_fc: batch_norm(1024, bn, vb.pp("bn_fc"))?,
+            d_head: linear(1024, 1, vb.pp("d_head"))?,
+            q_ss_head: linear(1024, latent.semi_supervised_dim(), vb.pp("q_ss_head"))?,
+            q_us_head,
+            slope: config.leaky_relu_slope,
+        })
+    }
+
+    fn leaky(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::leaky_relu(x, self.slope)
+    }
+}
+
+impl Discriminator for MnistDiscriminator {
+    fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
+        let batch = images.dim(0)?;
+        let x = self.leaky(&self.conv1.forward(images)?)?; // (b, 64, 14, 14)
+        let x = self.leaky(&self.bn2.forward_t(&self.conv2.forward(&x)?, train)?)?; // (b, 128, 7, 7)
+        let x = x.reshape((batch, 128 * 7 * 7))?;
+        let body = self.leaky(&self.bn_fc.forward_t(&self.fc.forward(&x)?, train)?)?; // (b, 1024)
+        let q_us = match &self.q_us_head {
+            Some((fc1, bn, fc2)) => {
+                let h = self.leaky(&bn.forward_t(&fc1.forward(&body)?, train)?)?; // (b, 128)
+                Some(fc2.forward(&h)?) // (b, q_us_width)
+            }
+            None => None,
+        };
+        Ok(DiscriminatorOutput { d_logits: self.d_head.forward(&body)?, q_ss_logits: self.q_ss_head.forward(&body)?, q_us })
+    }
+}

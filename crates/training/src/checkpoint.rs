@@ -1,0 +1,122 @@
+//! Checkpoints: everything a run needs to continue exactly where it stopped.
+//!
+//! `checkpoint/epoch-NNNN/` holds `generator.safetensors` and `discriminator.safetensors` (every variable,
+//! BatchNorm running statistics included), `optimiser.safetensors` (both Adams' moments) and `state.json`
+//! (epochs done, Adam step counts, the latent stream and the real-batch stream with all their positions).
+//! `checkpoint/latest` names the newest complete one; it is written atomically after the directory is
+//! complete, so a run killed while checkpointing resumes from the previous one. Older directories are removed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use ssinfogan_core::run_dir::write_atomically;
+use ssinfogan_datasets::RealBatches;
+
+use crate::adam::Adam;
+use crate::TrainError;
+
+/// The non-tensor state of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainingState {
+    pub epochs_done: usize,
+    pub generator_steps: u64,
+    pub discriminator_steps: u64,
+    pub latent_rng: ChaCha8Rng,
+    pub real_batches: RealBatches,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.to_path_buf(), source }
+}
+
+fn tensors(path: &Path) -> impl Fn(candle_core::Error) -> TrainError + '_ {
+    move |source| TrainError::Checkpoint { path: path.to_path_buf(), problem: source.to_string() }
+}
+
+/// Writes a checkpoint of `epochs_done` epochs into `dir` and points `latest` at it.
+pub fn save(
+    dir: &Path,
+    state: &TrainingState,
+    generator: &VarMap,
+    discriminator: &VarMap,
+    adam_g: &Adam,
+    adam_d: &Adam,
+) -> Result<(), TrainError> {
+    let name = format!("epoch-{:04}", state.epochs_done);
+    let target = dir.join(&name);
+    if target.exists() {
+        std::fs::remove_dir_all(&target).map_err(io(&target))?;
+    }
+    std::fs::create_dir_all(&target).map_err(io(&target))?;
+    let path = target.join("generator.safetensors");
+    generator.save(&path).map_err(tensors(&path))?;
+    let path = target.join("discriminator.safetensors");
+    discriminator.save(&path).map_err(tensors(&path))?;
+    let mut moments: HashMap<String, Tensor> = HashMap::new();
+    moments.extend(adam_g.state().into_iter().map(|(k, v)| (format!("generator.{k}"), v)));
+    moments.extend(adam_d.state().into_iter().map(|(k, v)| (format!("discriminator.{k}"), v)));
+    let path = target.join("optimiser.safetensors");
+    candle_core::safetensors::save(&moments, &path).map_err(tensors(&path))?;
+    let path = target.join("state.json");
+    let json = serde_json::to_vec(state).map_err(|e| TrainError::Checkpoint { path: path.clone(), problem: e.to_string() })?;
+    write_atomically(&path, &json).map_err(io(&path))?;
+    let latest = dir.join("latest");
+    write_atomically(&latest, name.as_bytes()).map_err(io(&latest))?;
+    // Only now may older checkpoints go.
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with("epoch-") && file_name != name {
+            std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The newest complete checkpoint in `dir`, if any.
+pub fn latest(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+    let pointer = dir.join("latest");
+    if !pointer.exists() {
+        return Ok(None);
+    }
+    let name = std::fs::read_to_string(&pointer).map_err(io(&pointer))?;
+    let path = dir.join(name.trim());
+    if !path.join("state.json").is_file() {
+        return Err(TrainError::Checkpoint {
+            path,
+            problem: "`latest` points at an incomplete checkpoint; delete the checkpoint directory to start over".into(),
+        });
+    }
+    Ok(Some(path))
+}
+
+/// Loads a checkpoint written by [`save`] into the variables and optimisers, returning its state.
+pub fn load(
+    path: &Path,
+    generator: &mut VarMap,
+    discriminator: &mut VarMap,
+    adam_g: &mut Adam,
+    adam_d: &mut Adam,
+    device: &Device,
+) -> Result<TrainingState, TrainError> {
+    let file = path.join("state.json");
+    let bytes = std::fs::read(&file).map_err(io(&file))?;
+    let state: TrainingState =
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::Checkpoint { path: file.clone(), problem: e.to_string() })?;
+    let file = path.join("generator.safetensors");
+    generator.load(&file).map_err(tensors(&file))?;
+    let file = path.join("discriminator.safetensors");
+    discriminator.load(&file).map_err(tensors(&file))?;
+    let file = path.join("optimiser.safetensors");
+    let moments = candle_core::safetensors::load(&file, device).map_err(tensors(&file))?;
+    let part = |prefix: &str| -> HashMap<String, Tensor> {
+        moments.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_string(), v.clone()))).collect()
+    };
+    adam_g.load_state(&part("generator."), state.generator_steps).map_err(tensors(&file))?;
+    adam_d.load_state(&part("discriminator."), state.discriminator_steps).map_err(tensors(&file))?;
+    Ok(state)
+}

@@ -1,0 +1,308 @@
+//! One training run: the loop, its logs, its checkpoints, and its summary.
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+use ssinfogan_core::run_dir::{write_atomically, RunDir};
+use ssinfogan_core::{Discriminator, Generator, LatentSpec, RngStreams};
+use ssinfogan_datasets::{BatchKind, Dataset, LabelledSubset, RealBatches};
+use ssinfogan_losses::{bce_with_logits, semi_supervised_loss, unsupervised_loss, LossConfig};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+
+use crate::adam::Adam;
+use crate::checkpoint::{self, TrainingState};
+use crate::config::{OptimiserConfig, ScheduleConfig};
+use crate::metrics_log;
+use crate::TrainError;
+
+/// The generator and discriminator with the variable maps that hold their weights.
+pub struct Networks {
+    pub generator: Box<dyn Generator>,
+    pub discriminator: Box<dyn Discriminator>,
+    pub generator_vars: VarMap,
+    pub discriminator_vars: VarMap,
+}
+
+/// Everything a run is made of.
+pub struct TrainingRun<'a> {
+    pub dataset: &'a Dataset,
+    pub subset: &'a LabelledSubset,
+    pub latent: &'a LatentSpec,
+    pub loss: &'a LossConfig,
+    pub optimiser: &'a OptimiserConfig,
+    pub schedule: &'a ScheduleConfig,
+    pub streams: RngStreams,
+    pub run_dir: &'a RunDir,
+    pub device: &'a Device,
+    /// Test hook: makes the discriminator loss NaN at this iteration (1-based) to exercise the divergence guard.
+    pub inject_nan_at: Option<u64>,
+}
+
+/// `summary.json`: written last; its presence means the run ended, `status` says how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub status: String,
+    pub iterations: u64,
+    pub epochs: usize,
+    /// The last epoch's mean of each logged metric.
+    pub final_metrics: Vec<(String, f64)>,
+    pub error: Option<String>,
+}
+
+/// Per-epoch sums of the logged quantities.
+#[derive(Default)]
+struct EpochMeans {
+    sums: Vec<(&'static str, f64, u32)>,
+}
+
+impl EpochMeans {
+    fn add(&mut self, name: &'static str, value: f64) {
+        match self.sums.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(entry) => {
+                entry.1 += value;
+                entry.2 += 1;
+            }
+            None => self.sums.push((name, value, 1)),
+        }
+    }
+
+    fn means(&self) -> Vec<(&'static str, f64)> {
+        self.sums.iter().map(|&(name, sum, n)| (name, sum / f64::from(n))).collect()
+    }
+}
+
+fn scalar(t: &Tensor) -> Result<f64, TrainError> {
+    Ok(f64::from(t.to_dtype(DType::F32)?.to_scalar::<f32>()?))
+}
+
+/// Trains `networks` for the whole schedule, resuming from the run's latest checkpoint if there is one.
+/// Returns the summary, also written to `summary.json`. On divergence the summary records the failure and the
+/// error is returned.
+pub fn train(run: &TrainingRun, networks: &mut Networks) -> Result<RunSummary, TrainError> {
+    if run.latent.semi_supervised.len() != 1 {
+        return Err(TrainError::Invalid(format!(
+            "training supports exactly one semi-supervised code, the latent spec has {}",
+            run.latent.semi_supervised.len()
+        )));
+    }
+    let root = run.run_dir.root();
+    std::fs::create_dir_all(root).map_err(|e| TrainError::Io { path: root.to_path_buf(), source: e })?;
+    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator)?;
+    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator)?;
+    let checkpoints = run.run_dir.checkpoint();
+    let mut state = match checkpoint::latest(&checkpoints)? {
+        Some(path) => {
+            let state = checkpoint::load(
+                &path,
+                &mut networks.generator_vars,
+                &mut networks.discriminator_vars,
+                &mut adam_g,
+                &mut adam_d,
+                run.device,
+            )?;
+            tracing::info!("resuming {} after epoch {}", root.display(), state.epochs_done);
+            state
+        }
+        None => TrainingState {
+            epochs_done: 0,
+            generator_steps: 0,
+            discriminator_steps: 0,
+            latent_rng: run.streams.stream("latent"),
+            real_batches: RealBatches::new(
+                run.subset,
+                run.schedule.batch_size,
+                run.schedule.unlabelled_probability_growth,
+                run.streams.stream("labelled-batches"),
+                run.streams.stream("unlabelled-batches"),
+                run.streams.stream("batch-coin"),
+            )?,
+        },
+    };
+    for file in [run.run_dir.metrics(), root.join("timing.csv")] {
+        metrics_log::truncate_to(&file, state.epochs_done).map_err(|e| TrainError::Io { path: file.clone(), source: e })?;
+    }
+
+    let span = tracing::info_span!("train");
+    span.pb_set_style(
+        &indicatif::ProgressStyle::with_template("{spinner} {elapsed} [{wide_bar}] {pos}/{len} it ({per_sec}, ETA {eta}) {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    span.pb_set_length(run.schedule.total_iterations());
+    span.pb_set_position((state.epochs_done * run.schedule.iterations_per_epoch) as u64);
+    let _entered = span.enter();
+
+    let mut last_means = Vec::new();
+    for epoch in state.epochs_done..run.schedule.epochs {
+        let started = Instant::now();
+        let mut means = EpochMeans::default();
+        let (mut labelled_batches, mut unlabelled_batches) = (0u32, 0u32);
+        for step in 0..run.schedule.iterations_per_epoch {
+            let iteration = (epoch * run.schedule.iterations_per_epoch + step + 1) as u64;
+            let (kind, indices) = state.real_batches.next(epoch);
+            match kind {
+                BatchKind::Labelled => labelled_batches += 1,
+                BatchKind::Unlabelled => unlabelled_batches += 1,
+            }
+            let losses = iteration_step(run, networks, &mut state, &mut adam_g, &mut adam_d, kind, &indices, iteration);
+            let losses = match losses {
+                Ok(l) => l,
+                Err(e) => return Err(fail(run.run_dir, e, iteration, epoch)),
+            };
+            for (name, value) in &losses {
+                means.add(name, *value);
+            }
+            span.pb_inc(1);
+            if let (Some(d), Some(g)) = (losses.iter().find(|l| l.0 == "d_real"), losses.iter().find(|l| l.0 == "g_adv")) {
+                span.pb_set_message(&format!("epoch {} d_real {:.3} g_adv {:.3}", epoch + 1, d.1, g.1));
+            }
+        }
+        state.epochs_done = epoch + 1;
+        state.generator_steps = adam_g.steps();
+        state.discriminator_steps = adam_d.steps();
+        let iteration = (state.epochs_done * run.schedule.iterations_per_epoch) as u64;
+        let mut rows = means.means();
+        rows.push(("labelled_batches", f64::from(labelled_batches)));
+        rows.push(("unlabelled_batches", f64::from(unlabelled_batches)));
+        rows.push(("unlabelled_probability", state.real_batches.schedule().unlabelled_probability(epoch)));
+        let metrics = run.run_dir.metrics();
+        metrics_log::append(&metrics, metrics_log::HEADER, iteration, epoch, &rows)
+            .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;
+        let timing = root.join("timing.csv");
+        metrics_log::append(&timing, metrics_log::HEADER, iteration, epoch, &[("wall_seconds", started.elapsed().as_secs_f64())])
+            .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
+        checkpoint::save(&checkpoints, &state, &networks.generator_vars, &networks.discriminator_vars, &adam_g, &adam_d)?;
+        last_means = rows.iter().map(|(n, v)| (n.to_string(), *v)).collect();
+        tracing::info!(
+            "epoch {}/{}: {}",
+            epoch + 1,
+            run.schedule.epochs,
+            rows.iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if last_means.is_empty() {
+        last_means = read_last_means(&run.run_dir.metrics())?;
+    }
+    let summary = RunSummary {
+        status: "completed".into(),
+        iterations: run.schedule.total_iterations(),
+        epochs: run.schedule.epochs,
+        final_metrics: last_means,
+        error: None,
+    };
+    write_summary(run.run_dir, &summary)?;
+    Ok(summary)
+}
+
+/// One iteration: the D/Q step, then the G step on the same fakes. Returns the logged scalars.
+#[allow(clippy::too_many_arguments)]
+fn iteration_step(
+    run: &TrainingRun,
+    networks: &Networks,
+    state: &mut TrainingState,
+    adam_g: &mut Adam,
+    adam_d: &mut Adam,
+    kind: BatchKind,
+    indices: &[usize],
+    iteration: u64,
+) -> Result<Vec<(&'static str, f64)>, TrainError> {
+    let (device, latent, loss) = (run.device, run.latent, run.loss);
+    let train_split = &run.dataset.train;
+    let real = run.dataset.images(train_split, indices, device)?; // (b, C, H, W)
+    let codes = latent.sample(indices.len(), &mut state.latent_rng);
+    let code_targets = [codes.semi_supervised_target(0, device)?];
+    let fake = networks.generator.generate(&codes.generator_input(latent, device)?, true)?; // (b, C, H, W)
+    let mut logged = Vec::with_capacity(8);
+
+    // D/Q step: real images are real, fakes are fake; Q_ss learns from labelled real images (or, with no
+    // labels at all, from fakes, as plain InfoGAN); Q_us learns from fakes.
+    let on_real = networks.discriminator.discriminate(&real, true)?;
+    let d_real = bce_with_logits(&on_real.d_logits, 1.0)?;
+    let mut d_loss = d_real.clone();
+    if kind == BatchKind::Labelled {
+        let labels = run.dataset.labels(train_split, indices, device)?;
+        let q_ss_real = semi_supervised_loss(latent, &on_real.q_ss_logits, std::slice::from_ref(&labels))?;
+        d_loss = (d_loss + (&q_ss_real * loss.lambda_ss)?)?;
+        logged.push(("q_ss_real", scalar(&q_ss_real)?));
+        let predicted = on_real.q_ss_logits.argmax(1)?;
+        let accuracy = predicted.eq(&labels)?.to_dtype(DType::F32)?.mean_all()?;
+        logged.push(("q_ss_real_accuracy", scalar(&accuracy)?));
+    }
+    let on_fake = networks.discriminator.discriminate(&fake.detach(), true)?;
+    let d_fake = bce_with_logits(&on_fake.d_logits, 0.0)?;
+    d_loss = (d_loss + &d_fake)?;
+    if run.subset.labelled.is_empty() {
+        let q_ss_fake = semi_supervised_loss(latent, &on_fake.q_ss_logits, &code_targets)?;
+        d_loss = (d_loss + (q_ss_fake * loss.lambda_ss)?)?;
+    }
+    if let Some(q_us) = unsupervised_loss(latent, loss.continuous, on_fake.q_us.as_ref(), &codes)? {
+        d_loss = (d_loss + (&q_us * loss.lambda_us)?)?;
+        logged.push(("q_us", scalar(&q_us)?));
+    }
+    if run.inject_nan_at == Some(iteration) {
+        d_loss = (d_loss * f64::NAN)?;
+    }
+    let d_value = scalar(&d_loss)?;
+    if !d_value.is_finite() {
+        return Err(TrainError::Diverged { iteration, loss: "discriminator loss".into(), value: d_value });
+    }
+    adam_d.step(&d_loss.backward()?)?;
+    logged.push(("d_real", scalar(&d_real)?));
+    logged.push(("d_fake", scalar(&d_fake)?));
+
+    // G step: non-saturating adversarial loss plus both information losses, through the updated D.
+    let on_fake = networks.discriminator.discriminate(&fake, true)?;
+    let g_adv = bce_with_logits(&on_fake.d_logits, 1.0)?;
+    let q_ss_fake = semi_supervised_loss(latent, &on_fake.q_ss_logits, &code_targets)?;
+    let mut g_loss = (&g_adv + (&q_ss_fake * loss.lambda_ss)?)?;
+    if let Some(q_us) = unsupervised_loss(latent, loss.continuous, on_fake.q_us.as_ref(), &codes)? {
+        g_loss = (g_loss + (q_us * loss.lambda_us)?)?;
+    }
+    let g_value = scalar(&g_loss)?;
+    if !g_value.is_finite() {
+        return Err(TrainError::Diverged { iteration, loss: "generator loss".into(), value: g_value });
+    }
+    adam_g.step(&g_loss.backward()?)?;
+    logged.push(("g_adv", scalar(&g_adv)?));
+    logged.push(("q_ss_fake", scalar(&q_ss_fake)?));
+    Ok(logged)
+}
+
+/// Records a failed run in `summary.json` (the checkpoints stay as they were) and passes the error on.
+fn fail(run_dir: &RunDir, error: TrainError, iteration: u64, epoch: usize) -> TrainError {
+    let summary = RunSummary {
+        status: "failed".into(),
+        iterations: iteration,
+        epochs: epoch,
+        final_metrics: Vec::new(),
+        error: Some(error.to_string()),
+    };
+    if let Err(e) = write_summary(run_dir, &summary) {
+        tracing::error!("could not record the failure: {e}");
+    }
+    error
+}
+
+fn write_summary(run_dir: &RunDir, summary: &RunSummary) -> Result<(), TrainError> {
+    let path = run_dir.summary();
+    let json = serde_json::to_vec_pretty(summary)
+        .map_err(|e| TrainError::Invalid(format!("cannot serialise the run summary: {e}")))?;
+    write_atomically(&path, &json).map_err(|e| TrainError::Io { path, source: e })
+}
+
+/// The last epoch's rows of `metrics.csv` (a run resumed after its last epoch has nothing left to train).
+fn read_last_means(path: &Path) -> Result<Vec<(String, f64)>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io { path: path.to_path_buf(), source: e })?;
+    let rows: Vec<(usize, String, f64)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.get(1)?.parse().ok()?, f.get(2)?.to_string(), f.get(3)?.parse().ok()?))
+        })
+        .collect();
+    let last = rows.iter().map(|r| r.0).max().unwrap_or(0);
+    Ok(rows.into_iter().filter(|r| r.0 == last).map(|r| (r.1, r.2)).collect())
+}

@@ -1,0 +1,162 @@
+//! The training loop on a small fixture: same seed ⇒ same metrics.csv, interrupted and resumed ⇒ the
+//! same numbers as uninterrupted, divergence stops the run and keeps its checkpoint, and Q_ss learns.
+
+use std::path::Path;
+
+use candle_core::{DType, Device};
+use candle_nn::{VarBuilder, VarMap};
+use ssinfogan_core::run_dir::{RunDir, RunId};
+use ssinfogan_core::{ImageSpec, LatentSpec, RngStreams, SemiSupervisedCode};
+use ssinfogan_datasets::dataset::content_hash;
+use ssinfogan_datasets::{Dataset, DatasetName, LabelledSubset, Provenance, SourceKind, Split};
+use ssinfogan_losses::{ContinuousLoss, LossConfig};
+use ssinfogan_networks::{initialise, MnistConfig, MnistDiscriminator, MnistGenerator};
+use ssinfogan_training::{train, AdamConfig, Networks, OptimiserConfig, ScheduleConfig, TrainError, TrainingRun};
+
+/// 200 images in 10 classes; class k is a bright horizontal bar at rows 2k+4..2k+6, over faint noise.
+fn fixture() -> Dataset {
+    let make = |n: usize, offset: usize| {
+        let mut images = Vec::with_capacity(n * 784);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let class = i % 10;
+            for p in 0..784 {
+                let row = p / 28;
+                let bar = row >= 2 * class + 4 && row < 2 * class + 6;
+                images.push(if bar { 0.9 } else { ((i + offset) * 7 + p) as f32 % 13.0 / 100.0 });
+            }
+            labels.push(class as u8);
+        }
+        Split { images, labels }
+    };
+    let (train, test) = (make(200, 0), make(50, 1000));
+    let provenance = Provenance {
+        dataset: DatasetName::Mnist,
+        source: SourceKind::Local,
+        origin: "bar fixture".into(),
+        location: "fixture".into(),
+        train_size: 200,
+        test_size: 50,
+        image: ImageSpec::MNIST,
+        content_sha256: content_hash(&train, &test),
+        full_dataset: false,
+        note: None,
+    };
+    Dataset::new(ImageSpec::MNIST, 10, train, test, provenance).unwrap()
+}
+
+fn latent() -> LatentSpec {
+    LatentSpec {
+        semi_supervised: vec![SemiSupervisedCode { name: "digit".into(), size: 10, label: "class".into() }],
+        unsupervised_categorical: vec![],
+        continuous: 2,
+        noise: 62,
+    }
+}
+
+fn networks(seed: u64) -> Networks {
+    let config = MnistConfig { leaky_relu_slope: 0.01, batch_norm_eps: 1e-5, batch_norm_momentum: 0.1, init_std: 0.02 };
+    let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
+    let g = MnistGenerator::new(&latent(), &config, VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();
+    let d = MnistDiscriminator::new(&latent(), 2, &config, VarBuilder::from_varmap(&d_vars, DType::F32, &Device::Cpu)).unwrap();
+    let streams = RngStreams::new(seed);
+    initialise(&g_vars, 0.02, &mut streams.stream("init-generator")).unwrap();
+    initialise(&d_vars, 0.02, &mut streams.stream("init-discriminator")).unwrap();
+    Networks { generator: Box::new(g), discriminator: Box::new(d), generator_vars: g_vars, discriminator_vars: d_vars }
+}
+
+struct Setup {
+    dataset: Dataset,
+    subset: LabelledSubset,
+    loss: LossConfig,
+    optimiser: OptimiserConfig,
+    schedule: ScheduleConfig,
+}
+
+fn setup(n_labelled: usize, epochs: usize, iterations: usize, batch_size: usize, d_lr: f64) -> Setup {
+    let dataset = fixture();
+    let subset = LabelledSubset::choose(&dataset.train.labels, 10, n_labelled, false, &mut RngStreams::new(1).stream("labelled-subset")).unwrap();
+    let adam = |lr| AdamConfig { learning_rate: lr, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+    Setup {
+        dataset,
+        subset,
+        loss: LossConfig { lambda_ss: 2.0, lambda_us: 0.8, continuous: ContinuousLoss::Mse },
+        optimiser: OptimiserConfig { discriminator: adam(d_lr), generator: adam(1e-3) },
+        schedule: ScheduleConfig { batch_size, epochs, iterations_per_epoch: iterations, unlabelled_probability_growth: Some(0.1) },
+    }
+}
+
+fn run_in(dir: &Path, s: &Setup, inject_nan_at: Option<u64>) -> Result<RunDir, TrainError> {
+    let run_dir = RunDir::new(dir, "fixture", &RunId { variant: "ss-infogan".into(), n_labelled: s.subset.labelled.len(), seed: 1 });
+    let latent = latent();
+    let run = TrainingRun {
+        dataset: &s.dataset,
+        subset: &s.subset,
+        latent: &latent,
+        loss: &s.loss,
+        optimiser: &s.optimiser,
+        schedule: &s.schedule,
+        streams: RngStreams::new(1),
+        run_dir: &run_dir,
+        device: &Device::Cpu,
+        inject_nan_at,
+    };
+    train(&run, &mut networks(1)).map(|_| run_dir)
+}
+
+fn metric(run: &RunDir, epoch: usize, name: &str) -> f64 {
+    let text = std::fs::read_to_string(run.metrics()).unwrap();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[1] == epoch.to_string() && f[2] == name).then(|| f[3].parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no {name} for epoch {epoch} in\n{text}"))
+}
+
+#[test]
+fn same_seed_gives_byte_identical_metrics() {
+    let s = setup(20, 2, 2, 8, 1e-4);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ra, rb) = (run_in(a.path(), &s, None).unwrap(), run_in(b.path(), &s, None).unwrap());
+    let metrics = std::fs::read(ra.metrics()).unwrap();
+    assert_eq!(metrics, std::fs::read(rb.metrics()).unwrap());
+    assert_eq!(String::from_utf8(metrics).unwrap().lines().next(), Some("iteration,epoch,metric,value"));
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_numbers_and_divergence_keeps_the_checkpoint() {
+    let s = setup(20, 3, 2, 8, 1e-4);
+    let whole = tempfile::tempdir().unwrap();
+    let whole = run_in(whole.path(), &s, None).unwrap();
+
+    let cut = tempfile::tempdir().unwrap();
+    // A NaN at iteration 5 (epoch 3) stops the run after two checkpointed epochs.
+    let error = run_in(cut.path(), &s, Some(5)).unwrap_err();
+    assert!(matches!(error, TrainError::Diverged { iteration: 5, .. }), "{error}");
+    assert!(error.to_string().contains("training diverged at iteration 5: discriminator loss = NaN"), "{error}");
+    let run_dir = RunDir::new(cut.path(), "fixture", &RunId { variant: "ss-infogan".into(), n_labelled: 20, seed: 1 });
+    let summary = std::fs::read_to_string(run_dir.summary()).unwrap();
+    assert!(summary.contains("\"status\": \"failed\""), "{summary}");
+    assert_eq!(std::fs::read_to_string(run_dir.checkpoint().join("latest")).unwrap(), "epoch-0002");
+
+    // Resume: the third epoch is trained again from the checkpoint.
+    std::fs::remove_file(run_dir.summary()).unwrap();
+    let resumed = run_in(cut.path(), &s, None).unwrap();
+    assert_eq!(std::fs::read(resumed.metrics()).unwrap(), std::fs::read(whole.metrics()).unwrap());
+    assert!(std::fs::read_to_string(resumed.summary()).unwrap().contains("\"status\": \"completed\""));
+}
+
+#[test]
+fn q_ss_learns_the_labelled_classes() {
+    // All 200 images labelled, so every batch is labelled; a faster D makes the test short.
+    let s = setup(200, 4, 5, 16, 1e-3);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path(), &s, None).unwrap();
+    let first = metric(&run, 0, "q_ss_real_accuracy");
+    let last = metric(&run, 3, "q_ss_real_accuracy");
+    // Chance is 0.1; the bars are easy, so Q_ss must be far above it after 20 iterations.
+    assert!(last > 0.6 && last > first, "Q_ss accuracy {first} → {last}");
+    assert!(metric(&run, 3, "q_ss_real") < metric(&run, 0, "q_ss_real"));
+    assert_eq!(metric(&run, 3, "unlabelled_batches"), 0.0);
+}
