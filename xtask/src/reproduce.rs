@@ -20,8 +20,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     eprintln!("[1/4] data");
     crate::data::obtain(&binary, dataset, &[])?;
     bail!(
-        "the data of `{}` is ready; the remaining stages are not implemented yet: \
-         [2/4] training (ssinfogan train), [3/4] evaluation (ssinfogan eval), [4/4] report (ssinfogan report)",
+        "the data of `{}` is ready; single runs train with `ssinfogan train` (see README.md), but this command \
+         does not yet run the sweep [2/4], the evaluation [3/4] or the report [4/4]",
         args.experiment
     )
 }

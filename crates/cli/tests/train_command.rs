@@ -1,0 +1,97 @@
+//! `ssinfogan train` end to end on a small IDX fixture with the `smoke` profile of experiments/mnist.toml,
+//! and the errors a bad config gets before any training starts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ssinfogan_datasets::idx::encode;
+
+fn experiment() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/mnist.toml")
+}
+
+/// 40 train and 20 test images in 10 classes, into `root/data/mnist`.
+fn write_fixture(root: &Path) {
+    let dir = root.join("data/mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (prefix, n) in [("train", 40), ("t10k", 20)] {
+        let pixels: Vec<u8> = (0..n * 784).map(|i| if (i % 784) / 28 == 2 * (i / 784 % 10) + 4 { 230 } else { (i % 7) as u8 }).collect();
+        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), encode(n, Some((28, 28)), &pixels)).unwrap();
+        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), encode(n, None, &labels)).unwrap();
+    }
+}
+
+fn ssinfogan(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
+        .current_dir(root)
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("HF_HOME", root.join("hf"))
+        .output()
+        .unwrap()
+}
+
+fn train(root: &Path, experiment: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--experiment", experiment.to_str().unwrap(), "--seed", "1"];
+    args.extend_from_slice(extra);
+    ssinfogan(root, &args)
+}
+
+#[test]
+fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
+    let root = tempfile::tempdir().unwrap();
+    write_fixture(root.path());
+    let out = train(root.path(), &experiment(), &["--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let run = root.path().join("results/mnist/runs/ss-infogan-n20-s1");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    for expected in ["n_labelled = 20", "batch_size = 16", "seed = 1", "candle_version = \"0.11", "origin = \"IDX files in", "labelled_per_class = ["] {
+        assert!(config.contains(expected), "config.toml lacks `{expected}`:\n{config}");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(metrics.lines().any(|l| l.starts_with("10,1,g_adv,")), "{metrics}");
+    assert!(std::fs::read_to_string(run.join("summary.json")).unwrap().contains("\"completed\""));
+
+    let again = train(root.path(), &experiment(), &["--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is complete; nothing to do"));
+    assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap(), metrics);
+}
+
+#[test]
+fn more_labels_than_images_is_refused_before_training() {
+    let root = tempfile::tempdir().unwrap();
+    write_fixture(root.path());
+    let out = train(root.path(), &experiment(), &["--variant", "ss-infogan", "--labels", "41", "--profile", "smoke"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("data.n_labelled: n_labelled = 41 is larger than the train split (40 images)"), "{stderr}");
+    assert!(!root.path().join("results/mnist/runs/ss-infogan-n41-s1/metrics.csv").exists());
+}
+
+fn config_error(edit: impl Fn(String) -> String, variant: &str) -> String {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("bad.toml");
+    std::fs::write(&path, edit(std::fs::read_to_string(experiment()).unwrap())).unwrap();
+    let out = train(root.path(), &path, &["--variant", variant]);
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn config_errors_name_the_file_and_the_key() {
+    let unknown = config_error(|t| t.replace("lambda_us = 0.8", "lambda_us = 0.8\nlambda_uss = 1.0"), "ss-infogan");
+    assert!(unknown.contains("bad.toml (variant `ss-infogan`): key `loss.lambda_uss`: unknown field `lambda_uss`, expected one of `lambda_ss`, `lambda_us`, `continuous`"), "{unknown}");
+    let wrong_type = config_error(|t| t.replace("batch_size = 128", "batch_size = \"big\""), "infogan");
+    assert!(wrong_type.contains("key `schedule.batch_size`: invalid type: string \"big\""), "{wrong_type}");
+    let variant = config_error(|t| t, "ss_infogan");
+    assert!(variant.contains("no variants `ss_infogan`; the file defines: infogan, ss-infogan"), "{variant}");
+    let size = config_error(|t| t.replace("size = 10", "size = 9"), "infogan");
+    assert!(size.contains("code `digit` has 9 values but the label `class` of mnist has 10"), "{size}");
+    let rate = config_error(|t| t.replacen("learning_rate = 1e-4", "learning_rate = -1e-4", 1), "infogan");
+    assert!(rate.contains("optimiser.discriminator: learning_rate must be > 0"), "{rate}");
+    let dataset = config_error(|t| t.replace("dataset = \"mnist\"", "dataset = \"svhn\""), "infogan");
+    assert!(dataset.contains("key `experiment.dataset`: unknown variant `svhn`, expected `mnist` or `fashion-mnist`"), "{dataset}");
+}
