@@ -127,7 +127,7 @@ pub fn train(run: &TrainingRun, networks: &mut Networks) -> Result<RunSummary, T
 
     let span = tracing::info_span!("train");
     span.pb_set_style(
-        &indicatif::ProgressStyle::with_template("{spinner} {elapsed} [{wide_bar}] {pos}/{len} it ({per_sec}, ETA {eta}) {msg}")
+        &indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} it, {per_sec}, ETA {eta} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     span.pb_set_length(run.schedule.total_iterations());
