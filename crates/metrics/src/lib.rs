@@ -1,5 +1,13 @@
-//! How ss-InfoGAN runs are measured: the independent evaluation classifier and its training, C_err under the
-//! identity, greedy (official) and Hungarian code-to-class mappings, Q_err on real and fake images, the
-//! mutual-information estimates (InfoGAN's lower bound and plug-in estimates, in nats), the Fréchet distance in
-//! the classifier's feature space, and convergence summaries. Nothing is implemented here yet; the metrics
-//! work brings this crate.
+//! How ss-InfoGAN runs are measured (Spurr et al. 2017, §4; PAPER.md "How the results are measured"):
+//! C_err under the identity, greedy (official) and Hungarian code-to-class mappings ([`mapping`]), the
+//! mutual-information estimates in nats ([`information`]), and the Fréchet distance between feature sets
+//! ([`frechet`]). These are pure functions of counts, probabilities and features; the evaluation classifier
+//! and its features, and the hook that logs all of them during training, build on them.
+
+pub mod frechet;
+pub mod information;
+pub mod mapping;
+
+pub use frechet::{frechet_distance, frechet_distance_from_moments};
+pub use information::{entropy, mutual_information, mutual_information_lower_bound};
+pub use mapping::{error_under, greedy_mapping, hungarian_mapping, ConfusionMatrix};
