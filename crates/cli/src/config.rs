@@ -23,6 +23,16 @@ pub struct ExperimentConfig {
     pub loss: LossConfig,
     pub optimiser: OptimiserConfig,
     pub schedule: ScheduleConfig,
+    pub evaluation: EvaluationConfig,
+}
+
+/// How runs are evaluated; it does not change training, so a run can be evaluated under a newer protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// Generated images per value of the semi-supervised code (C_err, Fréchet distance, samples.safetensors).
+    pub samples_per_code: usize,
+    pub classifier: ssinfogan_metrics::ClassifierConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +104,10 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 
 /// The checks serde cannot make.
 fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
+    let e = &config.evaluation;
+    if e.samples_per_code == 0 || e.classifier.epochs == 0 || e.classifier.batch_size == 0 || !(e.classifier.learning_rate > 0.0) {
+        bail!("evaluation: samples_per_code, classifier.epochs and classifier.batch_size must be at least 1, classifier.learning_rate > 0");
+    }
     let s = &config.schedule;
     if s.batch_size == 0 || s.epochs == 0 || s.iterations_per_epoch == 0 {
         bail!("schedule: batch_size, epochs and iterations_per_epoch must be at least 1");

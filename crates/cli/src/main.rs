@@ -2,6 +2,7 @@
 //! implementations (dataset, networks, losses) and hands them to the training loop.
 
 mod config;
+mod eval;
 mod train;
 
 use std::io::IsTerminal;
@@ -29,6 +30,9 @@ enum Command {
     /// Train one run: a variant of an experiment TOML, a label count and a seed, into
     /// results/<experiment>/runs/<variant>-n<labels>-s<seed>/. Resumes from the run's checkpoint if there is one.
     Train(train::TrainArgs),
+    /// Evaluate a run's latest checkpoint (same arguments as train): C_err under three mappings, Q_err, mutual
+    /// information, Fréchet distance; writes evaluation.csv and samples.safetensors into the run directory.
+    Eval(train::TrainArgs),
 }
 
 #[derive(clap::Args)]
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Data(args) => data(args),
         Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,29 +14,43 @@ use ssinfogan_training::{train, Networks, RunSummary, TrainingRun};
 
 use crate::config::{self, ExperimentConfig};
 
+/// Which run: the same arguments for `train` and `eval`.
 #[derive(clap::Args)]
 pub struct TrainArgs {
     /// The experiment TOML, e.g. experiments/mnist.toml.
     #[arg(long)]
-    experiment: PathBuf,
+    pub experiment: PathBuf,
     /// A `[variants.<name>]` of that file, e.g. infogan or ss-infogan.
     #[arg(long)]
-    variant: String,
+    pub variant: String,
     /// A `[profiles.<name>]` of that file, e.g. quick.
     #[arg(long)]
-    profile: Option<String>,
+    pub profile: Option<String>,
     /// Number of labelled training images; overrides the variant's `data.n_labelled`.
     #[arg(long)]
-    labels: Option<usize>,
+    pub labels: Option<usize>,
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub seed: u64,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
-    device: DeviceChoice,
+    pub device: DeviceChoice,
     #[arg(long, default_value = "results")]
-    results: PathBuf,
+    pub results: PathBuf,
     #[arg(long, default_value = "data")]
-    data_root: PathBuf,
+    pub data_root: PathBuf,
+}
+
+impl TrainArgs {
+    /// The resolved config (with `--labels` applied) and the run's directory.
+    pub fn resolve(&self) -> anyhow::Result<(ExperimentConfig, RunDir)> {
+        let mut config = config::load(&self.experiment, &self.variant, self.profile.as_deref())?;
+        if let Some(labels) = self.labels {
+            config.data.n_labelled = labels;
+        }
+        let id = RunId { variant: self.variant.clone(), n_labelled: config.data.n_labelled, seed: self.seed };
+        let run_dir = RunDir::new(&self.results, &config.experiment.name, &id);
+        Ok((config, run_dir))
+    }
 }
 
 /// What a run's `config.toml` holds: the resolved config and where everything came from.
@@ -60,12 +74,7 @@ struct RunRecord<'a> {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let mut config = config::load(&args.experiment, &args.variant, args.profile.as_deref())?;
-    if let Some(labels) = args.labels {
-        config.data.n_labelled = labels;
-    }
-    let id = RunId { variant: args.variant.clone(), n_labelled: config.data.n_labelled, seed: args.seed };
-    let run_dir = RunDir::new(&args.results, &config.experiment.name, &id);
+    let (config, run_dir) = args.resolve()?;
     if let Some(summary) = read_summary(&run_dir.summary())? {
         if summary.status == "completed" {
             tracing::info!("{} is complete; nothing to do", run_dir.root().display());
@@ -141,7 +150,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_networks(config: &ExperimentConfig, streams: &RngStreams, device: &candle_core::Device) -> anyhow::Result<Networks> {
+pub fn build_networks(config: &ExperimentConfig, streams: &RngStreams, device: &candle_core::Device) -> anyhow::Result<Networks> {
     let NetworkConfig::Mnist(network) = &config.network;
     let generator_vars = VarMap::new();
     let discriminator_vars = VarMap::new();
@@ -163,9 +172,17 @@ fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow::Result<()>
     let text = toml::to_string_pretty(record).context("cannot serialise the resolved config")?;
     let path = run_dir.config();
     if let Ok(existing) = std::fs::read_to_string(&path) {
-        // The git revision may move between a run and its resume; everything else must match.
-        let strip = |t: &str| t.lines().filter(|l| !l.starts_with("git_revision")).collect::<Vec<_>>().join("\n");
-        if strip(&existing) != strip(&text) {
+        // The git revision may move between a run and its resume, and the evaluation protocol does not touch
+        // training; everything else must match.
+        let training_part = |t: &str| -> Option<toml::Table> {
+            let mut table: toml::Table = toml::from_str(t).ok()?;
+            table.remove("evaluation");
+            if let Some(toml::Value::Table(run)) = table.get_mut("run") {
+                run.remove("git_revision");
+            }
+            Some(table)
+        };
+        if training_part(&existing).is_none() || training_part(&existing) != training_part(&text) {
             bail!(
                 "{} holds a run with a different config; delete {} or use another --results directory",
                 path.display(),

@@ -54,6 +54,22 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert!(metrics.lines().any(|l| l.starts_with("10,1,g_adv,")), "{metrics}");
     assert!(std::fs::read_to_string(run.join("summary.json")).unwrap().contains("\"completed\""));
 
+    let evaluated = ssinfogan(
+        root.path(),
+        &["eval", "--experiment", experiment().to_str().unwrap(), "--seed", "1", "--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"],
+    );
+    assert!(evaluated.status.success(), "{}", String::from_utf8_lossy(&evaluated.stderr));
+    let evaluation = std::fs::read_to_string(run.join("evaluation.csv")).unwrap();
+    for metric in ["c_err_identity", "c_err_greedy", "c_err_hungarian", "q_err_real_identity", "q_err_real_hungarian", "q_err_fake",
+        "mi_lower_bound_ss", "mi_code_class", "mi_code_class_normalised", "mi_q_ss_label", "frechet_distance", "classifier_confidence"] {
+        assert!(evaluation.lines().any(|l| l.starts_with(&format!("10,1,{metric},"))), "{metric} missing:\n{evaluation}");
+    }
+    let samples = candle_core::safetensors::load(run.join("samples.safetensors"), &candle_core::Device::Cpu).unwrap();
+    assert_eq!(samples["images"].dims(), &[200, 1, 28, 28]); // 20 per code value × 10
+    assert_eq!(samples["codes"].dtype(), candle_core::DType::I64);
+    assert_eq!(samples["codes"].to_vec1::<i64>().unwrap()[20..22], [1, 1]);
+    assert!(root.path().join("results/mnist/classifier/classifier.json").is_file());
+
     let again = train(root.path(), &experiment(), &["--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"]);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("is complete; nothing to do"));

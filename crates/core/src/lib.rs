@@ -8,6 +8,7 @@
 
 pub mod device;
 pub mod image;
+pub mod init;
 pub mod latent;
 pub mod model;
 pub mod rng;
@@ -15,6 +16,7 @@ pub mod run_dir;
 
 pub use device::DeviceChoice;
 pub use image::ImageSpec;
+pub use init::initialise;
 pub use latent::{LatentBatch, LatentSpec, SemiSupervisedCode};
 pub use model::{Discriminator, DiscriminatorOutput, Generator};
 pub use rng::RngStreams;

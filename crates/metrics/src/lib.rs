@@ -1,13 +1,17 @@
 //! How ss-InfoGAN runs are measured (Spurr et al. 2017, §4; PAPER.md "How the results are measured"):
 //! C_err under the identity, greedy (official) and Hungarian code-to-class mappings ([`mapping`]), the
 //! mutual-information estimates in nats ([`information`]), and the Fréchet distance between feature sets
-//! ([`frechet`]). These are pure functions of counts, probabilities and features; the evaluation classifier
-//! and its features, and the hook that logs all of them during training, build on them.
+//! ([`frechet`]) — pure functions of counts, probabilities and features — and the evaluation classifier
+//! ([`classifier`]) and one whole evaluation of a generator with its Q heads ([`evaluate`]).
 
+pub mod classifier;
+pub mod evaluate;
 pub mod frechet;
 pub mod information;
 pub mod mapping;
 
+pub use classifier::{accuracy, train_classifier, Classifier, ClassifierConfig};
+pub use evaluate::{evaluate, Evaluation, EvaluationInputs};
 pub use frechet::{frechet_distance, frechet_distance_from_moments};
 pub use information::{entropy, mutual_information, mutual_information_lower_bound};
 pub use mapping::{error_under, greedy_mapping, hungarian_mapping, ConfusionMatrix};

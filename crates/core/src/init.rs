@@ -4,7 +4,7 @@
 //! candle fills new variables from its own unseeded generator, so after building a network we overwrite every
 //! variable from a seeded host stream, in the sorted order of the variable names: the same seed gives the same
 //! weights on every machine and device. BatchNorm modules are recognised by the `bn` prefix of their name
-//! (`bn1.weight`, `q_us.bn.weight`), a convention every network of this crate follows.
+//! (`bn1.weight`, `q_us.bn.weight`), a convention every network of the workspace follows.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarMap;

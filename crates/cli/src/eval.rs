@@ -1,0 +1,158 @@
+//! `ssinfogan eval`: evaluates a run's latest checkpoint with every metric of the metrics crate, writes
+//! `evaluation.csv` and `samples.safetensors` into the run directory, and prints the metric row. The evaluation
+//! classifier is trained once per experiment and data, and cached under `results/<experiment>/classifier/`.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use ssinfogan_core::run_dir::write_atomically;
+use ssinfogan_core::RngStreams;
+use ssinfogan_datasets::{Dataset, SourceRequest};
+use ssinfogan_metrics::{accuracy, evaluate, train_classifier, Classifier, ClassifierConfig, EvaluationInputs};
+
+use crate::train::{build_networks, TrainArgs};
+
+/// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct ClassifierRecord {
+    data_sha256: String,
+    config: ClassifierConfig,
+    test_accuracy: f64,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let (config, run_dir) = args.resolve()?;
+    let checkpoint = ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
+        .with_context(|| format!("{} has no checkpoint; train it first", run_dir.root().display()))?;
+    let recorded: toml::Table = toml::from_str(
+        &std::fs::read_to_string(run_dir.config()).with_context(|| format!("cannot read {}", run_dir.config().display()))?,
+    )
+    .with_context(|| format!("{} is not valid TOML", run_dir.config().display()))?;
+    let recorded_hash = recorded
+        .get("run")
+        .and_then(|r| r.get("data"))
+        .and_then(|d| d.get("content_sha256"))
+        .and_then(|h| h.as_str())
+        .unwrap_or_default()
+        .to_string();
+
+    let mut request = SourceRequest::automatic(&args.data_root);
+    request.source = config.data.source;
+    let dataset = ssinfogan_datasets::load(config.experiment.dataset, &request)
+        .with_context(|| format!("cannot obtain {}", config.experiment.dataset))?;
+    if dataset.provenance.content_sha256 != recorded_hash {
+        bail!(
+            "the data found now ({}, sha256 {}) is not the data {} was trained on (sha256 {recorded_hash})",
+            dataset.provenance.origin,
+            &dataset.provenance.content_sha256[..16],
+            run_dir.root().display()
+        );
+    }
+    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+    let all = |n: usize| (0..n).collect::<Vec<_>>();
+    let test_images = dataset.images(&dataset.test, &all(dataset.test.len()), &device)?;
+    let test_labels = dataset.labels(&dataset.test, &all(dataset.test.len()), &device)?;
+    let classifier_dir = args.results.join(&config.experiment.name).join("classifier");
+    let (classifier, record) = classifier(&classifier_dir, &dataset, &config.evaluation.classifier, &test_images, &test_labels, &device)?;
+    tracing::info!("evaluation classifier: test accuracy {:.4} ({})", record.test_accuracy, classifier_dir.display());
+
+    let networks = build_networks(&config, &RngStreams::new(args.seed), &device)?;
+    let mut generator_vars = networks.generator_vars;
+    let mut discriminator_vars = networks.discriminator_vars;
+    generator_vars.load(checkpoint.join("generator.safetensors"))?;
+    discriminator_vars.load(checkpoint.join("discriminator.safetensors"))?;
+    let inputs = EvaluationInputs {
+        generator: networks.generator.as_ref(),
+        discriminator: networks.discriminator.as_ref(),
+        classifier: &classifier,
+        latent: &config.latent,
+        test_images: &test_images,
+        test_labels: &test_labels,
+        samples_per_code: config.evaluation.samples_per_code,
+        device: &device,
+    };
+    // Fixed noise and codes: the same for every checkpoint of every run with this seed.
+    let evaluation = evaluate(&inputs, &mut RngStreams::new(args.seed).stream("evaluation"))?;
+
+    let epochs = checkpoint.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("epoch-")).unwrap_or("0");
+    let epochs: usize = epochs.parse().unwrap_or(0);
+    let iteration = epochs * config.schedule.iterations_per_epoch;
+    let mut csv = String::from("iteration,epoch,metric,value\n");
+    for (name, value) in &evaluation.metrics {
+        csv.push_str(&format!("{iteration},{},{name},{value}\n", epochs.saturating_sub(1)));
+    }
+    let path = run_dir.root().join("evaluation.csv");
+    write_atomically(&path, csv.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    write_samples(&run_dir.root().join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)?;
+    println!("{} at iteration {iteration}:", run_dir.root().display());
+    for (name, value) in &evaluation.metrics {
+        println!("  {name:<26} {value:.4}");
+    }
+    Ok(())
+}
+
+/// Loads the cached classifier when it was trained on the same data with the same config, else trains and
+/// caches a new one.
+fn classifier(
+    dir: &Path,
+    dataset: &Dataset,
+    config: &ClassifierConfig,
+    test_images: &Tensor,
+    test_labels: &Tensor,
+    device: &Device,
+) -> anyhow::Result<(Classifier, ClassifierRecord)> {
+    let weights = dir.join("classifier.safetensors");
+    let record_path = dir.join("classifier.json");
+    if let Ok(bytes) = std::fs::read(&record_path) {
+        if let Ok(record) = serde_json::from_slice::<ClassifierRecord>(&bytes) {
+            if record.data_sha256 == dataset.provenance.content_sha256 && &record.config == config && weights.is_file() {
+                let mut vars = VarMap::new();
+                let classifier = Classifier::new(dataset.num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
+                vars.load(&weights).with_context(|| format!("cannot load {}", weights.display()))?;
+                return Ok((classifier, record));
+            }
+        }
+    }
+    tracing::info!("training the evaluation classifier on {} images", dataset.train.len());
+    let all: Vec<usize> = (0..dataset.train.len()).collect();
+    let images = dataset.images(&dataset.train, &all, device)?;
+    let labels = dataset.labels(&dataset.train, &all, device)?;
+    // The classifier's streams depend on nothing of a run, so every run of an experiment shares it.
+    let streams = RngStreams::new(0);
+    let (classifier, vars) = train_classifier(
+        &images,
+        &labels,
+        dataset.num_classes,
+        config,
+        &mut streams.stream("classifier-init"),
+        &mut streams.stream("classifier-batches"),
+        device,
+    )?;
+    let record = ClassifierRecord {
+        data_sha256: dataset.provenance.content_sha256.clone(),
+        config: config.clone(),
+        test_accuracy: accuracy(&classifier, test_images, test_labels)?,
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    vars.save(&weights).with_context(|| format!("cannot write {}", weights.display()))?;
+    let json = serde_json::to_vec_pretty(&record)?;
+    write_atomically(&record_path, &json).with_context(|| format!("cannot write {}", record_path.display()))?;
+    Ok((classifier, record))
+}
+
+/// `samples.safetensors`: `images` f32 (N, C, H, W) in [0, 1] and `codes` i64 (N,), the semi-supervised code
+/// value that made each image.
+fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Result<()> {
+    let n = codes.len();
+    let tensors: HashMap<String, Tensor> = HashMap::from([
+        ("images".to_string(), images.to_device(&Device::Cpu)?),
+        ("codes".to_string(), Tensor::from_slice(codes, n, &Device::Cpu)?),
+    ]);
+    let tmp = path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(&tensors, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

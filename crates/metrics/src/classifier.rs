@@ -1,0 +1,107 @@
+//! The independent evaluation classifier C: a small CNN trained on the real, fully labelled training split.
+//! C_err classifies generated images with it, and its penultimate features are the space of the Fréchet
+//! distance (the usual MNIST substitute for FID's Inception features).
+//!
+//! Conv(1→32, 5, p2)+ReLU+MaxPool2 → Conv(32→64, 5, p2)+ReLU+MaxPool2 → FC(3136→128)+ReLU (features) → FC(10).
+//! Training is deterministic: weights from a seeded host stream, batches from another.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, Optimizer, VarBuilder, VarMap};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+/// How the classifier is trained; part of its cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+}
+
+pub struct Classifier {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+/// Width of the feature space: the penultimate layer.
+pub const FEATURES: usize = 128;
+
+impl Classifier {
+    pub fn new(num_classes: usize, vb: VarBuilder) -> Result<Self> {
+        let same = Conv2dConfig { padding: 2, ..Default::default() };
+        Ok(Self {
+            conv1: conv2d(1, 32, 5, same, vb.pp("conv1"))?,
+            conv2: conv2d(32, 64, 5, same, vb.pp("conv2"))?,
+            fc1: linear(64 * 7 * 7, FEATURES, vb.pp("fc1"))?,
+            fc2: linear(FEATURES, num_classes, vb.pp("fc2"))?,
+        })
+    }
+
+    /// Penultimate features, (batch, 128), of images (batch, 1, 28, 28) in [0, 1].
+    pub fn features(&self, images: &Tensor) -> Result<Tensor> {
+        let x = self.conv1.forward(images)?.relu()?.max_pool2d(2)?; // (b, 32, 14, 14)
+        let x = self.conv2.forward(&x)?.relu()?.max_pool2d(2)?; // (b, 64, 7, 7)
+        self.fc1.forward(&x.flatten_from(1)?)?.relu() // (b, 128)
+    }
+
+    /// Class logits, (batch, classes).
+    pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.features(images)?)
+    }
+
+    /// Logits and features of `images`, in chunks of `chunk` to bound memory.
+    pub fn predict(&self, images: &Tensor, chunk: usize) -> Result<(Tensor, Tensor)> {
+        let n = images.dim(0)?;
+        let (mut logits, mut features) = (Vec::new(), Vec::new());
+        for start in (0..n).step_by(chunk.max(1)) {
+            let batch = images.narrow(0, start, chunk.min(n - start))?;
+            let f = self.features(&batch)?;
+            logits.push(self.fc2.forward(&f)?);
+            features.push(f);
+        }
+        Ok((Tensor::cat(&logits, 0)?, Tensor::cat(&features, 0)?))
+    }
+}
+
+/// Trains a classifier on `images` (N, 1, 28, 28) with `labels` (N,) u32 and returns it with its variables.
+/// `init_rng` draws the initial weights, `batch_rng` the batch order.
+pub fn train_classifier(
+    images: &Tensor,
+    labels: &Tensor,
+    num_classes: usize,
+    config: &ClassifierConfig,
+    init_rng: &mut impl Rng,
+    batch_rng: &mut impl Rng,
+    device: &Device,
+) -> Result<(Classifier, VarMap)> {
+    let vars = VarMap::new();
+    let classifier = Classifier::new(num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
+    // He-style scale for ReLU layers; the official GAN init (0.02) trains this small net too slowly.
+    ssinfogan_core::initialise(&vars, 0.05, init_rng)?;
+    let params = candle_nn::ParamsAdamW { lr: config.learning_rate, weight_decay: 0.0, ..Default::default() };
+    let mut optimiser = candle_nn::AdamW::new(vars.all_vars(), params)?;
+    let n = images.dim(0)?;
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for _ in 0..config.epochs {
+        order.shuffle(batch_rng);
+        for batch in order.chunks(config.batch_size) {
+            let index = Tensor::from_slice(batch, batch.len(), device)?;
+            let x = images.index_select(&index, 0)?;
+            let y = labels.index_select(&index, 0)?;
+            let loss = candle_nn::loss::cross_entropy(&classifier.logits(&x)?, &y)?;
+            optimiser.backward_step(&loss)?;
+        }
+    }
+    Ok((classifier, vars))
+}
+
+/// Fraction of `images` whose predicted class equals `labels`.
+pub fn accuracy(classifier: &Classifier, images: &Tensor, labels: &Tensor) -> Result<f64> {
+    let (logits, _) = classifier.predict(images, 500)?;
+    let correct = logits.argmax(D::Minus1)?.eq(labels)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+    Ok(f64::from(correct) / images.dim(0)? as f64)
+}

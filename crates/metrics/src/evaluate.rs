@@ -1,0 +1,136 @@
+//! One evaluation of a generator and its Q heads: every metric of PAPER.md "How the results are measured",
+//! from fixed noise and codes (the caller's stream), with all networks in inference mode so that evaluating
+//! never changes a BatchNorm statistic of the run.
+
+use candle_core::{DType, Device, Result, Tensor, D};
+use candle_nn::ops::softmax;
+use nalgebra::DMatrix;
+use rand::Rng;
+use ssinfogan_core::{Discriminator, Generator, LatentSpec};
+
+use crate::classifier::Classifier;
+use crate::frechet::frechet_distance;
+use crate::information::{mutual_information, mutual_information_lower_bound};
+use crate::mapping::{error_under, greedy_mapping, hungarian_mapping, ConfusionMatrix};
+
+pub struct EvaluationInputs<'a> {
+    pub generator: &'a dyn Generator,
+    pub discriminator: &'a dyn Discriminator,
+    pub classifier: &'a Classifier,
+    pub latent: &'a LatentSpec,
+    /// Real test images (N, C, H, W) in [0, 1] and their labels (N,) u32.
+    pub test_images: &'a Tensor,
+    pub test_labels: &'a Tensor,
+    /// Generated images per value of the semi-supervised code.
+    pub samples_per_code: usize,
+    pub device: &'a Device,
+}
+
+/// The metrics, and the generated images with the code values that made them (for `samples.safetensors`).
+pub struct Evaluation {
+    pub metrics: Vec<(&'static str, f64)>,
+    pub samples: Tensor,
+    pub sample_codes: Vec<i64>,
+}
+
+const CHUNK: usize = 250;
+
+pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
+    let code = inputs.latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
+    let k = code.size;
+    let (mut images, mut codes) = (Vec::new(), Vec::new());
+    for value in 0..k as u32 {
+        let mut left = inputs.samples_per_code;
+        while left > 0 {
+            let n = left.min(CHUNK);
+            let draw = inputs.latent.sample_with(n, vec![vec![value; n]], rng);
+            images.push(inputs.generator.generate(&draw.generator_input(inputs.latent, inputs.device)?, false)?);
+            codes.extend(std::iter::repeat_n(i64::from(value), n));
+            left -= n;
+        }
+    }
+    let samples = Tensor::cat(&images, 0)?; // (K·N, C, H, W)
+    let code_tensor = Tensor::from_iter(codes.iter().map(|&c| c as u32), inputs.device)?;
+
+    // The independent classifier on the fakes: C_err, plug-in MI, confidence, features.
+    let (logits, fake_features) = inputs.classifier.predict(&samples, CHUNK)?;
+    let probabilities = softmax(&logits, D::Minus1)?;
+    let predicted: Vec<u32> = probabilities.argmax(D::Minus1)?.to_vec1()?;
+    let confidence = f64::from(probabilities.max(D::Minus1)?.mean_all()?.to_scalar::<f32>()?);
+    let classes = logits.dim(1)?;
+    let mut confusion = ConfusionMatrix::new(k, classes);
+    for (&c, &p) in codes.iter().zip(&predicted) {
+        confusion.add(c as usize, p as usize);
+    }
+    let mean_probabilities = mean_rows_by_code(&probabilities, &codes, k)?;
+    let identity: Vec<usize> = (0..k).collect();
+
+    // Q_ss on the fakes: its error against the generating code and InfoGAN's lower bound on I(c; G(z, c)).
+    let q_fake_logits = q_ss(inputs.discriminator, &samples)?;
+    let q_fake_pred: Vec<u32> = q_fake_logits.argmax(D::Minus1)?.to_vec1()?;
+    let q_err_fake = codes.iter().zip(&q_fake_pred).filter(|(&c, &p)| c as u32 != p).count() as f64 / codes.len() as f64;
+    let q_fake_ce = f64::from(candle_nn::loss::cross_entropy(&q_fake_logits, &code_tensor)?.to_scalar::<f32>()?);
+
+    // Q_ss on real test images, against their labels.
+    let q_real_logits = q_ss(inputs.discriminator, inputs.test_images)?;
+    let q_real_pred: Vec<u32> = q_real_logits.argmax(D::Minus1)?.to_vec1()?;
+    let labels: Vec<u32> = inputs.test_labels.to_vec1()?;
+    let mut q_confusion = ConfusionMatrix::new(k, classes);
+    for (&p, &l) in q_real_pred.iter().zip(&labels) {
+        q_confusion.add(p as usize, l as usize);
+    }
+
+    // Fréchet distance in the classifier's feature space, real test images against the fakes.
+    let (_, real_features) = inputs.classifier.predict(inputs.test_images, CHUNK)?;
+    let frechet = frechet_distance(&to_matrix(&real_features)?, &to_matrix(&fake_features)?);
+
+    let ln_k = (k as f64).ln();
+    let mi_code_class = mutual_information(&confusion.counts);
+    let metrics = vec![
+        ("c_err_identity", error_under(&confusion, &identity)),
+        ("c_err_greedy", error_under(&confusion, &greedy_mapping(&mean_probabilities))),
+        ("c_err_hungarian", error_under(&confusion, &hungarian_mapping(&confusion))),
+        ("q_err_real_identity", error_under(&q_confusion, &identity)),
+        ("q_err_real_hungarian", error_under(&q_confusion, &hungarian_mapping(&q_confusion))),
+        ("q_err_fake", q_err_fake),
+        ("mi_lower_bound_ss", mutual_information_lower_bound(ln_k, q_fake_ce)),
+        ("mi_code_class", mi_code_class),
+        ("mi_code_class_normalised", mi_code_class / ln_k),
+        ("mi_q_ss_label", mutual_information(&q_confusion.counts)),
+        ("frechet_distance", frechet),
+        ("classifier_confidence", confidence),
+    ];
+    Ok(Evaluation { metrics, samples, sample_codes: codes })
+}
+
+/// `Q_ss` logits of `images`, in chunks, in inference mode.
+fn q_ss(discriminator: &dyn Discriminator, images: &Tensor) -> Result<Tensor> {
+    let n = images.dim(0)?;
+    let mut logits = Vec::new();
+    for start in (0..n).step_by(CHUNK) {
+        let batch = images.narrow(0, start, CHUNK.min(n - start))?;
+        logits.push(discriminator.discriminate(&batch, false)?.q_ss_logits);
+    }
+    Tensor::cat(&logits, 0)
+}
+
+/// Mean of the rows of `probabilities` per code value: the (code × class) matrix the greedy mapping reads.
+fn mean_rows_by_code(probabilities: &Tensor, codes: &[i64], k: usize) -> Result<Vec<Vec<f64>>> {
+    let rows: Vec<Vec<f32>> = probabilities.to_dtype(DType::F32)?.to_vec2()?;
+    let classes = rows.first().map_or(0, Vec::len);
+    let mut sums = vec![vec![0.0f64; classes]; k];
+    let mut counts = vec![0usize; k];
+    for (row, &c) in rows.iter().zip(codes) {
+        counts[c as usize] += 1;
+        for (s, &p) in sums[c as usize].iter_mut().zip(row) {
+            *s += f64::from(p);
+        }
+    }
+    Ok(sums.into_iter().zip(counts).map(|(row, n)| row.into_iter().map(|s| s / n.max(1) as f64).collect()).collect())
+}
+
+fn to_matrix(features: &Tensor) -> Result<DMatrix<f64>> {
+    let (n, d) = features.dims2()?;
+    let values: Vec<f32> = features.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+    Ok(DMatrix::from_row_iterator(n, d, values.into_iter().map(f64::from)))
+}
