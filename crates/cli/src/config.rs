@@ -32,6 +32,8 @@ pub struct ExperimentConfig {
 pub struct EvaluationConfig {
     /// Generated images per value of the semi-supervised code (C_err, Fréchet distance, samples.safetensors).
     pub samples_per_code: usize,
+    /// Evaluate during training every this many epochs, into metrics.csv; absent: only `ssinfogan eval`.
+    pub eval_every: Option<usize>,
     pub classifier: ssinfogan_metrics::ClassifierConfig,
 }
 
@@ -105,8 +107,8 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 /// The checks serde cannot make.
 fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
     let e = &config.evaluation;
-    if e.samples_per_code == 0 || e.classifier.epochs == 0 || e.classifier.batch_size == 0 || !(e.classifier.learning_rate > 0.0) {
-        bail!("evaluation: samples_per_code, classifier.epochs and classifier.batch_size must be at least 1, classifier.learning_rate > 0");
+    if e.samples_per_code == 0 || e.eval_every == Some(0) || e.classifier.epochs == 0 || e.classifier.batch_size == 0 || !(e.classifier.learning_rate > 0.0) {
+        bail!("evaluation: samples_per_code, eval_every, classifier.epochs and classifier.batch_size must be at least 1, classifier.learning_rate > 0");
     }
     let s = &config.schedule;
     if s.batch_size == 0 || s.epochs == 0 || s.iterations_per_epoch == 0 {

@@ -18,10 +18,10 @@ use crate::train::{build_networks, TrainArgs};
 
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct ClassifierRecord {
+pub struct ClassifierRecord {
     data_sha256: String,
     config: ClassifierConfig,
-    test_accuracy: f64,
+    pub test_accuracy: f64,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -97,7 +97,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
 /// Loads the cached classifier when it was trained on the same data with the same config, else trains and
 /// caches a new one.
-fn classifier(
+pub fn classifier(
     dir: &Path,
     dataset: &Dataset,
     config: &ClassifierConfig,
@@ -146,7 +146,7 @@ fn classifier(
 
 /// `samples.safetensors`: `images` f32 (N, C, H, W) in [0, 1] and `codes` i64 (N,), the semi-supervised code
 /// value that made each image.
-fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Result<()> {
+pub fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Result<()> {
     let n = codes.len();
     let tensors: HashMap<String, Tensor> = HashMap::from([
         ("images".to_string(), images.to_device(&Device::Cpu)?),
@@ -155,4 +155,43 @@ fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Result<
     let tmp = path.with_extension("safetensors.tmp");
     candle_core::safetensors::save(&tensors, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The evaluation as a training hook: every `every` epochs, all metrics into `metrics.csv`, from the same fixed
+/// noise and codes each time (a fresh `evaluation` stream of the run seed).
+pub struct EvaluationHook<'a> {
+    pub classifier: Classifier,
+    pub latent: &'a ssinfogan_core::LatentSpec,
+    pub test_images: Tensor,
+    pub test_labels: Tensor,
+    pub samples_per_code: usize,
+    pub every: usize,
+    pub seed: u64,
+    pub device: &'a Device,
+}
+
+impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
+    fn after_epoch(
+        &mut self,
+        epoch: usize,
+        generator: &dyn ssinfogan_core::Generator,
+        discriminator: &dyn ssinfogan_core::Discriminator,
+    ) -> Result<Vec<(&'static str, f64)>, ssinfogan_training::TrainError> {
+        if (epoch + 1) % self.every != 0 {
+            return Ok(Vec::new());
+        }
+        let inputs = EvaluationInputs {
+            generator,
+            discriminator,
+            classifier: &self.classifier,
+            latent: self.latent,
+            test_images: &self.test_images,
+            test_labels: &self.test_labels,
+            samples_per_code: self.samples_per_code,
+            device: self.device,
+        };
+        evaluate(&inputs, &mut RngStreams::new(self.seed).stream("evaluation"))
+            .map(|e| e.metrics)
+            .map_err(|e| ssinfogan_training::TrainError::Hook(e.to_string()))
+    }
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod eval;
+mod sample;
 mod train;
 
 use std::io::IsTerminal;
@@ -33,6 +34,8 @@ enum Command {
     /// Evaluate a run's latest checkpoint (same arguments as train): C_err under three mappings, Q_err, mutual
     /// information, Fréchet distance; writes evaluation.csv and samples.safetensors into the run directory.
     Eval(train::TrainArgs),
+    /// Export generated images of a run's latest checkpoint (N per code value) as safetensors.
+    Sample(sample::SampleArgs),
 }
 
 #[derive(clap::Args)]
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Data(args) => data(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Sample(args) => sample::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -141,7 +141,35 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         subset.labelled.len(),
         subset.per_class
     );
-    let summary = train(&run, &mut networks)?;
+    let mut hook = match config.evaluation.eval_every {
+        Some(every) => {
+            let all = |n: usize| (0..n).collect::<Vec<_>>();
+            let test_images = dataset.images(&dataset.test, &all(dataset.test.len()), &device)?;
+            let test_labels = dataset.labels(&dataset.test, &all(dataset.test.len()), &device)?;
+            let classifier_dir = args.results.join(&config.experiment.name).join("classifier");
+            let (classifier, record) = crate::eval::classifier(
+                &classifier_dir,
+                &dataset,
+                &config.evaluation.classifier,
+                &test_images,
+                &test_labels,
+                &device,
+            )?;
+            tracing::info!("evaluation classifier: test accuracy {:.4}", record.test_accuracy);
+            Some(crate::eval::EvaluationHook {
+                classifier,
+                latent: &config.latent,
+                test_images,
+                test_labels,
+                samples_per_code: config.evaluation.samples_per_code,
+                every,
+                seed: args.seed,
+                device: &device,
+            })
+        }
+        None => None,
+    };
+    let summary = train(&run, &mut networks, hook.as_mut().map(|h| h as &mut dyn ssinfogan_training::EpochHook))?;
     println!(
         "{}: {}",
         run_dir.root().display(),

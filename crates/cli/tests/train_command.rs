@@ -52,6 +52,9 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     }
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert!(metrics.lines().any(|l| l.starts_with("10,1,g_adv,")), "{metrics}");
+    // The smoke profile evaluates after every epoch, into metrics.csv.
+    assert!(metrics.lines().any(|l| l.starts_with("5,0,c_err_hungarian,")), "{metrics}");
+    assert!(metrics.lines().any(|l| l.starts_with("10,1,frechet_distance,")), "{metrics}");
     assert!(std::fs::read_to_string(run.join("summary.json")).unwrap().contains("\"completed\""));
 
     let evaluated = ssinfogan(
@@ -69,6 +72,12 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert_eq!(samples["codes"].dtype(), candle_core::DType::I64);
     assert_eq!(samples["codes"].to_vec1::<i64>().unwrap()[20..22], [1, 1]);
     assert!(root.path().join("results/mnist/classifier/classifier.json").is_file());
+    let out = root.path().join("exported.safetensors");
+    let sampled = ssinfogan(root.path(), &["sample", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap(), "--per-code", "3"]);
+    assert!(sampled.status.success(), "{}", String::from_utf8_lossy(&sampled.stderr));
+    let exported = candle_core::safetensors::load(&out, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(exported["images"].dims(), &[30, 1, 28, 28]);
+    assert_eq!(exported["codes"].to_vec1::<i64>().unwrap()[..4], [0, 0, 0, 1]);
 
     let again = train(root.path(), &experiment(), &["--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"]);
     assert!(again.status.success());

@@ -12,7 +12,7 @@ pub mod run;
 
 pub use adam::{Adam, AdamConfig};
 pub use config::{OptimiserConfig, ScheduleConfig};
-pub use run::{train, Networks, RunSummary, TrainingRun};
+pub use run::{train, EpochHook, Networks, RunSummary, TrainingRun};
 
 use std::path::PathBuf;
 
@@ -31,4 +31,7 @@ pub enum TrainError {
     Diverged { iteration: u64, loss: String, value: f64 },
     #[error("{0}")]
     Invalid(String),
+    /// An epoch hook (the evaluation) failed.
+    #[error("evaluation: {0}")]
+    Hook(String),
 }

@@ -41,6 +41,19 @@ pub struct TrainingRun<'a> {
     pub inject_nan_at: Option<u64>,
 }
 
+/// Work done after every epoch, before its checkpoint: an evaluation whose rows go into `metrics.csv`. It must
+/// leave the networks and every training stream untouched (inference mode, its own streams), so that a run with
+/// a hook trains exactly as one without.
+pub trait EpochHook {
+    /// Rows for `epoch` (counted from 0); empty when there is nothing to log this epoch.
+    fn after_epoch(
+        &mut self,
+        epoch: usize,
+        generator: &dyn Generator,
+        discriminator: &dyn Discriminator,
+    ) -> Result<Vec<(&'static str, f64)>, TrainError>;
+}
+
 /// `summary.json`: written last; its presence means the run ended, `status` says how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -81,7 +94,7 @@ fn scalar(t: &Tensor) -> Result<f64, TrainError> {
 /// Trains `networks` for the whole schedule, resuming from the run's latest checkpoint if there is one.
 /// Returns the summary, also written to `summary.json`. On divergence the summary records the failure and the
 /// error is returned.
-pub fn train(run: &TrainingRun, networks: &mut Networks) -> Result<RunSummary, TrainError> {
+pub fn train(run: &TrainingRun, networks: &mut Networks, mut hook: Option<&mut dyn EpochHook>) -> Result<RunSummary, TrainError> {
     if run.latent.semi_supervised.len() != 1 {
         return Err(TrainError::Invalid(format!(
             "training supports exactly one semi-supervised code, the latent spec has {}",
@@ -167,6 +180,10 @@ pub fn train(run: &TrainingRun, networks: &mut Networks) -> Result<RunSummary, T
         rows.push(("labelled_batches", f64::from(labelled_batches)));
         rows.push(("unlabelled_batches", f64::from(unlabelled_batches)));
         rows.push(("unlabelled_probability", state.real_batches.schedule().unlabelled_probability(epoch)));
+        if let Some(hook) = hook.as_deref_mut() {
+            span.pb_set_message(&format!("epoch {}: evaluating", epoch + 1));
+            rows.extend(hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref())?);
+        }
         let metrics = run.run_dir.metrics();
         metrics_log::append(&metrics, metrics_log::HEADER, iteration, epoch, &rows)
             .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;

@@ -101,7 +101,7 @@ fn run_in(dir: &Path, s: &Setup, inject_nan_at: Option<u64>) -> Result<RunDir, T
         device: &Device::Cpu,
         inject_nan_at,
     };
-    train(&run, &mut networks(1)).map(|_| run_dir)
+    train(&run, &mut networks(1), None).map(|_| run_dir)
 }
 
 fn metric(run: &RunDir, epoch: usize, name: &str) -> f64 {

@@ -1,0 +1,56 @@
+//! `ssinfogan sample --run <dir> --out <file>`: generated images of any run's latest checkpoint, N per value of
+//! the semi-supervised code, in the `samples.safetensors` format, from the run's fixed evaluation noise.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use candle_core::{DType, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use ssinfogan_core::{DeviceChoice, Generator, LatentSpec, RngStreams};
+use ssinfogan_networks::{MnistGenerator, NetworkConfig};
+
+#[derive(clap::Args)]
+pub struct SampleArgs {
+    /// A run directory, e.g. results/mnist/runs/ss-infogan-n132-s1.
+    #[arg(long)]
+    run: PathBuf,
+    /// Where to write the safetensors file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Images per code value.
+    #[arg(long, default_value_t = 1000)]
+    per_code: usize,
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+pub fn run(args: SampleArgs) -> anyhow::Result<()> {
+    let config_path = args.run.join("config.toml");
+    let text = std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", config_path.display()))?;
+    let section = |key: &str| {
+        table.get(key).cloned().with_context(|| format!("{} has no `{key}`: not a run's config", config_path.display()))
+    };
+    let latent: LatentSpec = section("latent")?.try_into().with_context(|| format!("{}: latent", config_path.display()))?;
+    let network: NetworkConfig = section("network")?.try_into().with_context(|| format!("{}: network", config_path.display()))?;
+    let seed = section("run")?.get("seed").and_then(|s| s.as_integer()).unwrap_or(1) as u64;
+    let checkpoint = ssinfogan_training::checkpoint::latest(&args.run.join("checkpoint"))?
+        .with_context(|| format!("{} has no checkpoint", args.run.display()))?;
+    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+
+    let NetworkConfig::Mnist(network) = &network;
+    let mut vars = VarMap::new();
+    let generator = MnistGenerator::new(&latent, network, VarBuilder::from_varmap(&vars, DType::F32, &device))?;
+    vars.load(checkpoint.join("generator.safetensors"))?;
+    let code = latent.semi_supervised.first().context("the latent spec has no semi-supervised code")?;
+    let mut rng = RngStreams::new(seed).stream("evaluation");
+    let (mut images, mut codes) = (Vec::new(), Vec::new());
+    for value in 0..code.size as u32 {
+        let draw = latent.sample_with(args.per_code, vec![vec![value; args.per_code]], &mut rng);
+        images.push(generator.generate(&draw.generator_input(&latent, &device)?, false)?);
+        codes.extend(std::iter::repeat_n(i64::from(value), args.per_code));
+    }
+    crate::eval::write_samples(&args.out, &Tensor::cat(&images, 0)?, &codes)?;
+    println!("{}: {} images from {}", args.out.display(), codes.len(), checkpoint.display());
+    Ok(())
+}
