@@ -19,6 +19,7 @@ use crate::train::{build_networks, TrainArgs};
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct ClassifierRecord {
+    version: u32,
     data_sha256: String,
     config: ClassifierConfig,
     pub test_accuracy: f64,
@@ -109,7 +110,9 @@ pub fn classifier(
     let record_path = dir.join("classifier.json");
     if let Ok(bytes) = std::fs::read(&record_path) {
         if let Ok(record) = serde_json::from_slice::<ClassifierRecord>(&bytes) {
-            if record.data_sha256 == dataset.provenance.content_sha256 && &record.config == config && weights.is_file() {
+            if record.version == ssinfogan_metrics::CLASSIFIER_VERSION
+                && record.data_sha256 == dataset.provenance.content_sha256
+                && &record.config == config && weights.is_file() {
                 let mut vars = VarMap::new();
                 let classifier = Classifier::new(dataset.num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
                 vars.load(&weights).with_context(|| format!("cannot load {}", weights.display()))?;
@@ -133,6 +136,7 @@ pub fn classifier(
         device,
     )?;
     let record = ClassifierRecord {
+        version: ssinfogan_metrics::CLASSIFIER_VERSION,
         data_sha256: dataset.provenance.content_sha256.clone(),
         config: config.clone(),
         test_accuracy: accuracy(&classifier, test_images, test_labels)?,

@@ -27,6 +27,10 @@ pub struct Classifier {
     fc2: Linear,
 }
 
+/// Changes whenever the architecture, initialisation or training procedure changes, so cached classifiers of an
+/// older procedure are retrained.
+pub const CLASSIFIER_VERSION: u32 = 2;
+
 /// Width of the feature space: the penultimate layer.
 pub const FEATURES: usize = 128;
 
@@ -80,8 +84,16 @@ pub fn train_classifier(
 ) -> Result<(Classifier, VarMap)> {
     let vars = VarMap::new();
     let classifier = Classifier::new(num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
-    // He-style scale for ReLU layers; the official GAN init (0.02) trains this small net too slowly.
-    ssinfogan_core::initialise(&vars, 0.05, init_rng)?;
+    // Unit normal draws from the seeded stream, then He scaling √(2 / fan-in) for the ReLU layers (√(1 / fan-in)
+    // for the output): the GAN init (σ 0.02 everywhere) leaves the first convolution nearly silent.
+    ssinfogan_core::initialise(&vars, 1.0, init_rng)?;
+    for (name, var) in vars.data().lock().map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?.iter() {
+        if name.ends_with(".weight") {
+            let fan_in: usize = var.dims()[1..].iter().product();
+            let gain = if name.starts_with("fc2") { 1.0 } else { 2.0 };
+            var.set(&(var.as_tensor() * (gain / fan_in as f64).sqrt())?)?;
+        }
+    }
     let params = candle_nn::ParamsAdamW { lr: config.learning_rate, weight_decay: 0.0, ..Default::default() };
     let mut optimiser = candle_nn::AdamW::new(vars.all_vars(), params)?;
     let n = images.dim(0)?;
