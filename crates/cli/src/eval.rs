@@ -174,16 +174,12 @@ pub struct EvaluationHook<'a> {
     pub device: &'a Device,
 }
 
-impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
-    fn after_epoch(
-        &mut self,
-        epoch: usize,
+impl EvaluationHook<'_> {
+    fn evaluate(
+        &self,
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,
-    ) -> Result<Vec<(&'static str, f64)>, ssinfogan_training::TrainError> {
-        if (epoch + 1) % self.every != 0 {
-            return Ok(Vec::new());
-        }
+    ) -> Result<ssinfogan_metrics::Evaluation, ssinfogan_training::TrainError> {
         let inputs = EvaluationInputs {
             generator,
             discriminator,
@@ -195,7 +191,32 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
             device: self.device,
         };
         evaluate(&inputs, &mut RngStreams::new(self.seed).stream("evaluation"))
-            .map(|e| e.metrics)
             .map_err(|e| ssinfogan_training::TrainError::Hook(e.to_string()))
+    }
+}
+
+impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
+    fn after_epoch(
+        &mut self,
+        epoch: usize,
+        generator: &dyn ssinfogan_core::Generator,
+        discriminator: &dyn ssinfogan_core::Discriminator,
+    ) -> Result<Vec<(&'static str, f64)>, ssinfogan_training::TrainError> {
+        if (epoch + 1) % self.every != 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.evaluate(generator, discriminator)?.metrics)
+    }
+
+    /// The run's `samples.safetensors`, from the same fixed noise and codes as every evaluation.
+    fn after_training(
+        &mut self,
+        run_root: &Path,
+        generator: &dyn ssinfogan_core::Generator,
+        discriminator: &dyn ssinfogan_core::Discriminator,
+    ) -> Result<(), ssinfogan_training::TrainError> {
+        let evaluation = self.evaluate(generator, discriminator)?;
+        write_samples(&run_root.join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)
+            .map_err(|e| ssinfogan_training::TrainError::Hook(format!("{e:#}")))
     }
 }

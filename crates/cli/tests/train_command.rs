@@ -57,6 +57,10 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert!(metrics.lines().any(|l| l.starts_with("10,1,frechet_distance,")), "{metrics}");
     assert!(std::fs::read_to_string(run.join("summary.json")).unwrap().contains("\"completed\""));
 
+    // Training ends with the run's samples (20 per code value in the smoke profile).
+    let trained_samples = candle_core::safetensors::load(run.join("samples.safetensors"), &candle_core::Device::Cpu).unwrap();
+    assert_eq!(trained_samples["images"].dims(), &[200, 1, 28, 28]);
+
     let evaluated = ssinfogan(
         root.path(),
         &["eval", "--experiment", experiment().to_str().unwrap(), "--seed", "1", "--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"],

@@ -52,6 +52,17 @@ pub trait EpochHook {
         generator: &dyn Generator,
         discriminator: &dyn Discriminator,
     ) -> Result<Vec<(&'static str, f64)>, TrainError>;
+
+    /// Called once when the last epoch is done, before `summary.json`: files for the run directory
+    /// (e.g. `samples.safetensors`).
+    fn after_training(
+        &mut self,
+        _run_root: &Path,
+        _generator: &dyn Generator,
+        _discriminator: &dyn Discriminator,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
 }
 
 /// `summary.json`: written last; its presence means the run ended, `status` says how.
@@ -201,6 +212,9 @@ pub fn train(run: &TrainingRun, networks: &mut Networks, mut hook: Option<&mut d
     }
     if last_means.is_empty() {
         last_means = read_last_means(&run.run_dir.metrics())?;
+    }
+    if let Some(hook) = hook.as_deref_mut() {
+        hook.after_training(root, networks.generator.as_ref(), networks.discriminator.as_ref())?;
     }
     let summary = RunSummary {
         status: "completed".into(),
