@@ -1,30 +1,8 @@
 //! `ssinfogan data` end to end: the line it prints, the record it writes, the errors a user sees.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-use ssinfogan_datasets::idx::encode;
-
-fn write_idx_dir(dir: &Path, n_train: usize, n_test: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
-        let pixels: Vec<u8> = (0..n * 784).map(|i| (i % 256) as u8).collect();
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), encode(n, Some((28, 28)), &pixels)).unwrap();
-        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), encode(n, None, &labels)).unwrap();
-    }
-}
-
-fn ssinfogan(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
-        .current_dir(root)
-        .args(args)
-        // Keep the Hub off the network whatever the machine can reach.
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_HOME", root.join("hf"))
-        .output()
-        .unwrap()
-}
+use common::{ssinfogan, write_idx_dir};
 
 #[test]
 fn data_prints_one_line_and_records_the_source() {

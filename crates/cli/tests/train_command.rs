@@ -1,10 +1,12 @@
 //! `ssinfogan train` end to end on a small IDX fixture with the `smoke` profile of experiments/mnist.toml,
 //! and the errors a bad config gets before any training starts.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use ssinfogan_datasets::idx::encode;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{ssinfogan, write_idx_dir};
 
 fn experiment() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/mnist.toml")
@@ -12,24 +14,7 @@ fn experiment() -> PathBuf {
 
 /// 40 train and 20 test images in 10 classes, into `root/data/mnist`.
 fn write_fixture(root: &Path) {
-    let dir = root.join("data/mnist");
-    std::fs::create_dir_all(&dir).unwrap();
-    for (prefix, n) in [("train", 40), ("t10k", 20)] {
-        let pixels: Vec<u8> = (0..n * 784).map(|i| if (i % 784) / 28 == 2 * (i / 784 % 10) + 4 { 230 } else { (i % 7) as u8 }).collect();
-        let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-        std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), encode(n, Some((28, 28)), &pixels)).unwrap();
-        std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), encode(n, None, &labels)).unwrap();
-    }
-}
-
-fn ssinfogan(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
-        .current_dir(root)
-        .args(args)
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_HOME", root.join("hf"))
-        .output()
-        .unwrap()
+    write_idx_dir(&root.join("data/mnist"), 40, 20);
 }
 
 fn train(root: &Path, experiment: &Path, extra: &[&str]) -> Output {
