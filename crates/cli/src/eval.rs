@@ -11,18 +11,20 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 use ssinfogan_core::run_dir::write_atomically;
 use ssinfogan_core::RngStreams;
-use ssinfogan_datasets::{Dataset, SourceRequest};
+use ssinfogan_datasets::Dataset;
 use ssinfogan_metrics::{accuracy, evaluate, train_classifier, Classifier, ClassifierConfig, EvaluationInputs};
 
-use crate::train::{build_networks, TrainArgs};
+use crate::config::ExperimentConfig;
+
+use crate::train::{build_networks, load_dataset, TrainArgs};
 
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct ClassifierRecord {
+struct ClassifierRecord {
     version: u32,
     data_sha256: String,
     config: ClassifierConfig,
-    pub test_accuracy: f64,
+    test_accuracy: f64,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -41,10 +43,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_string();
 
-    let mut request = SourceRequest::automatic(&args.data_root);
-    request.source = config.data.source;
-    let dataset = ssinfogan_datasets::load(config.experiment.dataset, &request)
-        .with_context(|| format!("cannot obtain {}", config.experiment.dataset))?;
+    let dataset = load_dataset(&config, &args.data_root)?;
     if dataset.provenance.content_sha256 != recorded_hash {
         bail!(
             "the data found now ({}, sha256 {}) is not the data {} was trained on (sha256 {recorded_hash})",
@@ -54,30 +53,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
-    let all = |n: usize| (0..n).collect::<Vec<_>>();
-    let test_images = dataset.images(&dataset.test, &all(dataset.test.len()), &device)?;
-    let test_labels = dataset.labels(&dataset.test, &all(dataset.test.len()), &device)?;
-    let classifier_dir = args.results.join(&config.experiment.name).join("classifier");
-    let (classifier, record) = classifier(&classifier_dir, &dataset, &config.evaluation.classifier, &test_images, &test_labels, &device)?;
-    tracing::info!("evaluation classifier: test accuracy {:.4} ({})", record.test_accuracy, classifier_dir.display());
+    let hook = EvaluationHook::prepare(&config, &dataset, &args.results, 1, args.seed, &device)?;
 
     let networks = build_networks(&config, &RngStreams::new(args.seed), &device)?;
     let mut generator_vars = networks.generator_vars;
     let mut discriminator_vars = networks.discriminator_vars;
     generator_vars.load(checkpoint.join("generator.safetensors"))?;
     discriminator_vars.load(checkpoint.join("discriminator.safetensors"))?;
-    let inputs = EvaluationInputs {
-        generator: networks.generator.as_ref(),
-        discriminator: networks.discriminator.as_ref(),
-        classifier: &classifier,
-        latent: &config.latent,
-        test_images: &test_images,
-        test_labels: &test_labels,
-        samples_per_code: config.evaluation.samples_per_code,
-        device: &device,
-    };
-    // Fixed noise and codes: the same for every checkpoint of every run with this seed.
-    let evaluation = evaluate(&inputs, &mut RngStreams::new(args.seed).stream("evaluation"))?;
+    let evaluation = hook.evaluate(networks.generator.as_ref(), networks.discriminator.as_ref())?;
 
     let epochs = checkpoint.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("epoch-")).unwrap_or("0");
     let epochs: usize = epochs.parse().unwrap_or(0);
@@ -98,7 +81,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
 /// Loads the cached classifier when it was trained on the same data with the same config, else trains and
 /// caches a new one.
-pub fn classifier(
+fn classifier(
     dir: &Path,
     dataset: &Dataset,
     config: &ClassifierConfig,
@@ -161,21 +144,51 @@ pub fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Res
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The evaluation as a training hook: every `every` epochs, all metrics into `metrics.csv`, from the same fixed
-/// noise and codes each time (a fresh `evaluation` stream of the run seed).
+/// One evaluation setup (classifier, test split, fixed noise) for `eval`, and as a training hook: every `every`
+/// epochs, all metrics into `metrics.csv`, from the same fixed noise and codes each time (a fresh `evaluation`
+/// stream of the run seed).
 pub struct EvaluationHook<'a> {
-    pub classifier: Classifier,
-    pub latent: &'a ssinfogan_core::LatentSpec,
-    pub test_images: Tensor,
-    pub test_labels: Tensor,
-    pub samples_per_code: usize,
-    pub every: usize,
-    pub seed: u64,
-    pub device: &'a Device,
+    classifier: Classifier,
+    latent: &'a ssinfogan_core::LatentSpec,
+    test_images: Tensor,
+    test_labels: Tensor,
+    samples_per_code: usize,
+    every: usize,
+    seed: u64,
+    device: &'a Device,
 }
 
-impl EvaluationHook<'_> {
-    fn evaluate(
+impl<'a> EvaluationHook<'a> {
+    /// The test split on `device` and the experiment's classifier, from the cache under
+    /// `results/<experiment>/classifier/` or trained now.
+    pub fn prepare(
+        config: &'a ExperimentConfig,
+        dataset: &Dataset,
+        results: &Path,
+        every: usize,
+        seed: u64,
+        device: &'a Device,
+    ) -> anyhow::Result<Self> {
+        let all: Vec<usize> = (0..dataset.test.len()).collect();
+        let test_images = dataset.images(&dataset.test, &all, device)?;
+        let test_labels = dataset.labels(&dataset.test, &all, device)?;
+        let classifier_dir = results.join(&config.experiment.name).join("classifier");
+        let (classifier, record) =
+            classifier(&classifier_dir, dataset, &config.evaluation.classifier, &test_images, &test_labels, device)?;
+        tracing::info!("evaluation classifier: test accuracy {:.4} ({})", record.test_accuracy, classifier_dir.display());
+        Ok(Self {
+            classifier,
+            latent: &config.latent,
+            test_images,
+            test_labels,
+            samples_per_code: config.evaluation.samples_per_code,
+            every,
+            seed,
+            device,
+        })
+    }
+
+    pub fn evaluate(
         &self,
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use candle_core::{DType, Tensor};
+use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
-use ssinfogan_core::{DeviceChoice, Generator, LatentSpec, RngStreams};
+use ssinfogan_core::{DeviceChoice, LatentSpec, RngStreams};
 use ssinfogan_networks::{MnistGenerator, NetworkConfig};
 
 #[derive(clap::Args)]
@@ -42,15 +42,9 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let mut vars = VarMap::new();
     let generator = MnistGenerator::new(&latent, network, VarBuilder::from_varmap(&vars, DType::F32, &device))?;
     vars.load(checkpoint.join("generator.safetensors"))?;
-    let code = latent.semi_supervised.first().context("the latent spec has no semi-supervised code")?;
     let mut rng = RngStreams::new(seed).stream("evaluation");
-    let (mut images, mut codes) = (Vec::new(), Vec::new());
-    for value in 0..code.size as u32 {
-        let draw = latent.sample_with(args.per_code, vec![vec![value; args.per_code]], &mut rng);
-        images.push(generator.generate(&draw.generator_input(&latent, &device)?, false)?);
-        codes.extend(std::iter::repeat_n(i64::from(value), args.per_code));
-    }
-    crate::eval::write_samples(&args.out, &Tensor::cat(&images, 0)?, &codes)?;
+    let (images, codes) = ssinfogan_metrics::generate_per_code(&generator, &latent, args.per_code, &mut rng, &device)?;
+    crate::eval::write_samples(&args.out, &images, &codes)?;
     println!("{}: {} images from {}", args.out.display(), codes.len(), checkpoint.display());
     Ok(())
 }

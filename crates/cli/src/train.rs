@@ -8,11 +8,12 @@ use candle_nn::{VarBuilder, VarMap};
 use serde::Serialize;
 use ssinfogan_core::run_dir::{write_atomically, RunDir, RunId};
 use ssinfogan_core::{DeviceChoice, RngStreams};
-use ssinfogan_datasets::{LabelledSubset, Provenance, SourceRequest};
+use ssinfogan_datasets::{Dataset, LabelledSubset, Provenance, SourceRequest};
 use ssinfogan_networks::{initialise, MnistDiscriminator, MnistGenerator, NetworkConfig};
 use ssinfogan_training::{train, Networks, RunSummary, TrainingRun};
 
 use crate::config::{self, ExperimentConfig};
+use crate::eval::EvaluationHook;
 
 /// Which run: the same arguments for `train` and `eval`.
 #[derive(clap::Args)]
@@ -88,10 +89,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
 
-    let mut request = SourceRequest::automatic(&args.data_root);
-    request.source = config.data.source;
-    let dataset = ssinfogan_datasets::load(config.experiment.dataset, &request)
-        .with_context(|| format!("cannot obtain {}", config.experiment.dataset))?;
+    let dataset = load_dataset(&config, &args.data_root)?;
     if let Some(note) = &dataset.provenance.note {
         tracing::warn!("data: {note}");
     }
@@ -142,31 +140,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         subset.per_class
     );
     let mut hook = match config.evaluation.eval_every {
-        Some(every) => {
-            let all = |n: usize| (0..n).collect::<Vec<_>>();
-            let test_images = dataset.images(&dataset.test, &all(dataset.test.len()), &device)?;
-            let test_labels = dataset.labels(&dataset.test, &all(dataset.test.len()), &device)?;
-            let classifier_dir = args.results.join(&config.experiment.name).join("classifier");
-            let (classifier, record) = crate::eval::classifier(
-                &classifier_dir,
-                &dataset,
-                &config.evaluation.classifier,
-                &test_images,
-                &test_labels,
-                &device,
-            )?;
-            tracing::info!("evaluation classifier: test accuracy {:.4}", record.test_accuracy);
-            Some(crate::eval::EvaluationHook {
-                classifier,
-                latent: &config.latent,
-                test_images,
-                test_labels,
-                samples_per_code: config.evaluation.samples_per_code,
-                every,
-                seed: args.seed,
-                device: &device,
-            })
-        }
+        Some(every) => Some(EvaluationHook::prepare(&config, &dataset, &args.results, every, args.seed, &device)?),
         None => None,
     };
     let summary = train(&run, &mut networks, hook.as_mut().map(|h| h as &mut dyn ssinfogan_training::EpochHook))?;
@@ -176,6 +150,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         summary.final_metrics.iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(", ")
     );
     Ok(())
+}
+
+/// The experiment's dataset, from its configured source (or the first that works) under `data_root`.
+pub fn load_dataset(config: &ExperimentConfig, data_root: &Path) -> anyhow::Result<Dataset> {
+    let mut request = SourceRequest::automatic(data_root);
+    request.source = config.data.source;
+    ssinfogan_datasets::load(config.experiment.dataset, &request)
+        .with_context(|| format!("cannot obtain {}", config.experiment.dataset))
 }
 
 pub fn build_networks(config: &ExperimentConfig, streams: &RngStreams, device: &candle_core::Device) -> anyhow::Result<Networks> {

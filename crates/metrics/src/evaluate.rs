@@ -35,21 +35,34 @@ pub struct Evaluation {
 
 const CHUNK: usize = 250;
 
-pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
-    let code = inputs.latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
-    let k = code.size;
+/// `per_code` generated images for every value of the (first) semi-supervised code, in code order, with
+/// the code value of each: the sample set of every evaluation and of `samples.safetensors`. Drawn in chunks of
+/// 250 from `rng`, with the generator in inference mode.
+pub fn generate_per_code(
+    generator: &dyn Generator,
+    latent: &LatentSpec,
+    per_code: usize,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Result<(Tensor, Vec<i64>)> {
+    let code = latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
     let (mut images, mut codes) = (Vec::new(), Vec::new());
-    for value in 0..k as u32 {
-        let mut left = inputs.samples_per_code;
+    for value in 0..code.size as u32 {
+        let mut left = per_code;
         while left > 0 {
             let n = left.min(CHUNK);
-            let draw = inputs.latent.sample_with(n, vec![vec![value; n]], rng);
-            images.push(inputs.generator.generate(&draw.generator_input(inputs.latent, inputs.device)?, false)?);
+            let draw = latent.sample_with(n, vec![vec![value; n]], rng);
+            images.push(generator.generate(&draw.generator_input(latent, device)?, false)?);
             codes.extend(std::iter::repeat_n(i64::from(value), n));
             left -= n;
         }
     }
-    let samples = Tensor::cat(&images, 0)?; // (K·N, C, H, W)
+    Ok((Tensor::cat(&images, 0)?, codes)) // (K·N, C, H, W)
+}
+
+pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
+    let (samples, codes) = generate_per_code(inputs.generator, inputs.latent, inputs.samples_per_code, rng, inputs.device)?;
+    let k = inputs.latent.semi_supervised[0].size; // present: generate_per_code checked it
     let code_tensor = Tensor::from_iter(codes.iter().map(|&c| c as u32), inputs.device)?;
 
     // The independent classifier on the fakes: C_err, plug-in MI, confidence, features.
