@@ -59,7 +59,8 @@ pub struct DataSection {
 /// Reads `path` and resolves `variant` and, if given, `profile`: base ← variant ← profile.
 pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result<ExperimentConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut base: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut base: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     let variants = take_table(&mut base, "variants", path)?;
     let profiles = take_table(&mut base, "profiles", path)?;
     let pick = |tables: &toml::Table, kind: &str, name: &str| -> anyhow::Result<toml::Table> {
@@ -107,14 +108,20 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 /// The checks serde cannot make.
 fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
     let e = &config.evaluation;
-    if e.samples_per_code == 0 || e.eval_every == Some(0) || e.classifier.epochs == 0 || e.classifier.batch_size == 0 || !(e.classifier.learning_rate > 0.0) {
+    if e.samples_per_code == 0
+        || e.eval_every == Some(0)
+        || e.classifier.epochs == 0
+        || e.classifier.batch_size == 0
+        || !(e.classifier.learning_rate > 0.0)
+    {
         bail!("evaluation: samples_per_code, eval_every, classifier.epochs and classifier.batch_size must be at least 1, classifier.learning_rate > 0");
     }
     let s = &config.schedule;
     if s.batch_size == 0 || s.epochs == 0 || s.iterations_per_epoch == 0 {
         bail!("schedule: batch_size, epochs and iterations_per_epoch must be at least 1");
     }
-    for (name, adam) in [("discriminator", &config.optimiser.discriminator), ("generator", &config.optimiser.generator)] {
+    for (name, adam) in [("discriminator", &config.optimiser.discriminator), ("generator", &config.optimiser.generator)]
+    {
         if !(adam.learning_rate > 0.0) || !(0.0..1.0).contains(&adam.beta1) || !(0.0..1.0).contains(&adam.beta2) {
             bail!(
                 "optimiser.{name}: learning_rate must be > 0 and beta1, beta2 in [0, 1) (got {}, {}, {})",
@@ -127,7 +134,11 @@ fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
     let classes = config.experiment.dataset.num_classes();
     match config.latent.semi_supervised.as_slice() {
         [code] if code.label == "class" && code.size == classes => Ok(()),
-        [code] if code.label != "class" => bail!("latent.semi_supervised: label `{}` is unknown; {} has `class`", code.label, config.experiment.dataset),
+        [code] if code.label != "class" => bail!(
+            "latent.semi_supervised: label `{}` is unknown; {} has `class`",
+            code.label,
+            config.experiment.dataset
+        ),
         [code] => bail!(
             "latent.semi_supervised: code `{}` has {} values but the label `class` of {} has {classes}",
             code.name,

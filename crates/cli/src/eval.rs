@@ -32,7 +32,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let checkpoint = ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
         .with_context(|| format!("{} has no checkpoint; train it first", run_dir.root().display()))?;
     let recorded: toml::Table = toml::from_str(
-        &std::fs::read_to_string(run_dir.config()).with_context(|| format!("cannot read {}", run_dir.config().display()))?,
+        &std::fs::read_to_string(run_dir.config())
+            .with_context(|| format!("cannot read {}", run_dir.config().display()))?,
     )
     .with_context(|| format!("{} is not valid TOML", run_dir.config().display()))?;
     let recorded_hash = recorded
@@ -95,9 +96,12 @@ fn classifier(
         if let Ok(record) = serde_json::from_slice::<ClassifierRecord>(&bytes) {
             if record.version == ssinfogan_metrics::CLASSIFIER_VERSION
                 && record.data_sha256 == dataset.provenance.content_sha256
-                && &record.config == config && weights.is_file() {
+                && &record.config == config
+                && weights.is_file()
+            {
                 let mut vars = VarMap::new();
-                let classifier = Classifier::new(dataset.num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
+                let classifier =
+                    Classifier::new(dataset.num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
                 vars.load(&weights).with_context(|| format!("cannot load {}", weights.display()))?;
                 return Ok((classifier, record));
             }
@@ -175,7 +179,11 @@ impl<'a> EvaluationHook<'a> {
         let classifier_dir = results.join(&config.experiment.name).join("classifier");
         let (classifier, record) =
             classifier(&classifier_dir, dataset, &config.evaluation.classifier, &test_images, &test_labels, device)?;
-        tracing::info!("evaluation classifier: test accuracy {:.4} ({})", record.test_accuracy, classifier_dir.display());
+        tracing::info!(
+            "evaluation classifier: test accuracy {:.4} ({})",
+            record.test_accuracy,
+            classifier_dir.display()
+        );
         Ok(Self {
             classifier,
             latent: &config.latent,

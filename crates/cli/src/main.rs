@@ -12,9 +12,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
 
 #[derive(Parser)]
 #[command(name = "ssinfogan", version, about = "Semi-supervised InfoGAN (Spurr, Aksan & Hilliges, ECML-PKDD 2017)")]
@@ -98,8 +98,8 @@ fn data(args: DataArgs) -> anyhow::Result<()> {
     let mut request = SourceRequest::automatic(&args.data_root);
     request.source = args.source;
     request.data_dir = args.data_dir;
-    let dataset = ssinfogan_datasets::load(args.dataset, &request)
-        .with_context(|| format!("cannot obtain {}", args.dataset))?;
+    let dataset =
+        ssinfogan_datasets::load(args.dataset, &request).with_context(|| format!("cannot obtain {}", args.dataset))?;
     let record = dataset.provenance.write(&args.data_root).context("cannot record the data source")?;
     tracing::info!("source recorded in {}", record.display());
     if let Some(note) = &dataset.provenance.note {

@@ -26,13 +26,17 @@ pub struct SampleArgs {
 
 pub fn run(args: SampleArgs) -> anyhow::Result<()> {
     let config_path = args.run.join("config.toml");
-    let text = std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
-    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", config_path.display()))?;
+    let text =
+        std::fs::read_to_string(&config_path).with_context(|| format!("cannot read {}", config_path.display()))?;
+    let table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", config_path.display()))?;
     let section = |key: &str| {
         table.get(key).cloned().with_context(|| format!("{} has no `{key}`: not a run's config", config_path.display()))
     };
-    let latent: LatentSpec = section("latent")?.try_into().with_context(|| format!("{}: latent", config_path.display()))?;
-    let network: NetworkConfig = section("network")?.try_into().with_context(|| format!("{}: network", config_path.display()))?;
+    let latent: LatentSpec =
+        section("latent")?.try_into().with_context(|| format!("{}: latent", config_path.display()))?;
+    let network: NetworkConfig =
+        section("network")?.try_into().with_context(|| format!("{}: network", config_path.display()))?;
     let seed = section("run")?.get("seed").and_then(|s| s.as_integer()).unwrap_or(1) as u64;
     let checkpoint = ssinfogan_training::checkpoint::latest(&args.run.join("checkpoint"))?
         .with_context(|| format!("{} has no checkpoint", args.run.display()))?;

@@ -160,11 +160,16 @@ pub fn load_dataset(config: &ExperimentConfig, data_root: &Path) -> anyhow::Resu
         .with_context(|| format!("cannot obtain {}", config.experiment.dataset))
 }
 
-pub fn build_networks(config: &ExperimentConfig, streams: &RngStreams, device: &candle_core::Device) -> anyhow::Result<Networks> {
+pub fn build_networks(
+    config: &ExperimentConfig,
+    streams: &RngStreams,
+    device: &candle_core::Device,
+) -> anyhow::Result<Networks> {
     let NetworkConfig::Mnist(network) = &config.network;
     let generator_vars = VarMap::new();
     let discriminator_vars = VarMap::new();
-    let generator = MnistGenerator::new(&config.latent, network, VarBuilder::from_varmap(&generator_vars, DType::F32, device))?;
+    let generator =
+        MnistGenerator::new(&config.latent, network, VarBuilder::from_varmap(&generator_vars, DType::F32, device))?;
     let q_us_width = ssinfogan_losses::q_us_width(&config.latent, config.loss.continuous);
     let discriminator = MnistDiscriminator::new(
         &config.latent,
@@ -174,7 +179,12 @@ pub fn build_networks(config: &ExperimentConfig, streams: &RngStreams, device: &
     )?;
     initialise(&generator_vars, network.init_std, &mut streams.stream("init-generator"))?;
     initialise(&discriminator_vars, network.init_std, &mut streams.stream("init-discriminator"))?;
-    Ok(Networks { generator: Box::new(generator), discriminator: Box::new(discriminator), generator_vars, discriminator_vars })
+    Ok(Networks {
+        generator: Box::new(generator),
+        discriminator: Box::new(discriminator),
+        generator_vars,
+        discriminator_vars,
+    })
 }
 
 /// Writes `config.toml`; a directory that already holds a different config is refused rather than mixed.
@@ -207,7 +217,9 @@ fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow::Result<()>
 
 fn read_summary(path: &Path) -> anyhow::Result<Option<RunSummary>> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("{} is not a run summary", path.display()))?)),
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).with_context(|| format!("{} is not a run summary", path.display()))?,
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }

@@ -15,7 +15,8 @@ fn data_prints_one_line_and_records_the_source() {
     assert!(stdout.starts_with("fashion-mnist: IDX files in "), "{stdout}");
     assert!(stdout.contains("train 20, test 10 (28×28×1 images) — SUBSET, not the full dataset"), "{stdout}");
     let record: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.path().join("data/fashion-mnist.source.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(root.path().join("data/fashion-mnist.source.json")).unwrap())
+            .unwrap();
     assert_eq!(record["source"], "local");
     assert_eq!(record["train_size"], 20);
     assert_eq!(record["full_dataset"], false);
@@ -36,5 +37,7 @@ fn data_errors_name_the_problem_and_exit_non_zero() {
 
     let out = ssinfogan(root.path(), &["data", "cifar"]);
     assert_eq!(out.status.code(), Some(2), "clap rejects an unknown dataset");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown dataset `cifar`: choose one of mnist, fashion-mnist"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown dataset `cifar`: choose one of mnist, fashion-mnist")
+    );
 }

@@ -32,7 +32,14 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert!(out.status.success(), "{stderr}");
     let run = root.path().join("results/mnist/runs/ss-infogan-n20-s1");
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    for expected in ["n_labelled = 20", "batch_size = 16", "seed = 1", "candle_version = \"0.11", "origin = \"IDX files in", "labelled_per_class = ["] {
+    for expected in [
+        "n_labelled = 20",
+        "batch_size = 16",
+        "seed = 1",
+        "candle_version = \"0.11",
+        "origin = \"IDX files in",
+        "labelled_per_class = [",
+    ] {
         assert!(config.contains(expected), "config.toml lacks `{expected}`:\n{config}");
     }
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
@@ -43,18 +50,46 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert!(std::fs::read_to_string(run.join("summary.json")).unwrap().contains("\"completed\""));
 
     // Training ends with the run's samples (20 per code value in the smoke profile).
-    let trained_samples = candle_core::safetensors::load(run.join("samples.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let trained_samples =
+        candle_core::safetensors::load(run.join("samples.safetensors"), &candle_core::Device::Cpu).unwrap();
     assert_eq!(trained_samples["images"].dims(), &[200, 1, 28, 28]);
 
     let evaluated = ssinfogan(
         root.path(),
-        &["eval", "--experiment", experiment().to_str().unwrap(), "--seed", "1", "--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"],
+        &[
+            "eval",
+            "--experiment",
+            experiment().to_str().unwrap(),
+            "--seed",
+            "1",
+            "--variant",
+            "ss-infogan",
+            "--labels",
+            "20",
+            "--profile",
+            "smoke",
+        ],
     );
     assert!(evaluated.status.success(), "{}", String::from_utf8_lossy(&evaluated.stderr));
     let evaluation = std::fs::read_to_string(run.join("evaluation.csv")).unwrap();
-    for metric in ["c_err_identity", "c_err_greedy", "c_err_hungarian", "q_err_real_identity", "q_err_real_hungarian", "q_err_fake",
-        "mi_lower_bound_ss", "mi_code_class", "mi_code_class_normalised", "mi_q_ss_label", "frechet_distance", "classifier_confidence"] {
-        assert!(evaluation.lines().any(|l| l.starts_with(&format!("10,1,{metric},"))), "{metric} missing:\n{evaluation}");
+    for metric in [
+        "c_err_identity",
+        "c_err_greedy",
+        "c_err_hungarian",
+        "q_err_real_identity",
+        "q_err_real_hungarian",
+        "q_err_fake",
+        "mi_lower_bound_ss",
+        "mi_code_class",
+        "mi_code_class_normalised",
+        "mi_q_ss_label",
+        "frechet_distance",
+        "classifier_confidence",
+    ] {
+        assert!(
+            evaluation.lines().any(|l| l.starts_with(&format!("10,1,{metric},"))),
+            "{metric} missing:\n{evaluation}"
+        );
     }
     let samples = candle_core::safetensors::load(run.join("samples.safetensors"), &candle_core::Device::Cpu).unwrap();
     assert_eq!(samples["images"].dims(), &[200, 1, 28, 28]); // 20 per code value × 10
@@ -62,7 +97,10 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert_eq!(samples["codes"].to_vec1::<i64>().unwrap()[20..22], [1, 1]);
     assert!(root.path().join("results/mnist/classifier/classifier.json").is_file());
     let out = root.path().join("exported.safetensors");
-    let sampled = ssinfogan(root.path(), &["sample", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap(), "--per-code", "3"]);
+    let sampled = ssinfogan(
+        root.path(),
+        &["sample", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap(), "--per-code", "3"],
+    );
     assert!(sampled.status.success(), "{}", String::from_utf8_lossy(&sampled.stderr));
     let exported = candle_core::safetensors::load(&out, &candle_core::Device::Cpu).unwrap();
     assert_eq!(exported["images"].dims(), &[30, 1, 28, 28]);
@@ -107,5 +145,8 @@ fn config_errors_name_the_file_and_the_key() {
     let rate = config_error(|t| t.replacen("learning_rate = 1e-4", "learning_rate = -1e-4", 1), "infogan");
     assert!(rate.contains("optimiser.discriminator: learning_rate must be > 0"), "{rate}");
     let dataset = config_error(|t| t.replace("dataset = \"mnist\"", "dataset = \"svhn\""), "infogan");
-    assert!(dataset.contains("key `experiment.dataset`: unknown variant `svhn`, expected `mnist` or `fashion-mnist`"), "{dataset}");
+    assert!(
+        dataset.contains("key `experiment.dataset`: unknown variant `svhn`, expected `mnist` or `fashion-mnist`"),
+        "{dataset}"
+    );
 }

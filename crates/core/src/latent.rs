@@ -67,8 +67,11 @@ impl LatentSpec {
     /// Draws `batch` latent vectors. The draws happen block by block (semi-supervised codes, unsupervised
     /// codes, continuous codes, noise), so the same stream always gives the same codes whatever the noise size.
     pub fn sample(&self, batch: usize, rng: &mut impl Rng) -> LatentBatch {
-        let semi_supervised =
-            self.semi_supervised.iter().map(|c| (0..batch).map(|_| rng.random_range(0..c.size as u32)).collect()).collect();
+        let semi_supervised = self
+            .semi_supervised
+            .iter()
+            .map(|c| (0..batch).map(|_| rng.random_range(0..c.size as u32)).collect())
+            .collect();
         self.sample_with(batch, semi_supervised, rng)
     }
 

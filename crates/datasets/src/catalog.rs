@@ -81,9 +81,10 @@ impl FromStr for DatasetName {
     type Err = DataError;
 
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|d| d.to_string() == s).ok_or_else(|| {
-            DataError::Invalid(format!("unknown dataset `{s}`: choose one of mnist, fashion-mnist"))
-        })
+        Self::ALL
+            .into_iter()
+            .find(|d| d.to_string() == s)
+            .ok_or_else(|| DataError::Invalid(format!("unknown dataset `{s}`: choose one of mnist, fashion-mnist")))
     }
 }
 

@@ -45,7 +45,13 @@ pub struct Dataset {
 
 impl Dataset {
     /// Checks sizes and value ranges, so no later stage has to; errors name `provenance.location`.
-    pub fn new(image: ImageSpec, num_classes: usize, train: Split, test: Split, provenance: Provenance) -> Result<Self> {
+    pub fn new(
+        image: ImageSpec,
+        num_classes: usize,
+        train: Split,
+        test: Split,
+        provenance: Provenance,
+    ) -> Result<Self> {
         let source = provenance.location.clone();
         let source = source.as_path();
         for (name, split) in [("train", &train), ("test", &test)] {
@@ -66,11 +72,17 @@ impl Dataset {
             if let Some(&bad) = split.labels.iter().find(|&&l| usize::from(l) >= num_classes) {
                 return Err(DataError::bad_file(
                     source,
-                    format!("the {name} split has label {bad}, outside the {num_classes} classes 0..{}", num_classes - 1),
+                    format!(
+                        "the {name} split has label {bad}, outside the {num_classes} classes 0..{}",
+                        num_classes - 1
+                    ),
                 ));
             }
             if let Some(bad) = split.images.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-                return Err(DataError::bad_file(source, format!("the {name} split has a grey level {bad} outside [0, 1]")));
+                return Err(DataError::bad_file(
+                    source,
+                    format!("the {name} split has a grey level {bad} outside [0, 1]"),
+                ));
             }
         }
         Ok(Self { image, num_classes, train, test, provenance })

@@ -42,7 +42,10 @@ pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
         flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out).map_err(|e| {
-            DataError::bad_file(path, format!("corrupt gzip stream ({e}); the download is damaged: fetch the file again"))
+            DataError::bad_file(
+                path,
+                format!("corrupt gzip stream ({e}); the download is damaged: fetch the file again"),
+            )
         })?;
         Ok(out)
     } else {
@@ -54,7 +57,10 @@ pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
 fn parse<'a>(path: &Path, bytes: &'a [u8], expected_dims: usize) -> Result<(Vec<usize>, &'a [u8])> {
     let refetch = "fetch the file again";
     if bytes.len() < 4 {
-        return Err(DataError::bad_file(path, format!("{} bytes is too short for an IDX header; {refetch}", bytes.len())));
+        return Err(DataError::bad_file(
+            path,
+            format!("{} bytes is too short for an IDX header; {refetch}", bytes.len()),
+        ));
     }
     if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != UNSIGNED_BYTE {
         return Err(DataError::bad_file(
@@ -78,10 +84,8 @@ fn parse<'a>(path: &Path, bytes: &'a [u8], expected_dims: usize) -> Result<(Vec<
     if bytes.len() < header_len {
         return Err(DataError::bad_file(path, format!("truncated inside the IDX header; {refetch}")));
     }
-    let dims: Vec<usize> = bytes[4..header_len]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> =
+        bytes[4..header_len].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected: usize = dims.iter().product();
     let data = &bytes[header_len..];
     if data.len() < expected {

@@ -49,7 +49,10 @@ impl Provenance {
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
         serde_json::from_str(&text).map_err(|e| {
-            DataError::bad_file(path, format!("not a data source record ({e}); delete it and run `ssinfogan data` again"))
+            DataError::bad_file(
+                path,
+                format!("not a data source record ({e}); delete it and run `ssinfogan data` again"),
+            )
         })
     }
 

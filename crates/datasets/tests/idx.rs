@@ -45,7 +45,10 @@ fn truncated_data_is_rejected() {
     let (images, _) = idx_pair(3);
     let path = write(&dir, "short", &images[..images.len() - 10]);
     let message = error_of(idx::read_images(&path));
-    assert!(message.contains("truncated: the header announces 3 images of 28×28 (2352 bytes of data) but only 2342"), "{message}");
+    assert!(
+        message.contains("truncated: the header announces 3 images of 28×28 (2352 bytes of data) but only 2342"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -77,7 +77,23 @@ fn schedule_follows_the_official_growth() {
     let schedule = BatchSchedule::new(600, 60_000, Some(0.1)).unwrap();
     let p: Vec<f64> = (0..12).map(|e| schedule.unlabelled_probability(e)).collect();
     // 0.1 · epoch in f64, capped at the unlabelled fraction 1 − 600/60000 = 0.99.
-    assert_eq!(p, vec![0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6000000000000001, 0.7000000000000001, 0.8, 0.9, 0.99, 0.99]);
+    assert_eq!(
+        p,
+        vec![
+            0.0,
+            0.1,
+            0.2,
+            0.30000000000000004,
+            0.4,
+            0.5,
+            0.6000000000000001,
+            0.7000000000000001,
+            0.8,
+            0.9,
+            0.99,
+            0.99
+        ]
+    );
 }
 
 #[test]
@@ -106,7 +122,8 @@ fn the_coin_respects_its_probability() {
 
 #[test]
 fn sampler_visits_every_index_once_per_pass_and_reshuffles() {
-    let mut sampler = BatchSampler::new((100..110).collect(), 4, RngStreams::new(5).stream("labelled-batches")).unwrap();
+    let mut sampler =
+        BatchSampler::new((100..110).collect(), 4, RngStreams::new(5).stream("labelled-batches")).unwrap();
     let drawn: Vec<usize> = (0..5).flat_map(|_| sampler.next_batch()).collect(); // 20 = two passes
     assert_eq!(sampler.passes(), 1);
     let (first, second) = drawn.split_at(10);
@@ -131,7 +148,10 @@ fn sampler_fills_a_batch_larger_than_its_set() {
 #[test]
 fn sampler_rejects_empty_sets_and_empty_batches() {
     assert!(BatchSampler::new(vec![], 4, ChaCha8Rng::seed_from_u64(0)).is_err());
-    assert!(BatchSampler::new(vec![1], 0, ChaCha8Rng::seed_from_u64(0)).unwrap_err().to_string().contains("batch size 0"));
+    assert!(BatchSampler::new(vec![1], 0, ChaCha8Rng::seed_from_u64(0))
+        .unwrap_err()
+        .to_string()
+        .contains("batch size 0"));
 }
 
 fn real_batches(n_labelled: usize, seed: u64) -> (LabelledSubset, RealBatches) {
@@ -139,7 +159,8 @@ fn real_batches(n_labelled: usize, seed: u64) -> (LabelledSubset, RealBatches) {
     let s = RngStreams::new(seed);
     let subset = LabelledSubset::choose(&labels, 10, n_labelled, false, &mut s.stream("labelled-subset")).unwrap();
     let batches =
-        RealBatches::new(&subset, 16, Some(0.1), s.stream("labelled"), s.stream("unlabelled"), s.stream("coin")).unwrap();
+        RealBatches::new(&subset, 16, Some(0.1), s.stream("labelled"), s.stream("unlabelled"), s.stream("coin"))
+            .unwrap();
     (subset, batches)
 }
 

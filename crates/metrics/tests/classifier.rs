@@ -11,11 +11,18 @@ fn bars(n: usize, offset: usize) -> (Tensor, Tensor) {
         let class = i % 10;
         pixels.extend((0..784).map(|p| {
             let row = p / 28;
-            if row >= 2 * class + 4 && row < 2 * class + 6 { 0.9f32 } else { ((i + offset) * 7 + p) as f32 % 13.0 / 100.0 }
+            if row >= 2 * class + 4 && row < 2 * class + 6 {
+                0.9f32
+            } else {
+                ((i + offset) * 7 + p) as f32 % 13.0 / 100.0
+            }
         }));
     }
     let labels: Vec<u32> = (0..n).map(|i| (i % 10) as u32).collect();
-    (Tensor::from_vec(pixels, (n, 1, 28, 28), &Device::Cpu).unwrap(), Tensor::from_vec(labels, n, &Device::Cpu).unwrap())
+    (
+        Tensor::from_vec(pixels, (n, 1, 28, 28), &Device::Cpu).unwrap(),
+        Tensor::from_vec(labels, n, &Device::Cpu).unwrap(),
+    )
 }
 
 #[test]
@@ -25,7 +32,16 @@ fn the_classifier_learns_the_fixture_and_repeats_for_a_seed() {
     let config = ClassifierConfig { epochs: 2, batch_size: 20, learning_rate: 1e-3 };
     let fit = || {
         let streams = RngStreams::new(0);
-        let (c, _) = train_classifier(&train_x, &train_y, 10, &config, &mut streams.stream("i"), &mut streams.stream("b"), &Device::Cpu).unwrap();
+        let (c, _) = train_classifier(
+            &train_x,
+            &train_y,
+            10,
+            &config,
+            &mut streams.stream("i"),
+            &mut streams.stream("b"),
+            &Device::Cpu,
+        )
+        .unwrap();
         accuracy(&c, &test_x, &test_y).unwrap()
     };
     let first = fit();

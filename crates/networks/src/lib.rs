@@ -6,8 +6,8 @@
 
 pub mod mnist;
 
-pub use ssinfogan_core::initialise;
 pub use mnist::{MnistConfig, MnistDiscriminator, MnistGenerator};
+pub use ssinfogan_core::initialise;
 
 use serde::{Deserialize, Serialize};
 

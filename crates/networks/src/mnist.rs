@@ -29,7 +29,12 @@ pub struct MnistConfig {
 
 impl MnistConfig {
     fn batch_norm(&self) -> BatchNormConfig {
-        BatchNormConfig { eps: self.batch_norm_eps, remove_mean: true, affine: true, momentum: self.batch_norm_momentum }
+        BatchNormConfig {
+            eps: self.batch_norm_eps,
+            remove_mean: true,
+            affine: true,
+            momentum: self.batch_norm_momentum,
+        }
     }
 }
 
@@ -91,7 +96,11 @@ impl MnistDiscriminator {
         let bn = config.batch_norm();
         let q_us_head = if q_us_width > 0 {
             let vb = vb.pp("q_us");
-            Some((linear(1024, 128, vb.pp("fc1"))?, batch_norm(128, bn, vb.pp("bn"))?, linear(128, q_us_width, vb.pp("fc2"))?))
+            Some((
+                linear(1024, 128, vb.pp("fc1"))?,
+                batch_norm(128, bn, vb.pp("bn"))?,
+                linear(128, q_us_width, vb.pp("fc2"))?,
+            ))
         } else {
             None
         };
@@ -127,6 +136,10 @@ impl Discriminator for MnistDiscriminator {
             }
             None => None,
         };
-        Ok(DiscriminatorOutput { d_logits: self.d_head.forward(&body)?, q_ss_logits: self.q_ss_head.forward(&body)?, q_us })
+        Ok(DiscriminatorOutput {
+            d_logits: self.d_head.forward(&body)?,
+            q_ss_logits: self.q_ss_head.forward(&body)?,
+            q_us,
+        })
     }
 }

@@ -25,7 +25,8 @@ fn values(varmap: &VarMap, name: &str) -> Vec<f32> {
 #[test]
 fn generator_maps_74_inputs_to_28x28_images_in_the_unit_interval() {
     let vars = VarMap::new();
-    let g = MnistGenerator::new(&latent(), &config(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+    let g =
+        MnistGenerator::new(&latent(), &config(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
     initialise(&vars, 0.02, &mut RngStreams::new(1).stream("init")).unwrap();
     let codes = latent().sample(3, &mut RngStreams::new(1).stream("latent"));
     let z = codes.generator_input(&latent(), &Device::Cpu).unwrap();
@@ -41,14 +42,21 @@ fn generator_maps_74_inputs_to_28x28_images_in_the_unit_interval() {
 #[test]
 fn discriminator_heads_have_the_latent_widths() {
     let vars = VarMap::new();
-    let d = MnistDiscriminator::new(&latent(), 4, &config(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+    let d = MnistDiscriminator::new(&latent(), 4, &config(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu))
+        .unwrap();
     initialise(&vars, 0.02, &mut RngStreams::new(1).stream("init")).unwrap();
     let images = Tensor::zeros((5, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
     let out = d.discriminate(&images, true).unwrap();
     assert_eq!(out.d_logits.dims(), &[5, 1]);
     assert_eq!(out.q_ss_logits.dims(), &[5, 10]);
     assert_eq!(out.q_us.unwrap().dims(), &[5, 4]);
-    let no_us = MnistDiscriminator::new(&latent(), 0, &config(), VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu)).unwrap();
+    let no_us = MnistDiscriminator::new(
+        &latent(),
+        0,
+        &config(),
+        VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu),
+    )
+    .unwrap();
     assert!(no_us.discriminate(&images, false).unwrap().q_us.is_none());
 }
 
@@ -56,7 +64,8 @@ fn discriminator_heads_have_the_latent_widths() {
 fn initialisation_is_the_official_one_and_a_function_of_the_seed() {
     let build = |seed| {
         let vars = VarMap::new();
-        MnistDiscriminator::new(&latent(), 2, &config(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+        MnistDiscriminator::new(&latent(), 2, &config(), VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu))
+            .unwrap();
         initialise(&vars, 0.02, &mut RngStreams::new(seed).stream("init")).unwrap();
         vars
     };

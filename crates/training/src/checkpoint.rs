@@ -62,7 +62,8 @@ pub fn save(
     let path = target.join("optimiser.safetensors");
     candle_core::safetensors::save(&moments, &path).map_err(tensors(&path))?;
     let path = target.join("state.json");
-    let json = serde_json::to_vec(state).map_err(|e| TrainError::Checkpoint { path: path.clone(), problem: e.to_string() })?;
+    let json =
+        serde_json::to_vec(state).map_err(|e| TrainError::Checkpoint { path: path.clone(), problem: e.to_string() })?;
     write_atomically(&path, &json).map_err(io(&path))?;
     let latest = dir.join("latest");
     write_atomically(&latest, name.as_bytes()).map_err(io(&latest))?;
@@ -88,7 +89,8 @@ pub fn latest(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
     if !path.join("state.json").is_file() {
         return Err(TrainError::Checkpoint {
             path,
-            problem: "`latest` points at an incomplete checkpoint; delete the checkpoint directory to start over".into(),
+            problem: "`latest` points at an incomplete checkpoint; delete the checkpoint directory to start over"
+                .into(),
         });
     }
     Ok(Some(path))
@@ -105,8 +107,8 @@ pub fn load(
 ) -> Result<TrainingState, TrainError> {
     let file = path.join("state.json");
     let bytes = std::fs::read(&file).map_err(io(&file))?;
-    let state: TrainingState =
-        serde_json::from_slice(&bytes).map_err(|e| TrainError::Checkpoint { path: file.clone(), problem: e.to_string() })?;
+    let state: TrainingState = serde_json::from_slice(&bytes)
+        .map_err(|e| TrainError::Checkpoint { path: file.clone(), problem: e.to_string() })?;
     let file = path.join("generator.safetensors");
     generator.load(&file).map_err(tensors(&file))?;
     let file = path.join("discriminator.safetensors");

@@ -33,7 +33,8 @@ pub fn truncate_to(path: &Path, epochs_done: usize) -> std::io::Result<()> {
     let text = std::fs::read_to_string(path)?;
     let mut kept = String::with_capacity(text.len());
     for (i, line) in text.lines().enumerate() {
-        let keep = i == 0 || line.split(',').nth(1).and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e < epochs_done);
+        let keep =
+            i == 0 || line.split(',').nth(1).and_then(|e| e.parse::<usize>().ok()).is_some_and(|e| e < epochs_done);
         if keep {
             kept.push_str(line);
             kept.push('\n');

@@ -105,7 +105,11 @@ fn scalar(t: &Tensor) -> Result<f64, TrainError> {
 /// Trains `networks` for the whole schedule, resuming from the run's latest checkpoint if there is one.
 /// Returns the summary, also written to `summary.json`. On divergence the summary records the failure and the
 /// error is returned.
-pub fn train(run: &TrainingRun, networks: &mut Networks, mut hook: Option<&mut dyn EpochHook>) -> Result<RunSummary, TrainError> {
+pub fn train(
+    run: &TrainingRun,
+    networks: &mut Networks,
+    mut hook: Option<&mut dyn EpochHook>,
+) -> Result<RunSummary, TrainError> {
     if run.latent.semi_supervised.len() != 1 {
         return Err(TrainError::Invalid(format!(
             "training supports exactly one semi-supervised code, the latent spec has {}",
@@ -146,13 +150,16 @@ pub fn train(run: &TrainingRun, networks: &mut Networks, mut hook: Option<&mut d
         },
     };
     for file in [run.run_dir.metrics(), root.join("timing.csv")] {
-        metrics_log::truncate_to(&file, state.epochs_done).map_err(|e| TrainError::Io { path: file.clone(), source: e })?;
+        metrics_log::truncate_to(&file, state.epochs_done)
+            .map_err(|e| TrainError::Io { path: file.clone(), source: e })?;
     }
 
     let span = tracing::info_span!("train");
     span.pb_set_style(
-        &indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} it, {per_sec}, ETA {eta} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        &indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} it, {per_sec}, ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     span.pb_set_length(run.schedule.total_iterations());
     span.pb_set_position((state.epochs_done * run.schedule.iterations_per_epoch) as u64);
@@ -179,7 +186,9 @@ pub fn train(run: &TrainingRun, networks: &mut Networks, mut hook: Option<&mut d
                 means.add(name, *value);
             }
             span.pb_inc(1);
-            if let (Some(d), Some(g)) = (losses.iter().find(|l| l.0 == "d_real"), losses.iter().find(|l| l.0 == "g_adv")) {
+            if let (Some(d), Some(g)) =
+                (losses.iter().find(|l| l.0 == "d_real"), losses.iter().find(|l| l.0 == "g_adv"))
+            {
                 span.pb_set_message(&format!("epoch {} d_real {:.3} g_adv {:.3}", epoch + 1, d.1, g.1));
             }
         }
@@ -199,9 +208,22 @@ pub fn train(run: &TrainingRun, networks: &mut Networks, mut hook: Option<&mut d
         metrics_log::append(&metrics, metrics_log::HEADER, iteration, epoch, &rows)
             .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;
         let timing = root.join("timing.csv");
-        metrics_log::append(&timing, metrics_log::HEADER, iteration, epoch, &[("wall_seconds", started.elapsed().as_secs_f64())])
-            .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
-        checkpoint::save(&checkpoints, &state, &networks.generator_vars, &networks.discriminator_vars, &adam_g, &adam_d)?;
+        metrics_log::append(
+            &timing,
+            metrics_log::HEADER,
+            iteration,
+            epoch,
+            &[("wall_seconds", started.elapsed().as_secs_f64())],
+        )
+        .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
+        checkpoint::save(
+            &checkpoints,
+            &state,
+            &networks.generator_vars,
+            &networks.discriminator_vars,
+            &adam_g,
+            &adam_d,
+        )?;
         last_means = rows.iter().map(|(n, v)| (n.to_string(), *v)).collect();
         tracing::info!(
             "epoch {}/{}: {}",

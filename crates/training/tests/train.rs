@@ -57,8 +57,10 @@ fn latent() -> LatentSpec {
 fn networks(seed: u64) -> Networks {
     let config = MnistConfig { leaky_relu_slope: 0.01, batch_norm_eps: 1e-5, batch_norm_momentum: 0.1, init_std: 0.02 };
     let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
-    let g = MnistGenerator::new(&latent(), &config, VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();
-    let d = MnistDiscriminator::new(&latent(), 2, &config, VarBuilder::from_varmap(&d_vars, DType::F32, &Device::Cpu)).unwrap();
+    let g =
+        MnistGenerator::new(&latent(), &config, VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();
+    let d = MnistDiscriminator::new(&latent(), 2, &config, VarBuilder::from_varmap(&d_vars, DType::F32, &Device::Cpu))
+        .unwrap();
     let streams = RngStreams::new(seed);
     initialise(&g_vars, 0.02, &mut streams.stream("init-generator")).unwrap();
     initialise(&d_vars, 0.02, &mut streams.stream("init-discriminator")).unwrap();
@@ -75,19 +77,35 @@ struct Setup {
 
 fn setup(n_labelled: usize, epochs: usize, iterations: usize, batch_size: usize, d_lr: f64) -> Setup {
     let dataset = fixture();
-    let subset = LabelledSubset::choose(&dataset.train.labels, 10, n_labelled, false, &mut RngStreams::new(1).stream("labelled-subset")).unwrap();
+    let subset = LabelledSubset::choose(
+        &dataset.train.labels,
+        10,
+        n_labelled,
+        false,
+        &mut RngStreams::new(1).stream("labelled-subset"),
+    )
+    .unwrap();
     let adam = |lr| AdamConfig { learning_rate: lr, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
     Setup {
         dataset,
         subset,
         loss: LossConfig { lambda_ss: 2.0, lambda_us: 0.8, continuous: ContinuousLoss::Mse },
         optimiser: OptimiserConfig { discriminator: adam(d_lr), generator: adam(1e-3) },
-        schedule: ScheduleConfig { batch_size, epochs, iterations_per_epoch: iterations, unlabelled_probability_growth: Some(0.1) },
+        schedule: ScheduleConfig {
+            batch_size,
+            epochs,
+            iterations_per_epoch: iterations,
+            unlabelled_probability_growth: Some(0.1),
+        },
     }
 }
 
 fn run_in(dir: &Path, s: &Setup, inject_nan_at: Option<u64>) -> Result<RunDir, TrainError> {
-    let run_dir = RunDir::new(dir, "fixture", &RunId { variant: "ss-infogan".into(), n_labelled: s.subset.labelled.len(), seed: 1 });
+    let run_dir = RunDir::new(
+        dir,
+        "fixture",
+        &RunId { variant: "ss-infogan".into(), n_labelled: s.subset.labelled.len(), seed: 1 },
+    );
     let latent = latent();
     let run = TrainingRun {
         dataset: &s.dataset,

@@ -29,7 +29,8 @@ pub struct HubDataset {
 
 impl HubDataset {
     pub const MNIST: HubDataset = HubDataset { repo: "ylecun/mnist", config: "mnist" };
-    pub const FASHION_MNIST: HubDataset = HubDataset { repo: "zalando-datasets/fashion_mnist", config: "fashion_mnist" };
+    pub const FASHION_MNIST: HubDataset =
+        HubDataset { repo: "zalando-datasets/fashion_mnist", config: "fashion_mnist" };
 
     pub fn describe(&self) -> String {
         format!("Hugging Face Hub {} ({REVISION})", self.repo)
@@ -89,9 +90,7 @@ pub fn fetch(dataset: HubDataset, settings: &HubSettings) -> Result<HubFiles> {
     let repo = Repo::with_revision(dataset.repo.to_string(), RepoType::Dataset, REVISION.to_string());
     let cache = Cache::new(settings.cache_dir.clone()).repo(repo.clone());
     let cached = |split: &str| -> Vec<PathBuf> {
-        (0..)
-            .map_while(|shard| cache.get(&format!("{}/{split}/{shard:04}.parquet", dataset.config)))
-            .collect()
+        (0..).map_while(|shard| cache.get(&format!("{}/{split}/{shard:04}.parquet", dataset.config))).collect()
     };
     let (train, test) = (cached("train"), cached("test"));
     if !train.is_empty() && !test.is_empty() {
@@ -99,11 +98,15 @@ pub fn fetch(dataset: HubDataset, settings: &HubSettings) -> Result<HubFiles> {
         return Ok(HubFiles { train, test });
     }
     if settings.offline {
-        return Err(DataError::unavailable(SourceKind::Hub, "HF_HUB_OFFLINE is set and the files are not in the Hub cache"));
+        return Err(DataError::unavailable(
+            SourceKind::Hub,
+            "HF_HUB_OFFLINE is set and the files are not in the Hub cache",
+        ));
     }
     probe(&settings.endpoint, PROBE_TIMEOUT)?;
 
-    let unreachable = |e: hf_hub::api::sync::ApiError| DataError::unavailable(SourceKind::Hub, format!("{}: {e}", dataset.repo));
+    let unreachable =
+        |e: hf_hub::api::sync::ApiError| DataError::unavailable(SourceKind::Hub, format!("{}: {e}", dataset.repo));
     let api = hf_hub::api::sync::ApiBuilder::from_cache(Cache::new(settings.cache_dir.clone()))
         .with_endpoint(settings.endpoint.clone())
         .with_progress(true)
@@ -166,7 +169,8 @@ pub fn probe(endpoint: &str, timeout: Duration) -> Result<()> {
 
 /// `https://host[:port][/path]` → (host, port).
 fn host_and_port(endpoint: &str) -> Result<(String, u16)> {
-    let bad = || DataError::Invalid(format!("HF_ENDPOINT `{endpoint}` is not an http(s) URL such as https://huggingface.co"));
+    let bad =
+        || DataError::Invalid(format!("HF_ENDPOINT `{endpoint}` is not an http(s) URL such as https://huggingface.co"));
     let (rest, default_port) = if let Some(rest) = endpoint.strip_prefix("https://") {
         (rest, 443)
     } else if let Some(rest) = endpoint.strip_prefix("http://") {

@@ -36,7 +36,10 @@ pub fn load(dir: &Path, source: SourceKind, image: ImageSpec) -> Result<(Split, 
     if !missing.is_empty() {
         return Err(DataError::bad_file(
             dir,
-            format!("incomplete IDX directory: missing {} (raw or .gz); add them or remove the directory", missing.join(", ")),
+            format!(
+                "incomplete IDX directory: missing {} (raw or .gz); add them or remove the directory",
+                missing.join(", ")
+            ),
         ));
     }
     let paths: Vec<PathBuf> = found.into_iter().flatten().collect();

