@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let binary = crate::build_ssinfogan()?;
+    let binary = crate::build_ssinfogan(false)?;
     obtain(&binary, &args.dataset, &args.rest)
 }
 

@@ -44,14 +44,18 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Builds the release `ssinfogan` binary with the running cargo and returns its path.
-fn build_ssinfogan() -> anyhow::Result<PathBuf> {
+/// Builds the release `ssinfogan` binary with the running cargo (with the `cuda` feature when asked) and
+/// returns its path.
+fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let root = workspace_root();
-    eprintln!("building ssinfogan (release)…");
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args(["build", "--release", "--quiet", "--package", "ssinfogan-cli", "--bin", "ssinfogan"])
+    eprintln!("building ssinfogan (release{})…", if cuda { ", cuda" } else { "" });
+    let mut command = Command::new(cargo);
+    command.current_dir(&root).args(["build", "--release", "--quiet", "--package", "ssinfogan-cli", "--bin", "ssinfogan"]);
+    if cuda {
+        command.args(["--features", "cuda"]);
+    }
+    let status = command
         .status()
         .context("cannot run cargo")?;
     if !status.success() {

@@ -63,6 +63,8 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
         toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     let variants = take_table(&mut base, "variants", path)?;
     let profiles = take_table(&mut base, "profiles", path)?;
+    // The sweep says which runs an experiment has; it is not part of any one run's config.
+    base.remove("sweep");
     let pick = |tables: &toml::Table, kind: &str, name: &str| -> anyhow::Result<toml::Table> {
         match tables.get(name) {
             Some(toml::Value::Table(t)) => Ok(t.clone()),
@@ -75,7 +77,9 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
     };
     merge(&mut base, pick(&variants, "variants", variant)?);
     if let Some(profile) = profile {
-        merge(&mut base, pick(&profiles, "profiles", profile)?);
+        let mut overlay = pick(&profiles, "profiles", profile)?;
+        overlay.remove("sweep");
+        merge(&mut base, overlay);
     }
     let config: ExperimentConfig = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(|e| {
         let key = e.path().to_string();
@@ -83,6 +87,72 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
     })?;
     validate(&config).with_context(|| format!("{} (variant `{variant}`)", path.display()))?;
     Ok(config)
+}
+
+/// `[sweep]`: the runs of an experiment, each variant at its label counts, times every seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    pub seeds: Vec<u64>,
+    pub runs: Vec<SweepEntry>,
+}
+
+/// One variant of a sweep; without `labels` it runs at its own `data.n_labelled`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepEntry {
+    pub variant: String,
+    pub labels: Option<Vec<usize>>,
+}
+
+/// Reads `[sweep]` of `path`, overlaid by `[profiles.<profile>.sweep]`; every variant it names must exist.
+pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut base: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let variants = take_table(&mut base, "variants", path)?;
+    let profiles = take_table(&mut base, "profiles", path)?;
+    let mut sweep = match base.remove("sweep") {
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => bail!("{}: `sweep` must be a table", path.display()),
+        None => bail!(
+            "{} has no [sweep] table; add one, e.g. `[sweep]` with `seeds = [1]` and \
+             `runs = [{{ variant = \"ss-infogan\", labels = [132] }}]`",
+            path.display()
+        ),
+    };
+    if let Some(profile) = profile {
+        match profiles.get(profile) {
+            Some(toml::Value::Table(t)) => {
+                if let Some(toml::Value::Table(over)) = t.get("sweep") {
+                    merge(&mut sweep, over.clone());
+                }
+            }
+            _ => {
+                let names: Vec<&str> = profiles.keys().map(String::as_str).collect();
+                bail!("{}: no profiles `{profile}`; the file defines: {}", path.display(), names.join(", "))
+            }
+        }
+    }
+    let sweep: Sweep = serde_path_to_error::deserialize(toml::Value::Table(sweep)).map_err(|e| {
+        let key = e.path().to_string();
+        anyhow::anyhow!("{}: key `sweep.{key}`: {}", path.display(), e.inner())
+    })?;
+    if sweep.seeds.is_empty() || sweep.runs.is_empty() {
+        bail!("{}: `sweep.seeds` and `sweep.runs` must each name at least one", path.display());
+    }
+    for entry in &sweep.runs {
+        if !variants.contains_key(&entry.variant) {
+            let names: Vec<&str> = variants.keys().map(String::as_str).collect();
+            bail!(
+                "{}: sweep names variant `{}`, which the file does not define; it defines: {}",
+                path.display(),
+                entry.variant,
+                names.join(", ")
+            );
+        }
+    }
+    Ok(sweep)
 }
 
 fn take_table(base: &mut toml::Table, key: &str, path: &Path) -> anyhow::Result<toml::Table> {

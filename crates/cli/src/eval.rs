@@ -153,6 +153,7 @@ pub fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Res
 /// stream of the run seed).
 pub struct EvaluationHook<'a> {
     classifier: Classifier,
+    classifier_accuracy: f64,
     latent: &'a ssinfogan_core::LatentSpec,
     test_images: Tensor,
     test_labels: Tensor,
@@ -186,6 +187,7 @@ impl<'a> EvaluationHook<'a> {
         );
         Ok(Self {
             classifier,
+            classifier_accuracy: record.test_accuracy,
             latent: &config.latent,
             test_images,
             test_labels,
@@ -194,6 +196,11 @@ impl<'a> EvaluationHook<'a> {
             seed,
             device,
         })
+    }
+
+    /// The evaluation classifier's accuracy on the real test split.
+    pub fn classifier_accuracy(&self) -> f64 {
+        self.classifier_accuracy
     }
 
     pub fn evaluate(

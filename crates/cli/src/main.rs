@@ -3,6 +3,7 @@
 
 mod config;
 mod eval;
+mod plan;
 mod sample;
 mod train;
 
@@ -34,6 +35,12 @@ enum Command {
     /// Evaluate a run's latest checkpoint (same arguments as train): C_err under three mappings, Q_err, mutual
     /// information, Fréchet distance; writes evaluation.csv and samples.safetensors into the run directory.
     Eval(train::TrainArgs),
+    /// List the runs of an experiment's [sweep] (variant × labels × seed), their directories and states
+    /// (pending, interrupted, completed, failed), and the label counts the data cannot serve.
+    Plan(plan::PlanArgs),
+    /// Train the experiment's evaluation classifier on the fully labelled train split (or find it in
+    /// results/<experiment>/classifier/) and print its test accuracy.
+    Classifier(plan::PlanArgs),
     /// Export generated images of a run's latest checkpoint (N per code value) as safetensors.
     Sample(sample::SampleArgs),
 }
@@ -84,6 +91,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Classifier(args) => plan::prepare_classifier(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -30,7 +30,7 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     let out = train(root.path(), &experiment(), &["--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    let run = root.path().join("results/mnist/runs/ss-infogan-n20-s1");
+    let run = root.path().join("results/mnist-smoke/runs/ss-infogan-n20-s1");
     let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
     for expected in [
         "n_labelled = 20",
@@ -95,7 +95,7 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert_eq!(samples["images"].dims(), &[200, 1, 28, 28]); // 20 per code value × 10
     assert_eq!(samples["codes"].dtype(), candle_core::DType::I64);
     assert_eq!(samples["codes"].to_vec1::<i64>().unwrap()[20..22], [1, 1]);
-    assert!(root.path().join("results/mnist/classifier/classifier.json").is_file());
+    assert!(root.path().join("results/mnist-smoke/classifier/classifier.json").is_file());
     let out = root.path().join("exported.safetensors");
     let sampled = ssinfogan(
         root.path(),
@@ -120,7 +120,7 @@ fn more_labels_than_images_is_refused_before_training() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("data.n_labelled: n_labelled = 41 is larger than the train split (40 images)"), "{stderr}");
-    assert!(!root.path().join("results/mnist/runs/ss-infogan-n41-s1/metrics.csv").exists());
+    assert!(!root.path().join("results/mnist-smoke/runs/ss-infogan-n41-s1/metrics.csv").exists());
 }
 
 fn config_error(edit: impl Fn(String) -> String, variant: &str) -> String {
