@@ -97,11 +97,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let plan = read_plan(&binary, &plan_args)?;
     let count = |status: &str| plan.runs.iter().filter(|r| r.status == status).count();
     eprintln!(
-        "[2/3] runs: {} in {} — {} completed, {} failed, {} interrupted, {} pending; {} label counts skipped",
+        "[2/3] runs: {} in {} — {} completed, {} failed, {} running elsewhere, {} interrupted, {} pending; {} label \
+         counts skipped",
         plan.runs.len(),
         plan.results_dir.display(),
         count("completed"),
         count("failed"),
+        count("running"),
         count("interrupted"),
         count("pending"),
         plan.skipped.len()
@@ -114,6 +116,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "  failed earlier, not retried: {} (see its summary.json; delete the directory to train it again)",
             failed.dir.display()
         );
+    }
+    for running in plan.runs.iter().filter(|r| r.status == "running") {
+        eprintln!("  being trained by another process, skipped here: {}", running.dir.display());
     }
     let mut classifier_args = vec!["classifier".to_string()];
     classifier_args.extend(common.iter().cloned());

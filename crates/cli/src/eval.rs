@@ -198,6 +198,11 @@ impl<'a> EvaluationHook<'a> {
         })
     }
 
+    /// The evaluation classifier C.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
     /// The evaluation classifier's accuracy on the real test split.
     pub fn classifier_accuracy(&self) -> f64 {
         self.classifier_accuracy

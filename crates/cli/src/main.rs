@@ -4,6 +4,7 @@
 mod config;
 mod eval;
 mod plan;
+mod report;
 mod sample;
 mod train;
 
@@ -40,7 +41,10 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Train the experiment's evaluation classifier on the fully labelled train split (or find it in
     /// results/<experiment>/classifier/) and print its test accuracy.
-    Classifier(plan::PlanArgs),
+    Classifier(plan::ExperimentArgs),
+    /// Write the tables, figures, sample grids and REPORT.md of an experiment into results/<experiment>/, from
+    /// the runs of its [sweep]; trains nothing.
+    Report(plan::ExperimentArgs),
     /// Export generated images of a run's latest checkpoint (N per code value) as safetensors.
     Sample(sample::SampleArgs),
 }
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Classifier(args) => plan::prepare_classifier(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::run_dir::{RunDir, RunId};
+use ssinfogan_core::run_dir::{RunDir, RunId, RunLock};
 use ssinfogan_core::DeviceChoice;
 use ssinfogan_training::RunSummary;
 
 use crate::config;
 use crate::train::load_dataset;
 
+/// Which experiment and where its files are: the arguments of `plan`, `classifier` and `report`.
 #[derive(clap::Args)]
-pub struct PlanArgs {
+pub struct ExperimentArgs {
     /// The experiment TOML, e.g. experiments/mnist.toml.
     #[arg(long)]
     pub experiment: PathBuf,
@@ -28,6 +29,12 @@ pub struct PlanArgs {
     pub results: PathBuf,
     #[arg(long, default_value = "data")]
     pub data_root: PathBuf,
+}
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
     /// Print the plan as JSON (what `cargo xtask reproduce` reads) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -64,6 +71,8 @@ pub enum RunStatus {
     Pending,
     /// Started, no `summary.json`: the next `train` resumes it from its latest checkpoint.
     Interrupted,
+    /// A live process holds the run's lock and is training it.
+    Running,
     Completed,
     /// Ended with an error (e.g. divergence), recorded in `summary.json`.
     Failed,
@@ -76,9 +85,9 @@ pub struct SkippedRun {
     pub reason: String,
 }
 
-pub fn run(args: PlanArgs) -> anyhow::Result<()> {
+pub fn run(PlanArgs { experiment: args, json }: PlanArgs) -> anyhow::Result<()> {
     let plan = build(&args.experiment, args.profile.as_deref(), &args.device, &args.results, &args.data_root)?;
-    if args.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(());
     }
@@ -101,7 +110,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
 
 /// `ssinfogan classifier`: trains the experiment's evaluation classifier once (or finds it in the cache) and
 /// prints its test accuracy, so that runs started side by side afterwards share it instead of each training one.
-pub fn prepare_classifier(args: PlanArgs) -> anyhow::Result<()> {
+pub fn prepare_classifier(args: ExperimentArgs) -> anyhow::Result<()> {
     let sweep = config::load_sweep(&args.experiment, args.profile.as_deref())?;
     let config = config::load(&args.experiment, &sweep.runs[0].variant, args.profile.as_deref())?;
     let dataset = load_dataset(&config, &args.data_root)?;
@@ -192,9 +201,13 @@ pub fn status(dir: &RunDir) -> anyhow::Result<RunStatus> {
                 .with_context(|| format!("{} is not a run summary", dir.summary().display()))?;
             Ok(if summary.status == "completed" { RunStatus::Completed } else { RunStatus::Failed })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(if dir.config().exists() { RunStatus::Interrupted } else { RunStatus::Pending })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(if RunLock::is_held(dir) {
+            RunStatus::Running
+        } else if dir.config().exists() {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Pending
+        }),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", dir.summary().display())),
     }
 }

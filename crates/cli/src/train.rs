@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use serde::Serialize;
-use ssinfogan_core::run_dir::{write_atomically, RunDir, RunId};
+use ssinfogan_core::run_dir::{write_atomically, RunDir, RunId, RunLock};
 use ssinfogan_core::{DeviceChoice, RngStreams};
 use ssinfogan_datasets::{Dataset, LabelledSubset, Provenance, SourceRequest};
 use ssinfogan_networks::{initialise, MnistDiscriminator, MnistGenerator, NetworkConfig};
@@ -76,6 +76,8 @@ struct RunRecord<'a> {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (config, run_dir) = args.resolve()?;
+    // Held until this function returns: a second sweep on the same results directory skips this run.
+    let _lock = RunLock::acquire(&run_dir)?;
     if let Some(summary) = read_summary(&run_dir.summary())? {
         if summary.status == "completed" {
             tracing::info!("{} is complete; nothing to do", run_dir.root().display());

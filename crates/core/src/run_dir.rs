@@ -60,6 +60,148 @@ impl RunDir {
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
     }
+    /// Held while a process trains the run: `pid host`, removed when it ends.
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("run.lock")
+    }
+}
+
+/// Removes the temporary files `write_atomically` leaves when a process dies between writing and renaming
+/// (`.<name>.tmp`, in `dir` and below). Only call it while holding the run's lock.
+pub fn remove_temporaries(dir: &Path) -> std::io::Result<usize> {
+    let mut removed = 0;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_dir() {
+            removed += remove_temporaries(&entry.path())?;
+        } else if name.starts_with('.') && name.ends_with(".tmp") {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Why a run's lock could not be taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another live process trains this run.
+    Held { path: PathBuf, owner: String },
+    Io { path: PathBuf, error: std::io::Error },
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Held { path, owner } => write!(
+                f,
+                "{} is held by process {owner}, which is training this run; if no such process exists any more \
+                 (e.g. it ran on another machine that went down), delete that file",
+                path.display()
+            ),
+            LockError::Io { path, error } => write!(f, "cannot create the run lock {}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for LockError {}
+
+/// An exclusive claim on a run directory, so that two sweeps sharing a results directory never train the same
+/// run at once. Created with `create_new` (atomic on local and NFSv3+ file systems), released on drop. A lock
+/// left by a process of this host that no longer exists (killed with SIGKILL, machine rebooted) is stale and
+/// taken over; one from another host is respected, since its process cannot be checked from here.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+}
+
+impl RunLock {
+    pub fn acquire(run: &RunDir) -> Result<RunLock, LockError> {
+        let path = run.lock();
+        let io = |error| LockError::Io { path: path.clone(), error };
+        std::fs::create_dir_all(run.root()).map_err(io)?;
+        let me = format!("{} {}", std::process::id(), host_name());
+        for _ in 0..2 {
+            match std::fs::File::options().write(true).create_new(true).open(&path) {
+                Ok(mut file) => {
+                    file.write_all(me.as_bytes()).and_then(|_| file.sync_all()).map_err(io)?;
+                    return Ok(RunLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                    if !is_stale(&owner) {
+                        return Err(LockError::Held { path, owner: owner.trim().to_string() });
+                    }
+                    tracing_free_warn(&format!("taking over the stale run lock {} ({})", path.display(), owner.trim()));
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(io(e)),
+                    }
+                }
+                Err(e) => return Err(io(e)),
+            }
+        }
+        let owner = std::fs::read_to_string(&path).unwrap_or_default();
+        Err(LockError::Held { path, owner: owner.trim().to_string() })
+    }
+
+    /// Whether a live process holds `run`'s lock (what `plan` reports as `running`).
+    pub fn is_held(run: &RunDir) -> bool {
+        match std::fs::read_to_string(run.lock()) {
+            Ok(owner) => !is_stale(&owner),
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A lock is stale when it names this host and a process id that is not running here.
+fn is_stale(owner: &str) -> bool {
+    let mut parts = owner.split_whitespace();
+    let (Some(pid), Some(host)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
+        // Unreadable or half-written by a process killed while writing it: no live owner can be named.
+        return true;
+    };
+    host == host_name() && !process_alive(pid)
+}
+
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        std::process::Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// `core` has no logging dependency; the message goes to stderr.
+fn tracing_free_warn(message: &str) {
+    eprintln!("warning: {message}");
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, flushing to disk
@@ -78,6 +220,43 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_lock_excludes_a_second_holder_and_is_released_on_drop() {
+        let dir = tempfile_dir("lock");
+        let run = RunDir::new(&dir, "mnist", &RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 1 });
+        let lock = RunLock::acquire(&run).unwrap();
+        assert!(RunLock::is_held(&run));
+        assert!(matches!(RunLock::acquire(&run), Err(LockError::Held { .. })));
+        drop(lock);
+        assert!(!run.lock().exists());
+        assert!(RunLock::acquire(&run).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_of_a_dead_process_is_stale_and_taken_over() {
+        let dir = tempfile_dir("stale");
+        let run = RunDir::new(&dir, "mnist", &RunId { variant: "infogan".into(), n_labelled: 0, seed: 2 });
+        std::fs::create_dir_all(run.root()).unwrap();
+        // Process ids are below 2^22 on Linux: this one cannot be running.
+        std::fs::write(run.lock(), format!("4294967294 {}", host_name())).unwrap();
+        assert!(!RunLock::is_held(&run));
+        let lock = RunLock::acquire(&run).unwrap();
+        assert_eq!(std::fs::read_to_string(run.lock()).unwrap(), format!("{} {}", std::process::id(), host_name()));
+        drop(lock);
+        // Another host's lock is respected.
+        std::fs::write(run.lock(), "1 some-other-host").unwrap();
+        assert!(RunLock::is_held(&run));
+        assert!(matches!(RunLock::acquire(&run), Err(LockError::Held { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ssinfogan-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
 
     #[test]
     fn atomic_write_replaces_whole_files_and_leaves_no_temporary() {

@@ -63,8 +63,9 @@ impl Classifier {
         let (mut logits, mut features) = (Vec::new(), Vec::new());
         for start in (0..n).step_by(chunk.max(1)) {
             let batch = images.narrow(0, start, chunk.min(n - start))?;
-            let f = self.features(&batch)?;
-            logits.push(self.fc2.forward(&f)?);
+            // Detached, so that the results do not hold every chunk's forward graph.
+            let f = self.features(&batch)?.detach();
+            logits.push(self.fc2.forward(&f)?.detach());
             features.push(f);
         }
         Ok((Tensor::cat(&logits, 0)?, Tensor::cat(&features, 0)?))

@@ -53,7 +53,9 @@ pub fn generate_per_code(
         while left > 0 {
             let n = left.min(CHUNK);
             let draw = latent.sample_with(n, vec![vec![value; n]], rng);
-            images.push(generator.generate(&draw.generator_input(latent, device)?, false)?);
+            // Detached: a generated image must not keep the forward pass's graph (every intermediate activation)
+            // alive, or memory grows by megabytes per image.
+            images.push(generator.generate(&draw.generator_input(latent, device)?, false)?.detach());
             codes.extend(std::iter::repeat_n(i64::from(value), n));
             left -= n;
         }
@@ -125,7 +127,7 @@ fn q_ss(discriminator: &dyn Discriminator, images: &Tensor) -> Result<Tensor> {
     let mut logits = Vec::new();
     for start in (0..n).step_by(CHUNK) {
         let batch = images.narrow(0, start, CHUNK.min(n - start))?;
-        logits.push(discriminator.discriminate(&batch, false)?.q_ss_logits);
+        logits.push(discriminator.discriminate(&batch, false)?.q_ss_logits.detach());
     }
     Tensor::cat(&logits, 0)
 }

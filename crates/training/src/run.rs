@@ -118,6 +118,9 @@ pub fn train(
     }
     let root = run.run_dir.root();
     std::fs::create_dir_all(root).map_err(|e| TrainError::Io { path: root.to_path_buf(), source: e })?;
+    // What a killed process was writing when it died; the files it would have replaced are intact.
+    ssinfogan_core::run_dir::remove_temporaries(root)
+        .map_err(|e| TrainError::Io { path: root.to_path_buf(), source: e })?;
     let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator)?;
     let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator)?;
     let checkpoints = run.run_dir.checkpoint();

@@ -1,0 +1,131 @@
+//! `ssinfogan report`: the tables, figures, sample grids and REPORT.md of an experiment, from the runs its
+//! `[sweep]` lists. It reads what the runs wrote and generates the continuous-code sweeps from each
+//! (variant, labels)'s first completed seed; it never trains.
+
+use anyhow::Context;
+use ssinfogan_core::run_dir::{RunDir, RunId};
+use ssinfogan_core::RngStreams;
+use ssinfogan_metrics::{continuous_sweeps, sweep_values};
+use ssinfogan_reporting::{DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo};
+use ssinfogan_training::RunSummary;
+
+use crate::config;
+use crate::eval::EvaluationHook;
+use crate::plan::{self, ExperimentArgs, RunStatus};
+use crate::train::{build_networks, load_dataset};
+
+/// The continuous codes are swept over [−2, 2], twice their training range, as in the paper's figures.
+const SWEEP: (f32, f32, usize) = (-2.0, 2.0, 9);
+
+pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
+    let plan = plan::build(&args.experiment, args.profile.as_deref(), &args.device, &args.results, &args.data_root)?;
+    let profile = args.profile.as_deref();
+    let mut runs = Vec::new();
+    for run in &plan.runs {
+        let state = match run.status {
+            RunStatus::Completed => RunState::Completed,
+            RunStatus::Failed => RunState::Failed(failure(&run.dir.join("summary.json"))),
+            RunStatus::Pending | RunStatus::Interrupted | RunStatus::Running => RunState::Incomplete,
+        };
+        runs.push(RunInfo {
+            variant: run.variant.clone(),
+            n_labelled: run.n_labelled,
+            seed: run.seed,
+            dir: run.dir.clone(),
+            state,
+        });
+    }
+
+    let sweep = config::load_sweep(&args.experiment, profile)?;
+    let first = config::load(&args.experiment, &sweep.runs[0].variant, profile)?;
+    let dataset = load_dataset(&first, &args.data_root)?;
+    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+
+    // One sweep grid per continuous code for each (variant, labels), from its first completed seed.
+    let mut grids = Vec::new();
+    let mut classifier_accuracy = None;
+    let mut done: Vec<(String, usize)> = Vec::new();
+    for run in runs.iter().filter(|r| r.state == RunState::Completed) {
+        let key = (run.variant.clone(), run.n_labelled);
+        if done.contains(&key) {
+            continue;
+        }
+        done.push(key);
+        let mut config = config::load(&args.experiment, &run.variant, profile)?;
+        config.data.n_labelled = run.n_labelled;
+        let hook = EvaluationHook::prepare(&config, &dataset, &args.results, 1, run.seed, &device)?;
+        classifier_accuracy = Some(hook.classifier_accuracy());
+        let id = RunId { variant: run.variant.clone(), n_labelled: run.n_labelled, seed: run.seed };
+        let run_dir = RunDir::new(&args.results, &config.experiment.name, &id);
+        let checkpoint = ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
+            .with_context(|| format!("{} is complete but has no checkpoint", run_dir.root().display()))?;
+        let networks = build_networks(&config, &RngStreams::new(run.seed), &device)?;
+        let mut generator_vars = networks.generator_vars;
+        generator_vars.load(checkpoint.join("generator.safetensors"))?;
+        let values = sweep_values(SWEEP.0, SWEEP.1, SWEEP.2);
+        let mut rng = RngStreams::new(run.seed).stream("sweep-grid");
+        for grid in
+            continuous_sweeps(networks.generator.as_ref(), hook.classifier(), &config.latent, &values, &mut rng, &device)?
+        {
+            let (_, channels, height, width) = grid.images.dims4()?;
+            grids.push(GridImage {
+                variant: run.variant.clone(),
+                n_labelled: run.n_labelled,
+                seed: run.seed,
+                continuous: grid.continuous,
+                values: grid.values,
+                rows: grid.rows,
+                channels,
+                height,
+                width,
+                pixels: grid.images.flatten_all()?.to_vec1()?,
+                class_stability: grid.class_stability,
+                effect: grid.effect,
+            });
+        }
+    }
+
+    let s = &first.schedule;
+    let inputs = ReportInputs {
+        experiment: plan.experiment.clone(),
+        results_dir: plan.results_dir.clone(),
+        profile: args.profile.clone(),
+        data: DataSummary {
+            origin: dataset.provenance.origin.clone(),
+            train_size: dataset.provenance.train_size,
+            test_size: dataset.provenance.test_size,
+            full_dataset: dataset.provenance.full_dataset,
+            note: dataset.provenance.note.clone(),
+        },
+        classifier_accuracy,
+        schedule: format!(
+            "batch {}, {} epochs × {} iterations ({} iterations)",
+            s.batch_size,
+            s.epochs,
+            s.iterations_per_epoch,
+            s.total_iterations()
+        ),
+        runs,
+        skipped: plan
+            .skipped
+            .iter()
+            .map(|s| SkippedInfo { variant: s.variant.clone(), n_labelled: s.n_labelled, reason: s.reason.clone() })
+            .collect(),
+        grids,
+    };
+    let written = ssinfogan_reporting::write_report(&inputs)?;
+    println!("{}: {} files written", plan.results_dir.join("REPORT.md").display(), written.files.len());
+    for claim in &written.claims {
+        println!("  {:<12} {}", claim.verdict.to_string().replace("**", ""), claim.claim);
+    }
+    Ok(())
+}
+
+/// The error a failed run's `summary.json` records.
+fn failure(path: &std::path::Path) -> String {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<RunSummary>(&b).ok())
+        .and_then(|s| s.error)
+        .unwrap_or_else(|| "failed (no error recorded)".into())
+}

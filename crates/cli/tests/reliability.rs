@@ -1,0 +1,162 @@
+//! What a sweep left running overnight must survive, each on the smoke profile and a small IDX fixture:
+//! a second process on the same run, a diverging run among healthy ones, a SIGKILL at a random moment, and
+//! a results directory that cannot be written. And the same seed must give the same bytes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{ssinfogan, write_idx_dir};
+
+fn experiment() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/mnist.toml").display().to_string()
+}
+
+fn fixture() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    write_idx_dir(&root.path().join("data/mnist"), 40, 20);
+    root
+}
+
+fn train_args(variant: &str, labels: &str, seed: &str) -> Vec<String> {
+    ["train", "--experiment", &experiment(), "--variant", variant, "--labels", labels, "--seed", seed, "--profile", "smoke"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn run(root: &Path, args: &[String]) -> std::process::Output {
+    ssinfogan(root, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn run_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("results/mnist-smoke/runs").join(name)
+}
+
+#[test]
+fn the_same_seed_gives_byte_identical_metrics() {
+    let (a, b) = (fixture(), fixture());
+    for root in [&a, &b] {
+        let out = run(root.path(), &train_args("ss-infogan", "20", "3"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let read = |root: &Path| std::fs::read(run_dir(root, "ss-infogan-n20-s3").join("metrics.csv")).unwrap();
+    let (first, second) = (read(a.path()), read(b.path()));
+    assert!(first.len() > 1000);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn a_run_held_by_a_live_process_is_not_trained_twice() {
+    let root = fixture();
+    let dir = run_dir(root.path(), "ss-infogan-n20-s1");
+    std::fs::create_dir_all(&dir).unwrap();
+    // This test process is alive and on this host: the lock is not stale.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    std::fs::write(dir.join("run.lock"), format!("{} {}", std::process::id(), host.trim())).unwrap();
+    let plan = ssinfogan(root.path(), &["plan", "--json", "--experiment", &experiment(), "--profile", "smoke"]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["runs"][1]["status"], "running");
+    let out = run(root.path(), &train_args("ss-infogan", "20", "1"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("run.lock is held by process"), "{stderr}");
+    assert!(!dir.join("metrics.csv").exists());
+
+    // A lock whose process is gone (killed with SIGKILL) is taken over.
+    std::fs::write(dir.join("run.lock"), format!("4294967294 {}", host.trim())).unwrap();
+    let out = run(root.path(), &train_args("ss-infogan", "20", "1"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.join("run.lock").exists());
+}
+
+#[test]
+fn a_diverging_run_fails_alone_and_the_report_marks_it_failed() {
+    let root = fixture();
+    let mut bad = Command::new(env!("CARGO_BIN_EXE_ssinfogan"));
+    bad.current_dir(root.path()).args(&train_args("infogan", "0", "1")[..]).env("HF_HUB_OFFLINE", "1");
+    let out = bad.env("SSINFOGAN_INJECT_NAN_AT", "3").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("iteration 3"), "{stderr}");
+    let good = run(root.path(), &train_args("ss-infogan", "20", "1"));
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+
+    let plan = ssinfogan(root.path(), &["plan", "--json", "--experiment", &experiment(), "--profile", "smoke"]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let states: Vec<&str> = plan["runs"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(states, ["failed", "completed"]);
+    let report = ssinfogan(root.path(), &["report", "--experiment", &experiment(), "--profile", "smoke"]);
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let text = std::fs::read_to_string(root.path().join("results/mnist-smoke/REPORT.md")).unwrap();
+    assert!(text.contains("1 completed, 1 failed"), "{text}");
+    assert!(text.contains("## Failed runs"), "{text}");
+    let table = std::fs::read_to_string(root.path().join("results/mnist-smoke/tables/main.md")).unwrap();
+    assert!(table.contains("| infogan | 0 (0.00%) | 0 (1 failed, 0 unfinished) |"), "{table}");
+}
+
+#[test]
+fn a_run_killed_at_a_random_moment_resumes_to_the_same_bytes() {
+    let reference = fixture();
+    let out = run(reference.path(), &train_args("ss-infogan", "20", "2"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let root = fixture();
+    // Warm the classifier cache first so that the kill lands in training, not in the classifier.
+    let warm = ssinfogan(root.path(), &["classifier", "--experiment", &experiment(), "--profile", "smoke"]);
+    assert!(warm.status.success(), "{}", String::from_utf8_lossy(&warm.stderr));
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() as u64;
+    let delay = Duration::from_millis(300 + nanos % 1500);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
+        .current_dir(root.path())
+        .args(&train_args("ss-infogan", "20", "2")[..])
+        .env("HF_HUB_OFFLINE", "1")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(delay);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let out = run(root.path(), &train_args("ss-infogan", "20", "2"));
+    assert!(out.status.success(), "killed after {delay:?}: {}", String::from_utf8_lossy(&out.stderr));
+
+    let dir = run_dir(root.path(), "ss-infogan-n20-s2");
+    let read = |dir: &Path, f: &str| std::fs::read(dir.join(f)).unwrap();
+    let reference_dir = run_dir(reference.path(), "ss-infogan-n20-s2");
+    assert_eq!(read(&dir, "metrics.csv"), read(&reference_dir, "metrics.csv"), "killed after {delay:?}");
+    assert_eq!(read(&dir, "summary.json"), read(&reference_dir, "summary.json"));
+    assert_eq!(read(&dir, "samples.safetensors"), read(&reference_dir, "samples.safetensors"));
+    // No temporary file is left behind, nor a lock.
+    for entry in walk(&dir) {
+        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp") && name != "run.lock", "left behind: {}", entry.display());
+    }
+}
+
+#[test]
+fn an_unwritable_results_directory_is_a_clear_error() {
+    let root = fixture();
+    // A file where the results directory should be: nothing can be created below it, even as root.
+    std::fs::write(root.path().join("results"), "not a directory").unwrap();
+    let out = run(root.path(), &train_args("ss-infogan", "20", "1"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("results/mnist-smoke/runs/ss-infogan-n20-s1"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(root.path().join("results")).unwrap(), "not a directory");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

