@@ -23,12 +23,15 @@ enum Task {
     Data(data::Args),
     /// Reproduce an experiment of experiments/<name>.toml: data, runs, tables, figures, REPORT.md.
     Reproduce(reproduce::Args),
+    /// Rebuild the tables, figures and REPORT.md of an experiment from the runs on disk; trains nothing.
+    Report(reproduce::ReportArgs),
 }
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Task::Data(args) => data::run(&args),
         Task::Reproduce(args) => reproduce::run(&args),
+        Task::Report(args) => reproduce::report(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,13 +54,19 @@ fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
     let root = workspace_root();
     eprintln!("building ssinfogan (release{})…", if cuda { ", cuda" } else { "" });
     let mut command = Command::new(cargo);
-    command.current_dir(&root).args(["build", "--release", "--quiet", "--package", "ssinfogan-cli", "--bin", "ssinfogan"]);
+    command.current_dir(&root).args([
+        "build",
+        "--release",
+        "--quiet",
+        "--package",
+        "ssinfogan-cli",
+        "--bin",
+        "ssinfogan",
+    ]);
     if cuda {
         command.args(["--features", "cuda"]);
     }
-    let status = command
-        .status()
-        .context("cannot run cargo")?;
+    let status = command.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("building ssinfogan failed ({status})");
     }

@@ -29,6 +29,10 @@ pub struct Args {
     /// Build with the `cuda` feature and train on `cuda:0`.
     #[arg(long)]
     cuda: bool,
+    /// Train nothing here: write a cluster job script for the runs (`slurm`: one array task per run) into
+    /// results/<experiment>/slurm/ and say how to submit it.
+    #[arg(long, value_parser = ["slurm"])]
+    emit: Option<String>,
     #[arg(long, default_value = "results")]
     results: PathBuf,
     #[arg(long, default_value = "data")]
@@ -63,9 +67,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if !toml.is_file() {
         let known: Vec<String> = std::fs::read_dir(root.join("experiments"))
             .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
-                    .collect()
+                entries.filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned())).collect()
             })
             .unwrap_or_default();
         bail!("no experiment `{}` ({} does not exist); known: {}", args.experiment, toml.display(), known.join(", "));
@@ -89,6 +91,28 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let dataset = dataset_of(&toml)?;
     crate::data::obtain(&binary, &dataset, &["--data-root".into(), args.data_root.display().to_string()])?;
 
+    if let Some(engine) = &args.emit {
+        // The classifier first, so that the array tasks share it instead of each training one.
+        let mut classifier_args = vec!["classifier".to_string()];
+        classifier_args.extend(common.iter().cloned());
+        crate::run_ssinfogan(&binary, &classifier_args)?;
+        let mut emit_args = vec!["plan".to_string(), "--emit".into(), engine.clone()];
+        emit_args.extend(common.iter().cloned());
+        if args.cuda {
+            emit_args.extend(["--device".to_string(), "cuda:0".into()]);
+        }
+        crate::run_ssinfogan(&binary, &emit_args)?;
+        let profile_flag = profile.as_ref().map(|p| format!(" --profile {p}")).unwrap_or_default();
+        eprintln!(
+            "submit with `sbatch {}/{}/slurm/sweep.sbatch` from {} (the binary must be reachable from the nodes); \
+             when the array is done: `cargo xtask report {}{profile_flag}`",
+            args.results.display(),
+            experiment_name(&binary, &common)?,
+            crate::workspace_root().display(),
+            args.experiment
+        );
+        return Ok(());
+    }
     let mut plan_args = vec!["plan".to_string(), "--json".into()];
     plan_args.extend(common.iter().cloned());
     if args.cuda {
@@ -132,13 +156,51 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     report_args.extend(common);
     crate::run_ssinfogan(&binary, &report_args)?;
     if !failures.is_empty() {
-        bail!(
-            "{} run(s) failed and are marked as failed in the report:\n  {}",
-            failures.len(),
-            failures.join("\n  ")
-        );
+        bail!("{} run(s) failed and are marked as failed in the report:\n  {}", failures.len(), failures.join("\n  "));
     }
     Ok(())
+}
+
+/// The results directory name of the experiment (profiles may rename it), from `ssinfogan plan --json`.
+fn experiment_name(binary: &Path, common: &[String]) -> anyhow::Result<String> {
+    let mut plan_args = vec!["plan".to_string(), "--json".into()];
+    plan_args.extend(common.iter().cloned());
+    let plan = read_plan(binary, &plan_args)?;
+    Ok(plan.results_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// `cargo xtask report <experiment>`: rebuilds the report from the runs on disk (e.g. after a cluster sweep).
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// The experiment: experiments/<experiment>.toml.
+    experiment: String,
+    /// The `quick` profile (same as `--profile quick`).
+    #[arg(long, conflicts_with = "profile")]
+    quick: bool,
+    #[arg(long)]
+    profile: Option<String>,
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+}
+
+pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
+    let binary = crate::build_ssinfogan(false)?;
+    let mut report_args = vec![
+        "report".to_string(),
+        "--experiment".into(),
+        format!("experiments/{}.toml", args.experiment),
+        "--results".into(),
+        args.results.display().to_string(),
+        "--data-root".into(),
+        args.data_root.display().to_string(),
+    ];
+    let profile = if args.quick { Some("quick".to_string()) } else { args.profile.clone() };
+    if let Some(profile) = profile {
+        report_args.extend(["--profile".to_string(), profile]);
+    }
+    crate::run_ssinfogan(&binary, &report_args)
 }
 
 /// The `[experiment] dataset` of a TOML, read as text so that xtask needs no config types.

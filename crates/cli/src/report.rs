@@ -64,9 +64,14 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         generator_vars.load(checkpoint.join("generator.safetensors"))?;
         let values = sweep_values(SWEEP.0, SWEEP.1, SWEEP.2);
         let mut rng = RngStreams::new(run.seed).stream("sweep-grid");
-        for grid in
-            continuous_sweeps(networks.generator.as_ref(), hook.classifier(), &config.latent, &values, &mut rng, &device)?
-        {
+        for grid in continuous_sweeps(
+            networks.generator.as_ref(),
+            hook.classifier(),
+            &config.latent,
+            &values,
+            &mut rng,
+            &device,
+        )? {
             let (_, channels, height, width) = grid.images.dims4()?;
             grids.push(GridImage {
                 variant: run.variant.clone(),

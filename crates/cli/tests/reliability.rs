@@ -21,10 +21,22 @@ fn fixture() -> tempfile::TempDir {
 }
 
 fn train_args(variant: &str, labels: &str, seed: &str) -> Vec<String> {
-    ["train", "--experiment", &experiment(), "--variant", variant, "--labels", labels, "--seed", seed, "--profile", "smoke"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "train",
+        "--experiment",
+        &experiment(),
+        "--variant",
+        variant,
+        "--labels",
+        labels,
+        "--seed",
+        seed,
+        "--profile",
+        "smoke",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 fn run(root: &Path, args: &[String]) -> std::process::Output {
@@ -146,6 +158,48 @@ fn an_unwritable_results_directory_is_a_clear_error() {
     assert!(stderr.contains("results/mnist-smoke/runs/ss-infogan-n20-s1"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(std::fs::read_to_string(root.path().join("results")).unwrap(), "not a directory");
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_corrupts_nothing() {
+    use std::os::unix::process::CommandExt;
+    let reference = fixture();
+    let out = run(reference.path(), &train_args("ss-infogan", "20", "1"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let root = fixture();
+    let mut full = Command::new(env!("CARGO_BIN_EXE_ssinfogan"));
+    full.current_dir(root.path()).args(&train_args("ss-infogan", "20", "1")[..]).env("HF_HUB_OFFLINE", "1");
+    // No file may grow past 256 KiB: the checkpoints (megabytes) hit the limit as on a full disk.
+    unsafe {
+        full.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: 256 << 10, rlim_max: 256 << 10 };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = full.output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("File too large") && stderr.contains("results/mnist-smoke/"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let dir = run_dir(root.path(), "ss-infogan-n20-s1");
+    assert!(
+        !dir.join("summary.json").exists()
+            || !std::fs::read_to_string(dir.join("summary.json")).unwrap().contains("completed")
+    );
+
+    // With space again, the same command finishes the run as if nothing had happened.
+    let out = run(root.path(), &train_args("ss-infogan", "20", "1"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let reference_dir = run_dir(reference.path(), "ss-infogan-n20-s1");
+    assert_eq!(
+        std::fs::read(dir.join("metrics.csv")).unwrap(),
+        std::fs::read(reference_dir.join("metrics.csv")).unwrap()
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -144,9 +144,30 @@ fn config_errors_name_the_file_and_the_key() {
     assert!(size.contains("code `digit` has 9 values but the label `class` of mnist has 10"), "{size}");
     let rate = config_error(|t| t.replacen("learning_rate = 1e-4", "learning_rate = -1e-4", 1), "infogan");
     assert!(rate.contains("optimiser.discriminator: learning_rate must be > 0"), "{rate}");
+    let batch = config_error(|t| t.replace("batch_size = 128", "batch_size = 0"), "infogan");
+    assert!(batch.contains("schedule: batch_size, epochs and iterations_per_epoch must be at least 1"), "{batch}");
     let dataset = config_error(|t| t.replace("dataset = \"mnist\"", "dataset = \"svhn\""), "infogan");
     assert!(
         dataset.contains("key `experiment.dataset`: unknown variant `svhn`, expected `mnist` or `fashion-mnist`"),
         "{dataset}"
+    );
+}
+
+#[test]
+fn a_sweep_naming_an_unknown_variant_is_refused_with_the_known_ones() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join("bad.toml");
+    let text = std::fs::read_to_string(experiment())
+        .unwrap()
+        .replace("{ variant = \"infogan\" },\n", "{ variant = \"infogan-x\" },\n");
+    std::fs::write(&path, text).unwrap();
+    let out = ssinfogan(root.path(), &["plan", "--experiment", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "sweep names variant `infogan-x`, which the file does not define; it defines: infogan, ss-infogan"
+        ),
+        "{stderr}"
     );
 }

@@ -92,8 +92,14 @@ pub fn remove_temporaries(dir: &Path) -> std::io::Result<usize> {
 #[derive(Debug)]
 pub enum LockError {
     /// Another live process trains this run.
-    Held { path: PathBuf, owner: String },
-    Io { path: PathBuf, error: std::io::Error },
+    Held {
+        path: PathBuf,
+        owner: String,
+    },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for LockError {

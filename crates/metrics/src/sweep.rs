@@ -49,7 +49,8 @@ pub fn continuous_sweeps(
     let (rows, columns) = (code.size, values.len());
     let n = rows * columns;
     let noise: Vec<f32> = (0..latent.noise).map(|_| StandardNormal.sample(rng)).collect();
-    let categorical: Vec<u32> = latent.unsupervised_categorical.iter().map(|&k| rng.random_range(0..k as u32)).collect();
+    let categorical: Vec<u32> =
+        latent.unsupervised_categorical.iter().map(|&k| rng.random_range(0..k as u32)).collect();
     let mut grids = Vec::with_capacity(latent.continuous);
     for swept in 0..latent.continuous {
         let mut continuous = vec![0f32; n * latent.continuous];
@@ -117,7 +118,8 @@ mod tests {
 
     #[test]
     fn effect_compares_the_ends_of_each_row() {
-        let images = vec![vec![0.0, 0.0], vec![0.5, 0.5], vec![1.0, 0.0], vec![0.2, 0.2], vec![0.2, 0.2], vec![0.2, 0.2]];
+        let images =
+            vec![vec![0.0, 0.0], vec![0.5, 0.5], vec![1.0, 0.0], vec![0.2, 0.2], vec![0.2, 0.2], vec![0.2, 0.2]];
         assert!((effect(&images, 3) - 0.25).abs() < 1e-12); // row 0: (1 + 0)/2, row 1: 0
     }
 }

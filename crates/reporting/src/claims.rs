@@ -82,7 +82,11 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
                 Some(_) => Verdict::NotHeld,
                 None => Verdict::NotMeasured("no evaluation in the runs' metrics".into()),
             };
-            ClaimResult { claim: "the semi-supervised code controls the labelled factor (code k ⇒ class k) with few labels", measurement: text, verdict }
+            ClaimResult {
+                claim: "the semi-supervised code controls the labelled factor (code k ⇒ class k) with few labels",
+                measurement: text,
+                verdict,
+            }
         }
         (None, _) => ClaimResult {
             claim: "the semi-supervised code controls the labelled factor (code k ⇒ class k) with few labels",
@@ -246,7 +250,11 @@ pub fn write_report_md(
         d.origin,
         d.train_size,
         d.test_size,
-        if d.full_dataset { "" } else { " **A subset of the published dataset, not the full one: numbers are not comparable with the paper's.**" }
+        if d.full_dataset {
+            ""
+        } else {
+            " **A subset of the published dataset, not the full one: numbers are not comparable with the paper's.**"
+        }
     );
     if let Some(note) = &d.note {
         let _ = writeln!(md, "_{note}_\n");
@@ -267,9 +275,8 @@ pub fn write_report_md(
         }
         None => md.push_str("**Evaluation classifier:** no record found.\n\n"),
     }
-    let (completed, failed, unfinished) = tables.rows.iter().fold((0, 0, 0), |(c, f, u), r| {
-        (c + r.completed, f + r.failed.len(), u + r.incomplete)
-    });
+    let (completed, failed, unfinished) =
+        tables.rows.iter().fold((0, 0, 0), |(c, f, u), r| (c + r.completed, f + r.failed.len(), u + r.incomplete));
     let _ = writeln!(md, "**Runs:** {completed} completed, {failed} failed, {unfinished} not finished.\n");
     for s in &inputs.skipped {
         let _ = writeln!(md, "- Skipped: {} with {} labels — {}.", s.variant, s.n_labelled, s.reason);
@@ -285,7 +292,11 @@ pub fn write_report_md(
     }
     md.push('\n');
     for (i, c) in claims.iter().enumerate() {
-        let _ = writeln!(md, "### {}. {}\n\n{}\n\nVerdict: {}\n", i + 1, c.claim, c.measurement, c.verdict);
+        let _ = writeln!(md, "### {}. {}\n", i + 1, c.claim);
+        if !c.measurement.is_empty() {
+            let _ = writeln!(md, "{}\n", c.measurement);
+        }
+        let _ = writeln!(md, "Verdict: {}\n", c.verdict);
     }
 
     md.push_str("## Results (`tables/main.csv`, `tables/main.md`)\n\n");
@@ -297,7 +308,10 @@ pub fn write_report_md(
 
     md.push_str("## Figures (`figures/`)\n\n");
     for (file, what) in [
-        ("convergence", "C_err (Hungarian mapping) against iteration, one curve per label amount, seed spread as a band"),
+        (
+            "convergence",
+            "C_err (Hungarian mapping) against iteration, one curve per label amount, seed spread as a band",
+        ),
         ("c-err-identity", "C_err with code k read as class k against iteration"),
         ("c-err-vs-labels", "final C_err against the number of labels"),
         ("mutual-information", "normalised I(code; classifier's class) against iteration"),
@@ -323,11 +337,8 @@ pub fn write_report_md(
             order.join(", ")
         );
     }
-    let failures: Vec<String> = tables
-        .rows
-        .iter()
-        .flat_map(|r| r.failed.iter().map(move |f| format!("- {}, {f}", r.group)))
-        .collect();
+    let failures: Vec<String> =
+        tables.rows.iter().flat_map(|r| r.failed.iter().map(move |f| format!("- {}, {f}", r.group))).collect();
     if !failures.is_empty() {
         let _ = writeln!(md, "\n## Failed runs (not averaged in)\n\n{}", failures.join("\n"));
     }

@@ -136,6 +136,7 @@ fn line_chart<DB: DrawingBackend>(
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc(x_label)
         .y_desc(y_label)
         .label_style((FONT, 14))
@@ -147,7 +148,9 @@ fn line_chart<DB: DrawingBackend>(
         if curve.low.iter().zip(&curve.high).any(|(l, h)| h > l) {
             let mut band: Vec<(f64, f64)> = curve.iteration.iter().copied().zip(curve.high.iter().copied()).collect();
             band.extend(curve.iteration.iter().copied().zip(curve.low.iter().copied()).rev());
-            chart.draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled()))).map_err(|e| e.to_string())?;
+            chart
+                .draw_series(std::iter::once(Polygon::new(band, color.mix(0.2).filled())))
+                .map_err(|e| e.to_string())?;
         }
         chart
             .draw_series(LineSeries::new(
@@ -169,7 +172,10 @@ fn line_chart<DB: DrawingBackend>(
 }
 
 /// The training losses, one panel per loss, one curve per (variant, labels).
-fn loss_panels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, losses: &[(&str, &Vec<Curve>)]) -> Result<(), String> {
+fn loss_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    losses: &[(&str, &Vec<Curve>)],
+) -> Result<(), String> {
     let titled = root.titled("Training losses (epoch means)", (FONT, 24)).map_err(|e| e.to_string())?;
     let panels = titled.split_evenly((2, 3));
     for ((metric, curves), panel) in losses.iter().zip(panels.iter()) {

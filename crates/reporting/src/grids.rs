@@ -20,8 +20,9 @@ pub(crate) fn write_png(
     rgb: Vec<u8>,
     written: &mut Written,
 ) -> Result<(), ReportError> {
-    let image = image::RgbImage::from_raw(width, height, rgb)
-        .ok_or_else(|| ReportError::Input(format!("{}: pixel buffer does not match {width}×{height}", path.display())))?;
+    let image = image::RgbImage::from_raw(width, height, rgb).ok_or_else(|| {
+        ReportError::Input(format!("{}: pixel buffer does not match {width}×{height}", path.display()))
+    })?;
     let mut png = Vec::new();
     image
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
@@ -61,9 +62,11 @@ pub fn grid_pixels(grid: &GridImage, scale: u32) -> Result<(u32, u32, Vec<u8>), 
 
 pub fn write_all(inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
     for grid in &inputs.grids {
-        let Some(run) = inputs.runs.iter().find(|r| {
-            r.variant == grid.variant && r.n_labelled == grid.n_labelled && r.seed == grid.seed
-        }) else {
+        let Some(run) = inputs
+            .runs
+            .iter()
+            .find(|r| r.variant == grid.variant && r.n_labelled == grid.n_labelled && r.seed == grid.seed)
+        else {
             continue;
         };
         let (w, h, rgb) = grid_pixels(grid, 1)?;
@@ -97,11 +100,13 @@ fn side_by_side(panels: &[&GridImage], path: &Path, written: &mut Written) -> Re
         left += w + GAP;
     }
     {
-        let plot_error = |e: &dyn std::fmt::Display| ReportError::Plot { path: path.to_path_buf(), message: e.to_string() };
+        let plot_error =
+            |e: &dyn std::fmt::Display| ReportError::Plot { path: path.to_path_buf(), message: e.to_string() };
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
         let mut left = GAP as i32;
         for (panel, (w, h, _)) in panels.iter().zip(&images) {
-            root.draw(&Text::new(panel.group(), (left, 8), ("sans-serif", 18).into_font())).map_err(|e| plot_error(&e))?;
+            root.draw(&Text::new(panel.group(), (left, 8), ("sans-serif", 18).into_font()))
+                .map_err(|e| plot_error(&e))?;
             let values = &panel.values;
             let caption = format!(
                 "rows: code 0–{}; columns: c{} from {:.0} to {:.0}",

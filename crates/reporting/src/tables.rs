@@ -172,7 +172,8 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
         .group_by_stable([col("group"), col("seed"), col("metric")])
         .agg([col("value").last()])
         .collect()?;
-    let (groups, metrics, values) = (strings(&finals, "group")?, strings(&finals, "metric")?, floats(&finals, "value")?);
+    let (groups, metrics, values) =
+        (strings(&finals, "group")?, strings(&finals, "metric")?, floats(&finals, "value")?);
     for row in &mut rows {
         for metric in FINAL_METRICS {
             let per_seed: Vec<f64> = (0..finals.height())
@@ -208,11 +209,7 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
             .lazy()
             .filter(col("metric").eq(lit(metric)))
             .group_by_stable([col("group"), col("iteration")])
-            .agg([
-                col("value").mean().alias("mean"),
-                col("value").min().alias("low"),
-                col("value").max().alias("high"),
-            ])
+            .agg([col("value").mean().alias("mean"), col("value").min().alias("low"), col("value").max().alias("high")])
             .sort(["iteration"], SortMultipleOptions::default())
             .collect()?;
         let groups = strings(&frame, "group")?;
@@ -264,7 +261,10 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
     ];
     for metric in FINAL_METRICS {
         let stats: Vec<Option<Stat>> = rows.iter().map(|r| r.finals.get(metric).copied()).collect();
-        columns.push(Column::new(format!("{metric}_mean").into(), stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>()));
+        columns.push(Column::new(
+            format!("{metric}_mean").into(),
+            stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>(),
+        ));
         columns.push(Column::new(
             format!("{metric}_std").into(),
             stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
@@ -273,7 +273,10 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
     for (t, threshold) in CONVERGENCE_THRESHOLDS.iter().enumerate() {
         let name = format!("iterations_to_c_err_{}", (threshold * 100.0).round());
         let stats: Vec<Option<Stat>> = rows.iter().map(|r| Stat::of(&r.convergence[t])).collect();
-        columns.push(Column::new(format!("{name}_mean").into(), stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>()));
+        columns.push(Column::new(
+            format!("{name}_mean").into(),
+            stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>(),
+        ));
         columns.push(Column::new(
             format!("{name}_std").into(),
             stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
@@ -293,8 +296,19 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
 /// The Markdown table: one row per (variant, labels), mean ± std over the completed seeds.
 pub fn markdown(tables: &Tables, inputs: &ReportInputs) -> String {
     let header = [
-        "variant", "labels", "seeds", "C_err identity", "C_err greedy", "C_err Hungarian", "Q_err(real)",
-        "MI bound (nats)", "I(code; C) norm.", "I(Q_ss; label)", "Fréchet", "C confidence", "iters to C_err ≤ 10%",
+        "variant",
+        "labels",
+        "seeds",
+        "C_err identity",
+        "C_err greedy",
+        "C_err Hungarian",
+        "Q_err(real)",
+        "MI bound (nats)",
+        "I(code; C) norm.",
+        "I(Q_ss; label)",
+        "Fréchet",
+        "C confidence",
+        "iters to C_err ≤ 10%",
         "iters to C_err ≤ 5%",
     ];
     let mut out = format!("| {} |\n|{}\n", header.join(" | "), "---|".repeat(header.len()));
@@ -315,7 +329,11 @@ pub fn markdown(tables: &Tables, inputs: &ReportInputs) -> String {
             .collect();
         let cells = [
             row.variant.clone(),
-            format!("{} ({:.2}%)", row.n_labelled, 100.0 * row.n_labelled as f64 / inputs.data.train_size.max(1) as f64),
+            format!(
+                "{} ({:.2}%)",
+                row.n_labelled,
+                100.0 * row.n_labelled as f64 / inputs.data.train_size.max(1) as f64
+            ),
             seeds,
             f("c_err_identity", 3),
             f("c_err_greedy", 3),

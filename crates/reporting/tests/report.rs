@@ -16,7 +16,9 @@ fn write_run(dir: &Path, c_err: f64, identity: f64, frechet: f64, mi: f64) {
         csv.push_str(&format!("{iteration},{epoch},c_err_hungarian,{}\n", c_err + late));
         csv.push_str(&format!("{iteration},{epoch},c_err_identity,{}\n", identity + late));
         csv.push_str(&format!("{iteration},{epoch},frechet_distance,{}\n", frechet + late));
-        csv.push_str(&format!("{iteration},{epoch},mi_code_class_normalised,{mi}\n{iteration},{epoch},mi_q_ss_label,{mi}\n"));
+        csv.push_str(&format!(
+            "{iteration},{epoch},mi_code_class_normalised,{mi}\n{iteration},{epoch},mi_q_ss_label,{mi}\n"
+        ));
     }
     std::fs::write(dir.join("metrics.csv"), csv).unwrap();
 }
@@ -132,10 +134,8 @@ fn report_aggregates_seeds_judges_claims_and_marks_failures() {
 fn claims_that_fail_their_criterion_are_reported_as_not_held() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("results/mnist");
-    let runs = vec![
-        run(&root, "infogan", 0, 1, RunState::Completed),
-        run(&root, "ss-infogan", 132, 1, RunState::Completed),
-    ];
+    let runs =
+        vec![run(&root, "infogan", 0, 1, RunState::Completed), run(&root, "ss-infogan", 132, 1, RunState::Completed)];
     // ss-InfoGAN worse on every count: code not aligned (identity 0.6), higher Fréchet, lower MI.
     write_run(&runs[0].dir, 0.05, 0.90, 20.0, 0.9);
     write_run(&runs[1].dir, 0.30, 0.60, 30.0, 0.5);
