@@ -199,6 +199,7 @@ fn c_err_vs_labels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, tables: &T
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("labelled training images (log scale)")
         .y_desc("C_err")
         .label_style((FONT, 14))
