@@ -91,11 +91,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let dataset = dataset_of(&toml)?;
     crate::data::obtain(&binary, &dataset, &["--data-root".into(), args.data_root.display().to_string()])?;
 
+    // The evaluation classifier first, so that runs side by side (or a cluster's array tasks) share it instead of
+    // each training one.
+    let mut classifier_args = vec!["classifier".to_string()];
+    classifier_args.extend(common.iter().cloned());
+    crate::run_ssinfogan(&binary, &classifier_args)?;
+
     if let Some(engine) = &args.emit {
-        // The classifier first, so that the array tasks share it instead of each training one.
-        let mut classifier_args = vec!["classifier".to_string()];
-        classifier_args.extend(common.iter().cloned());
-        crate::run_ssinfogan(&binary, &classifier_args)?;
         let mut emit_args = vec!["plan".to_string(), "--emit".into(), engine.clone()];
         emit_args.extend(common.iter().cloned());
         if args.cuda {
@@ -144,9 +146,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for running in plan.runs.iter().filter(|r| r.status == "running") {
         eprintln!("  being trained by another process, skipped here: {}", running.dir.display());
     }
-    let mut classifier_args = vec!["classifier".to_string()];
-    classifier_args.extend(common.iter().cloned());
-    crate::run_ssinfogan(&binary, &classifier_args)?;
     let todo: VecDeque<&PlannedRun> =
         plan.runs.iter().filter(|r| r.status == "pending" || r.status == "interrupted").collect();
     let failures = train_all(&binary, todo, args.jobs as usize)?;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use ssinfogan_core::run_dir::{RunDir, RunId, RunLock};
 use ssinfogan_core::DeviceChoice;
+use ssinfogan_datasets::Dataset;
 use ssinfogan_training::RunSummary;
 
 use crate::config;
@@ -130,9 +131,7 @@ pub fn run(PlanArgs { experiment: args, json, emit, out }: PlanArgs) -> anyhow::
 /// `ssinfogan classifier`: trains the experiment's evaluation classifier once (or finds it in the cache) and
 /// prints its test accuracy, so that runs started side by side afterwards share it instead of each training one.
 pub fn prepare_classifier(args: ExperimentArgs) -> anyhow::Result<()> {
-    let sweep = config::load_sweep(&args.experiment, args.profile.as_deref())?;
-    let config = config::load(&args.experiment, &sweep.runs[0].variant, args.profile.as_deref())?;
-    let dataset = load_dataset(&config, &args.data_root)?;
+    let (config, dataset) = first_variant(&args.experiment, args.profile.as_deref(), &args.data_root)?;
     let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
     let hook = crate::eval::EvaluationHook::prepare(&config, &dataset, &args.results, 1, 1, &device)?;
     println!("evaluation classifier of {}: test accuracy {:.4}", config.experiment.name, hook.classifier_accuracy());
@@ -148,9 +147,34 @@ pub fn build(
     results: &Path,
     data_root: &Path,
 ) -> anyhow::Result<Plan> {
+    let (_, dataset) = first_variant(experiment, profile, data_root)?;
+    build_for(experiment, profile, device, results, data_root, &dataset)
+}
+
+/// The config of the sweep's first variant (every variant of an experiment shares its dataset and evaluation)
+/// and the dataset it names.
+pub fn first_variant(
+    experiment: &Path,
+    profile: Option<&str>,
+    data_root: &Path,
+) -> anyhow::Result<(config::ExperimentConfig, Dataset)> {
     let sweep = config::load_sweep(experiment, profile)?;
     let first = config::load(experiment, &sweep.runs[0].variant, profile)?;
     let dataset = load_dataset(&first, data_root)?;
+    Ok((first, dataset))
+}
+
+/// `build` with the experiment's dataset already loaded.
+pub fn build_for(
+    experiment: &Path,
+    profile: Option<&str>,
+    device: &DeviceChoice,
+    results: &Path,
+    data_root: &Path,
+    dataset: &Dataset,
+) -> anyhow::Result<Plan> {
+    let sweep = config::load_sweep(experiment, profile)?;
+    let first = config::load(experiment, &sweep.runs[0].variant, profile)?;
     let train_size = dataset.train.len();
     let mut plan = Plan {
         experiment: first.experiment.name.clone(),

@@ -12,14 +12,15 @@ use ssinfogan_training::RunSummary;
 use crate::config;
 use crate::eval::EvaluationHook;
 use crate::plan::{self, ExperimentArgs, RunStatus};
-use crate::train::{build_networks, load_dataset};
+use crate::train::build_networks;
 
 /// The continuous codes are swept over [−2, 2], twice their training range, as in the paper's figures.
 const SWEEP: (f32, f32, usize) = (-2.0, 2.0, 9);
 
 pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
-    let plan = plan::build(&args.experiment, args.profile.as_deref(), &args.device, &args.results, &args.data_root)?;
     let profile = args.profile.as_deref();
+    let (first, dataset) = plan::first_variant(&args.experiment, profile, &args.data_root)?;
+    let plan = plan::build_for(&args.experiment, profile, &args.device, &args.results, &args.data_root, &dataset)?;
     let mut runs = Vec::new();
     for run in &plan.runs {
         let state = match run.status {
@@ -36,14 +37,18 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         });
     }
 
-    let sweep = config::load_sweep(&args.experiment, profile)?;
-    let first = config::load(&args.experiment, &sweep.runs[0].variant, profile)?;
-    let dataset = load_dataset(&first, &args.data_root)?;
     let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+    // The classifier and test split are the experiment's, shared by every variant: prepared once.
+    let has_completed = runs.iter().any(|r| r.state == RunState::Completed);
+    let hook = if has_completed {
+        Some(EvaluationHook::prepare(&first, &dataset, &args.results, 1, 1, &device)?)
+    } else {
+        None
+    };
 
     // One sweep grid per continuous code for each (variant, labels), from its first completed seed.
     let mut grids = Vec::new();
-    let mut classifier_accuracy = None;
+    let classifier_accuracy = hook.as_ref().map(EvaluationHook::classifier_accuracy);
     let mut done: Vec<(String, usize)> = Vec::new();
     for run in runs.iter().filter(|r| r.state == RunState::Completed) {
         let key = (run.variant.clone(), run.n_labelled);
@@ -53,8 +58,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         done.push(key);
         let mut config = config::load(&args.experiment, &run.variant, profile)?;
         config.data.n_labelled = run.n_labelled;
-        let hook = EvaluationHook::prepare(&config, &dataset, &args.results, 1, run.seed, &device)?;
-        classifier_accuracy = Some(hook.classifier_accuracy());
+        let hook = hook.as_ref().context("a completed run implies a prepared classifier")?;
         let id = RunId { variant: run.variant.clone(), n_labelled: run.n_labelled, seed: run.seed };
         let run_dir = RunDir::new(&args.results, &config.experiment.name, &id);
         let checkpoint = ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
