@@ -3,6 +3,7 @@
 
 mod data;
 mod reproduce;
+mod swap;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,6 +26,8 @@ enum Task {
     Reproduce(reproduce::Args),
     /// Rebuild the tables, figures and REPORT.md of an experiment from the runs on disk; trains nothing.
     Report(reproduce::ReportArgs),
+    /// Build and test the workspace with a drop-in crate swapped in (a copy under target/; the tree is untouched).
+    CheckSwap(swap::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         Task::Data(args) => data::run(&args),
         Task::Reproduce(args) => reproduce::run(&args),
         Task::Report(args) => reproduce::report(&args),
+        Task::CheckSwap(args) => swap::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

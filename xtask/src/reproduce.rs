@@ -203,15 +203,24 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
 }
 
 /// The `[experiment] dataset` of a TOML, read as text so that xtask needs no config types.
+/// `[experiment] dataset` of an experiment file, or of the file it `extends` (the binary resolves the rest; this is
+/// needed before it can run, to fetch the data).
 fn dataset_of(toml: &Path) -> anyhow::Result<String> {
+    dataset_along(toml, 0)
+}
+
+fn dataset_along(toml: &Path, depth: usize) -> anyhow::Result<String> {
+    if depth > 16 {
+        bail!("{}: `extends` goes round in a circle", toml.display());
+    }
     let text = std::fs::read_to_string(toml).with_context(|| format!("cannot read {}", toml.display()))?;
-    text.lines()
-        .map(str::trim)
-        .find_map(|line| {
-            let value = line.strip_prefix("dataset")?.trim_start().strip_prefix('=')?;
-            Some(value.split('#').next()?.trim().trim_matches('"').to_string())
-        })
-        .with_context(|| format!("{}: no `dataset = \"…\"` line in [experiment]", toml.display()))
+    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", toml.display()))?;
+    let dataset = table.get("experiment").and_then(|e| e.get("dataset")).and_then(|d| d.as_str());
+    match (dataset, table.get("extends").and_then(|e| e.as_str())) {
+        (Some(dataset), _) => Ok(dataset.to_string()),
+        (None, Some(parent)) => dataset_along(&toml.parent().unwrap_or(Path::new(".")).join(parent), depth + 1),
+        _ => bail!("{}: no `dataset = \"…\"` in [experiment], and it extends no other file", toml.display()),
+    }
 }
 
 fn read_plan(binary: &Path, args: &[String]) -> anyhow::Result<Plan> {

@@ -58,9 +58,7 @@ pub struct DataSection {
 
 /// Reads `path` and resolves `variant` and, if given, `profile`: base ← variant ← profile.
 pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result<ExperimentConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut base: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut base = read(path)?;
     let variants = take_table(&mut base, "variants", path)?;
     let profiles = take_table(&mut base, "profiles", path)?;
     // The sweep says which runs an experiment has; it is not part of any one run's config.
@@ -107,9 +105,7 @@ pub struct SweepEntry {
 
 /// Reads `[sweep]` of `path`, overlaid by `[profiles.<profile>.sweep]`; every variant it names must exist.
 pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut base: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut base = read(path)?;
     let variants = take_table(&mut base, "variants", path)?;
     let profiles = take_table(&mut base, "profiles", path)?;
     let mut sweep = match base.remove("sweep") {
@@ -153,6 +149,37 @@ pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
         }
     }
     Ok(sweep)
+}
+
+/// Reads an experiment file and, if it has `extends = "<file>"` (relative to its own directory), the file it
+/// extends first: this file overlays that one table by table, so an ablation file states only what it changes.
+fn read(path: &Path) -> anyhow::Result<toml::Table> {
+    let mut chain = vec![path.to_path_buf()];
+    let mut table = parse(path)?;
+    while let Some(parent) = table.remove("extends") {
+        let current = chain.last().expect("the chain starts with `path`").clone();
+        let toml::Value::String(parent) = parent else {
+            bail!("{}: `extends` must be a file name, e.g. extends = \"mnist.toml\"", current.display());
+        };
+        let parent = current.parent().unwrap_or(Path::new(".")).join(parent);
+        if chain.contains(&parent) {
+            bail!("{}: `extends` goes round in a circle through {}", path.display(), parent.display());
+        }
+        let mut base = parse(&parent).with_context(|| format!("{} extends it", current.display()))?;
+        let next = base.remove("extends");
+        merge(&mut base, table);
+        if let Some(next) = next {
+            base.insert("extends".into(), next);
+        }
+        chain.push(parent);
+        table = base;
+    }
+    Ok(table)
+}
+
+fn parse(path: &Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))
 }
 
 fn take_table(base: &mut toml::Table, key: &str, path: &Path) -> anyhow::Result<toml::Table> {

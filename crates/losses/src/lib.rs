@@ -1,5 +1,5 @@
 //! The losses of ss-InfoGAN (Spurr et al. 2017, §3, and the official code): binary cross-entropy for the
-//! discriminator on real and fake images and the non-saturating generator loss ([`bce_with_logits`]);
+//! discriminator on real and fake images and the non-saturating generator loss ([`adversarial_loss`]);
 //! cross-entropy for categorical codes, which is both the semi-supervised loss on labelled real images and
 //! the information loss on fakes ([`semi_supervised_loss`]); the unsupervised information loss, with mean
 //! squared error or a Gaussian log-likelihood for continuous codes ([`ContinuousLoss`]); and their λ weights
@@ -18,6 +18,14 @@ pub struct LossConfig {
     /// Weight of the unsupervised information loss, in the D/Q step and the G step (official: 0.8).
     pub lambda_us: f64,
     pub continuous: ContinuousLoss,
+    /// Also train `Q_ss` in the D/Q step on fakes, `λ_ss · CE(Q_ss(G(z,c)), c_ss)`, when there are labels (an
+    /// ablation; the official code does this only with no labels at all, where it is always on).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub q_ss_on_fakes: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// How `Q_us` models a continuous code.
@@ -59,6 +67,14 @@ impl ContinuousLoss {
 /// Width of the `Q_us` output for `latent` under `continuous`: categorical logits, then continuous parameters.
 pub fn q_us_width(latent: &LatentSpec, continuous: ContinuousLoss) -> usize {
     latent.unsupervised_categorical.iter().sum::<usize>() + continuous.outputs_per_code() * latent.continuous
+}
+
+/// The adversarial loss of discriminator outputs `d_logits` against a constant `target`: 1 for real images
+/// in the D step and for fakes in the G step (the non-saturating generator loss), 0 for fakes in the D step.
+/// Here the standard GAN's binary cross-entropy on logits ([`bce_with_logits`]); the training loop calls only
+/// this, so a crate with the same API and another adversarial loss (e.g. `ssinfogan-losses-lsgan`) swaps in.
+pub fn adversarial_loss(d_logits: &Tensor, target: f64) -> Result<Tensor> {
+    bce_with_logits(d_logits, target)
 }
 
 /// Mean binary cross-entropy between `sigmoid(logits)` and a constant `target` (1 real, 0 fake), in the

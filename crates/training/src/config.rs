@@ -19,12 +19,68 @@ pub struct ScheduleConfig {
     /// The official code's "epochs" are fixed blocks of updates, not passes over the data.
     pub epochs: usize,
     pub iterations_per_epoch: usize,
-    /// Growth per epoch of the probability of an unlabelled batch (official: 0.1); absent: no growth.
+    /// Growth per epoch of the probability of an unlabelled batch (official: 0.1); `"none"` (or absent): no
+    /// growth, the probability is the unlabelled fraction from the first iteration.
+    #[serde(default, with = "growth")]
     pub unlabelled_probability_growth: Option<f64>,
+}
+
+/// `unlabelled_probability_growth` is a number or the string `"none"`: an overlay can switch growth off, which
+/// it could not do by leaving the key out (overlays only add and replace keys).
+mod growth {
+    use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        PerEpoch(f64),
+        Word(String),
+    }
+
+    pub fn serialize<S: Serializer>(growth: &Option<f64>, serializer: S) -> Result<S::Ok, S::Error> {
+        match growth {
+            Some(g) => Value::PerEpoch(*g),
+            None => Value::Word("none".into()),
+        }
+        .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::PerEpoch(g) => Ok(Some(g)),
+            Value::Word(w) if w == "none" => Ok(None),
+            Value::Word(w) => Err(de::Error::custom(format!(
+                "`{w}` is neither a growth per epoch (e.g. 0.1, the official value) nor \"none\""
+            ))),
+        }
+    }
 }
 
 impl ScheduleConfig {
     pub fn total_iterations(&self) -> u64 {
         (self.epochs * self.iterations_per_epoch) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule(growth: &str) -> Result<ScheduleConfig, toml::de::Error> {
+        toml::from_str(&format!(
+            "batch_size = 64\nepochs = 2\niterations_per_epoch = 10\nunlabelled_probability_growth = {growth}"
+        ))
+    }
+
+    #[test]
+    fn growth_is_a_number_or_none_and_round_trips() {
+        assert_eq!(schedule("0.1").unwrap().unlabelled_probability_growth, Some(0.1));
+        let off = schedule("\"none\"").unwrap();
+        assert_eq!(off.unlabelled_probability_growth, None);
+        let written = toml::to_string(&off).unwrap();
+        assert!(written.contains("unlabelled_probability_growth = \"none\""), "{written}");
+        assert_eq!(toml::from_str::<ScheduleConfig>(&written).unwrap(), off);
+        let error = schedule("\"off\"").unwrap_err().to_string();
+        assert!(error.contains("`off` is neither"), "{error}");
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use ssinfogan_core::run_dir::{write_atomically, RunDir};
 use ssinfogan_core::{Discriminator, Generator, LatentSpec, RngStreams};
 use ssinfogan_datasets::{BatchKind, Dataset, LabelledSubset, RealBatches};
-use ssinfogan_losses::{bce_with_logits, semi_supervised_loss, unsupervised_loss, LossConfig};
+use ssinfogan_losses::{adversarial_loss, semi_supervised_loss, unsupervised_loss, LossConfig};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::adam::Adam;
@@ -272,10 +272,10 @@ fn iteration_step(
     let fake = networks.generator.generate(&codes.generator_input(latent, device)?, true)?; // (b, C, H, W)
     let mut logged = Vec::with_capacity(8);
 
-    // D/Q step: real images are real, fakes are fake; Q_ss learns from labelled real images (or, with no
-    // labels at all, from fakes, as plain InfoGAN); Q_us learns from fakes.
+    // D/Q step: real images are real, fakes are fake; Q_ss learns from labelled real images (and, with no
+    // labels at all as plain InfoGAN, or with `q_ss_on_fakes`, from fakes); Q_us learns from fakes.
     let on_real = networks.discriminator.discriminate(&real, true)?;
-    let d_real = bce_with_logits(&on_real.d_logits, 1.0)?;
+    let d_real = adversarial_loss(&on_real.d_logits, 1.0)?;
     let mut d_loss = d_real.clone();
     if kind == BatchKind::Labelled {
         let labels = run.dataset.labels(train_split, indices, device)?;
@@ -287,9 +287,9 @@ fn iteration_step(
         logged.push(("q_ss_real_accuracy", scalar(&accuracy)?));
     }
     let on_fake = networks.discriminator.discriminate(&fake.detach(), true)?;
-    let d_fake = bce_with_logits(&on_fake.d_logits, 0.0)?;
+    let d_fake = adversarial_loss(&on_fake.d_logits, 0.0)?;
     d_loss = (d_loss + &d_fake)?;
-    if run.subset.labelled.is_empty() {
+    if run.subset.labelled.is_empty() || loss.q_ss_on_fakes {
         let q_ss_fake = semi_supervised_loss(latent, &on_fake.q_ss_logits, &code_targets)?;
         d_loss = (d_loss + (q_ss_fake * loss.lambda_ss)?)?;
     }
@@ -310,7 +310,7 @@ fn iteration_step(
 
     // G step: non-saturating adversarial loss plus both information losses, through the updated D.
     let on_fake = networks.discriminator.discriminate(&fake, true)?;
-    let g_adv = bce_with_logits(&on_fake.d_logits, 1.0)?;
+    let g_adv = adversarial_loss(&on_fake.d_logits, 1.0)?;
     let q_ss_fake = semi_supervised_loss(latent, &on_fake.q_ss_logits, &code_targets)?;
     let mut g_loss = (&g_adv + (&q_ss_fake * loss.lambda_ss)?)?;
     if let Some(q_us) = unsupervised_loss(latent, loss.continuous, on_fake.q_us.as_ref(), &codes)? {

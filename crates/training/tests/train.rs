@@ -89,7 +89,7 @@ fn setup(n_labelled: usize, epochs: usize, iterations: usize, batch_size: usize,
     Setup {
         dataset,
         subset,
-        loss: LossConfig { lambda_ss: 2.0, lambda_us: 0.8, continuous: ContinuousLoss::Mse },
+        loss: LossConfig { lambda_ss: 2.0, lambda_us: 0.8, continuous: ContinuousLoss::Mse, q_ss_on_fakes: false },
         optimiser: OptimiserConfig { discriminator: adam(d_lr), generator: adam(1e-3) },
         schedule: ScheduleConfig {
             batch_size,
