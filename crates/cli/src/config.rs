@@ -77,7 +77,16 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
     if let Some(profile) = profile {
         let mut overlay = pick(&profiles, "profiles", profile)?;
         overlay.remove("sweep");
+        let named = overlay.get("experiment").and_then(|e| e.get("name")).is_some();
         merge(&mut base, overlay);
+        // A profile keeps its results apart: `results/<name>-<profile>/` unless it names its own directory.
+        if !named {
+            if let Some(toml::Value::Table(experiment)) = base.get_mut("experiment") {
+                if let Some(toml::Value::String(name)) = experiment.get_mut("name") {
+                    *name = format!("{name}-{profile}");
+                }
+            }
+        }
     }
     let config: ExperimentConfig = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(|e| {
         let key = e.path().to_string();
@@ -91,6 +100,8 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sweep {
+    /// For an ablation study: the variant every other one is compared with (`tables/ablations.md`).
+    pub baseline: Option<String>,
     pub seeds: Vec<u64>,
     pub runs: Vec<SweepEntry>,
 }
@@ -137,6 +148,11 @@ pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
     if sweep.seeds.is_empty() || sweep.runs.is_empty() {
         bail!("{}: `sweep.seeds` and `sweep.runs` must each name at least one", path.display());
     }
+    if let Some(baseline) = &sweep.baseline {
+        if !sweep.runs.iter().any(|r| &r.variant == baseline) {
+            bail!("{}: `sweep.baseline` is `{baseline}`, which no entry of `sweep.runs` runs", path.display());
+        }
+    }
     for entry in &sweep.runs {
         if !variants.contains_key(&entry.variant) {
             let names: Vec<&str> = variants.keys().map(String::as_str).collect();
@@ -152,7 +168,8 @@ pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
 }
 
 /// Reads an experiment file and, if it has `extends = "<file>"` (relative to its own directory), the file it
-/// extends first: this file overlays that one table by table, so an ablation file states only what it changes.
+/// extends first: this file overlays that one table by table (variants and profiles included), so an ablation
+/// file states only what it changes. `[sweep]` and the profiles' `sweep` tables are not inherited.
 fn read(path: &Path) -> anyhow::Result<toml::Table> {
     let mut chain = vec![path.to_path_buf()];
     let mut table = parse(path)?;
@@ -166,6 +183,15 @@ fn read(path: &Path) -> anyhow::Result<toml::Table> {
             bail!("{}: `extends` goes round in a circle through {}", path.display(), parent.display());
         }
         let mut base = parse(&parent).with_context(|| format!("{} extends it", current.display()))?;
+        // The runs are what make an experiment: its sweeps are its own, never inherited.
+        base.remove("sweep");
+        if let Some(toml::Value::Table(profiles)) = base.get_mut("profiles") {
+            for (_, profile) in profiles.iter_mut() {
+                if let toml::Value::Table(profile) = profile {
+                    profile.remove("sweep");
+                }
+            }
+        }
         let next = base.remove("extends");
         merge(&mut base, table);
         if let Some(next) = next {
@@ -243,5 +269,78 @@ fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
             config.experiment.dataset
         ),
         codes => bail!("latent.semi_supervised: exactly one code is supported, found {}", codes.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn experiments() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments")
+    }
+
+    /// Every leaf `a.b.c = value` of a config, for comparing two.
+    fn leaves(value: &toml::Value, prefix: &str, out: &mut Vec<(String, toml::Value)>) {
+        match value {
+            toml::Value::Table(t) => t.iter().for_each(|(k, v)| leaves(v, &format!("{prefix}{k}."), out)),
+            other => out.push((prefix.trim_end_matches('.').to_string(), other.clone())),
+        }
+    }
+
+    fn differences(a: &ExperimentConfig, b: &ExperimentConfig) -> Vec<String> {
+        let (mut la, mut lb) = (Vec::new(), Vec::new());
+        leaves(&toml::Value::try_from(a).unwrap(), "", &mut la);
+        leaves(&toml::Value::try_from(b).unwrap(), "", &mut lb);
+        let mut keys: Vec<String> = la.iter().chain(&lb).map(|(k, _)| k.clone()).collect();
+        keys.sort();
+        keys.dedup();
+        let get = |l: &[(String, toml::Value)], k: &str| l.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        keys.into_iter().filter(|k| get(&la, k) != get(&lb, k)).collect()
+    }
+
+    #[test]
+    fn every_ablation_differs_from_the_baseline_in_one_setting() {
+        let path = experiments().join("mnist-ablations.toml");
+        let sweep = load_sweep(&path, Some("quick")).unwrap();
+        let baseline_name = sweep.baseline.clone().unwrap();
+        for profile in [None, Some("quick")] {
+            let baseline = load(&path, &baseline_name, profile).unwrap();
+            // Inherited from mnist.toml: the official hyperparameters.
+            assert_eq!((baseline.data.n_labelled, baseline.loss.lambda_ss), (132, 2.0));
+            assert_eq!(baseline.schedule.unlabelled_probability_growth, Some(0.1));
+            let expected = [
+                ("gaussian-nll", "loss.continuous"),
+                ("lambda-ss-0.5", "loss.lambda_ss"),
+                ("lambda-ss-8", "loss.lambda_ss"),
+                ("balanced", "data.balanced"),
+                ("no-growth", "schedule.unlabelled_probability_growth"),
+                ("q-ss-on-fakes", "loss.q_ss_on_fakes"),
+            ];
+            for (variant, key) in expected {
+                let config = load(&path, variant, profile).unwrap();
+                assert_eq!(differences(&baseline, &config), vec![key.to_string()], "{variant} ({profile:?})");
+            }
+        }
+        assert_eq!(sweep.runs.len(), 7);
+        assert_eq!(sweep.seeds, vec![1, 2]);
+        let quick = load(&path, "baseline", Some("quick")).unwrap();
+        assert_eq!(quick.experiment.name, "mnist-ablations-quick");
+        assert_eq!(load(&path, "baseline", None).unwrap().experiment.name, "mnist-ablations");
+    }
+
+    #[test]
+    fn the_extended_file_s_sweeps_are_not_inherited() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(experiments().join("mnist.toml"), dir.path().join("mnist.toml")).unwrap();
+        let child = dir.path().join("child.toml");
+        std::fs::write(&child, "extends = \"mnist.toml\"\n[experiment]\nname = \"child\"\n").unwrap();
+        // The parent's variants are there, its sweep is not.
+        assert_eq!(load(&child, "infogan", Some("quick")).unwrap().experiment.name, "child-quick");
+        let error = load_sweep(&child, None).unwrap_err().to_string();
+        assert!(error.contains("has no [sweep] table"), "{error}");
+        std::fs::write(&child, "extends = \"child.toml\"\n").unwrap();
+        let error = format!("{:#}", load(&child, "infogan", None).unwrap_err());
+        assert!(error.contains("goes round in a circle"), "{error}");
     }
 }

@@ -121,9 +121,13 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
             .map(|s| SkippedInfo { variant: s.variant.clone(), n_labelled: s.n_labelled, reason: s.reason.clone() })
             .collect(),
         grids,
+        baseline: config::load_sweep(&args.experiment, profile)?.baseline,
     };
     let written = ssinfogan_reporting::write_report(&inputs)?;
     println!("{}: {} files written", plan.results_dir.join("REPORT.md").display(), written.files.len());
+    if inputs.baseline.is_some() {
+        println!("{}", plan.results_dir.join("tables").join("ablations.md").display());
+    }
     for claim in &written.claims {
         println!("  {:<12} {}", claim.verdict.to_string().replace("**", ""), claim.claim);
     }

@@ -285,6 +285,16 @@ pub fn write_report_md(
         md.push('\n');
     }
 
+    if let Some(baseline) = &inputs.baseline {
+        let _ = writeln!(
+            md,
+            "## Ablations (`tables/ablations.csv`, `tables/ablations.md`)\n\nEach row changes one setting of \
+             `{baseline}`; cells are mean ± std over seeds and (Δ) the difference of the means to `{baseline}` at \
+             the same label count.\n"
+        );
+        md.push_str(&crate::tables::ablations_markdown(tables, baseline));
+        md.push('\n');
+    }
     md.push_str("## The paper's claims\n\n| # | claim | verdict |\n|---|---|---|\n");
     let claims = judge(tables, inputs);
     for (i, c) in claims.iter().enumerate() {

@@ -48,6 +48,8 @@ pub struct ReportInputs {
     pub skipped: Vec<SkippedInfo>,
     /// Continuous-code sweeps of one seed per (variant, labels), in run order.
     pub grids: Vec<GridImage>,
+    /// An ablation study's reference variant: `tables/ablations.{csv,md}` compare every row with it.
+    pub baseline: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +138,9 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written, ReportError> {
     let mut written = Written::default();
     let tables = tables::build(inputs)?;
     tables::write(&tables, inputs, &mut written)?;
+    if let Some(baseline) = &inputs.baseline {
+        tables::write_ablations(&tables, inputs, baseline, &mut written)?;
+    }
     figures::write_all(&tables, inputs, &mut written)?;
     grids::write_all(inputs, &mut written)?;
     written.claims = claims::write_report_md(&tables, inputs, &mut written)?;

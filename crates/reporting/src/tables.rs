@@ -352,6 +352,108 @@ pub fn markdown(tables: &Tables, inputs: &ReportInputs) -> String {
     out
 }
 
+/// The columns of the ablation table: (metric key, heading, digits). `iterations_to_c_err_10` is the convergence
+/// statistic, the rest are final metrics.
+pub const ABLATION_COLUMNS: [(&str, &str, usize); 7] = [
+    ("c_err_identity", "C_err identity", 3),
+    ("c_err_hungarian", "C_err Hungarian", 3),
+    ("q_err_real_identity", "Q_err(real)", 3),
+    ("mi_lower_bound_ss", "MI bound (nats)", 3),
+    ("mi_code_class_normalised", "I(code; C) norm.", 3),
+    ("frechet_distance", "Fréchet", 2),
+    ("iterations_to_c_err_10", "iters to C_err ≤ 10%", 0),
+];
+
+/// A row's statistic for an ablation column.
+fn ablation_stat(row: &GroupRow, metric: &str) -> Option<Stat> {
+    if metric == "iterations_to_c_err_10" {
+        Stat::of(&row.convergence[0])
+    } else {
+        row.finals.get(metric).copied()
+    }
+}
+
+/// The baseline row an ablation row is compared with: the baseline variant at the same label count.
+fn baseline_row<'a>(tables: &'a Tables, baseline: &str, row: &GroupRow) -> Option<&'a GroupRow> {
+    tables.rows.iter().find(|r| r.variant == baseline && r.n_labelled == row.n_labelled)
+}
+
+/// `tables/ablations.csv` (per metric: mean, std over seeds, mean minus the baseline's mean) and
+/// `tables/ablations.md` (`mean ± std (Δ)`), one row per ablation, the baseline first.
+pub fn write_ablations(
+    tables: &Tables,
+    inputs: &ReportInputs,
+    baseline: &str,
+    written: &mut Written,
+) -> Result<(), ReportError> {
+    let mut rows: Vec<&GroupRow> = tables.rows.iter().filter(|r| r.variant == baseline).collect();
+    rows.extend(tables.rows.iter().filter(|r| r.variant != baseline));
+    let mut columns: Vec<Column> = vec![
+        Column::new("ablation".into(), rows.iter().map(|r| r.variant.clone()).collect::<Vec<_>>()),
+        Column::new("n_labelled".into(), rows.iter().map(|r| r.n_labelled as u64).collect::<Vec<_>>()),
+        Column::new("seeds_completed".into(), rows.iter().map(|r| r.completed as u64).collect::<Vec<_>>()),
+    ];
+    for (metric, _, _) in ABLATION_COLUMNS {
+        let stats: Vec<Option<Stat>> = rows.iter().map(|r| ablation_stat(r, metric)).collect();
+        let deltas: Vec<Option<f64>> = rows
+            .iter()
+            .zip(&stats)
+            .map(|(r, s)| Some(s.as_ref()?.mean - ablation_stat(baseline_row(tables, baseline, r)?, metric)?.mean))
+            .collect();
+        columns.push(Column::new(
+            format!("{metric}_mean").into(),
+            stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>(),
+        ));
+        columns.push(Column::new(
+            format!("{metric}_std").into(),
+            stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
+        ));
+        columns.push(Column::new(format!("{metric}_delta").into(), deltas));
+    }
+    let mut frame = DataFrame::new(columns)?;
+    let mut csv = Vec::new();
+    CsvWriter::new(&mut csv).include_header(true).finish(&mut frame)?;
+    crate::write_file(&inputs.results_dir.join("tables").join("ablations.csv"), &csv, written)?;
+    let md = ablations_markdown(tables, baseline);
+    crate::write_file(&inputs.results_dir.join("tables").join("ablations.md"), md.as_bytes(), written)
+}
+
+/// The Markdown ablation table: `mean ± std (Δ to the baseline)` per metric, the baseline's row first.
+pub fn ablations_markdown(tables: &Tables, baseline: &str) -> String {
+    let mut out = String::from("| ablation | labels | seeds |");
+    for (_, heading, _) in ABLATION_COLUMNS {
+        out.push_str(&format!(" {heading} |"));
+    }
+    out.push_str(&format!("\n|{}\n", "---|".repeat(3 + ABLATION_COLUMNS.len())));
+    let mut rows: Vec<&GroupRow> = tables.rows.iter().filter(|r| r.variant == baseline).collect();
+    rows.extend(tables.rows.iter().filter(|r| r.variant != baseline));
+    for row in rows {
+        let reference = baseline_row(tables, baseline, row);
+        let mut cells = vec![row.variant.clone(), row.n_labelled.to_string(), row.completed.to_string()];
+        for (metric, _, digits) in ABLATION_COLUMNS {
+            let stat = ablation_stat(row, metric);
+            let mut cell = match (stat, metric) {
+                (None, "iterations_to_c_err_10") if row.completed > 0 => "not reached".to_string(),
+                (stat, _) => fmt_stat(stat, digits),
+            };
+            if metric == "iterations_to_c_err_10" {
+                if let Some(s) = stat {
+                    cell.push_str(&format!(" ({}/{} seeds)", s.n, row.completed));
+                }
+            }
+            if row.variant != baseline {
+                let base = reference.and_then(|r| ablation_stat(r, metric));
+                if let (Some(s), Some(b)) = (stat, base) {
+                    cell.push_str(&format!(" (Δ {:+.digits$})", s.mean - b.mean));
+                }
+            }
+            cells.push(cell);
+        }
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out
+}
+
 /// `0.074 ± 0.010`, `0.074` with one seed, `–` without a value.
 pub fn fmt_stat(stat: Option<Stat>, digits: usize) -> String {
     match stat {

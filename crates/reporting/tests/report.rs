@@ -81,6 +81,7 @@ fn report_aggregates_seeds_judges_claims_and_marks_failures() {
         runs,
         skipped: vec![],
         grids: vec![grid("infogan", 0, 0.5), grid("ss-infogan", 132, 0.95)],
+        baseline: None,
     };
     let written = write_report(&inputs).unwrap();
 
@@ -149,6 +150,7 @@ fn claims_that_fail_their_criterion_are_reported_as_not_held() {
         runs,
         skipped: vec![],
         grids: vec![grid("ss-infogan", 132, 0.5)],
+        baseline: None,
     };
     let written = write_report(&inputs).unwrap();
     let verdicts: Vec<&Verdict> = written.claims.iter().map(|c| &c.verdict).collect();
@@ -156,4 +158,54 @@ fn claims_that_fail_their_criterion_are_reported_as_not_held() {
     let report = std::fs::read_to_string(root.join("REPORT.md")).unwrap();
     assert!(report.contains("One seed: no spread is known"));
     assert!(!report.contains("A subset of the published dataset"));
+}
+
+#[test]
+fn an_ablation_table_compares_every_row_with_the_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("results/mnist-ablations");
+    let runs = vec![
+        run(&root, "baseline", 132, 1, RunState::Completed),
+        run(&root, "baseline", 132, 2, RunState::Completed),
+        run(&root, "no-growth", 132, 1, RunState::Completed),
+        run(&root, "no-growth", 132, 2, RunState::Completed),
+    ];
+    // Identity C_err: baseline 0.04, 0.06 (mean 0.05); no-growth 0.10, 0.14 (mean 0.12, std 0.028).
+    write_run(&runs[0].dir, 0.04, 0.04, 20.0, 0.9);
+    write_run(&runs[1].dir, 0.06, 0.06, 22.0, 0.9);
+    write_run(&runs[2].dir, 0.10, 0.10, 25.0, 0.8);
+    write_run(&runs[3].dir, 0.14, 0.14, 27.0, 0.8);
+    let inputs = ReportInputs {
+        experiment: "mnist-ablations".into(),
+        results_dir: root.clone(),
+        profile: None,
+        data: DataSummary { origin: "fixture".into(), train_size: 8000, test_size: 10, full_dataset: true, note: None },
+        classifier_accuracy: None,
+        schedule: "batch 8".into(),
+        runs,
+        skipped: vec![],
+        grids: vec![],
+        baseline: Some("baseline".into()),
+    };
+    write_report(&inputs).unwrap();
+    let csv = std::fs::read_to_string(root.join("tables/ablations.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let cell = |row: usize, name: &str| -> String {
+        lines[row].split(',').nth(header.iter().position(|h| *h == name).unwrap()).unwrap().to_string()
+    };
+    assert_eq!((cell(1, "ablation"), cell(2, "ablation")), ("baseline".into(), "no-growth".into()));
+    let number = |row: usize, name: &str| cell(row, name).parse::<f64>().unwrap();
+    assert!((number(1, "c_err_identity_delta")).abs() < 1e-12);
+    assert!((number(2, "c_err_identity_delta") - 0.07).abs() < 1e-12);
+    assert!((number(2, "c_err_identity_std") - 0.0282842712).abs() < 1e-8);
+    assert!((number(2, "frechet_distance_delta") - 5.0).abs() < 1e-12);
+    // Baseline reaches C_err ≤ 10% at iteration 200; no-growth's second seed (0.14) never does.
+    assert_eq!(cell(2, "iterations_to_c_err_10_mean"), "200.0");
+    let md = std::fs::read_to_string(root.join("tables/ablations.md")).unwrap();
+    assert!(md.contains("| no-growth | 132 | 2 | 0.120 ± 0.028 (Δ +0.070) |"), "{md}");
+    assert!(md.contains("| baseline | 132 | 2 | 0.050 ± 0.014 |"), "{md}");
+    assert!(md.contains("200 (1/2 seeds) (Δ +0)"), "{md}");
+    let report = std::fs::read_to_string(root.join("REPORT.md")).unwrap();
+    assert!(report.contains("## Ablations") && report.contains("(Δ +0.070)"), "{report}");
 }
