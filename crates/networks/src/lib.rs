@@ -5,6 +5,7 @@
 //! family (28×28×1). The 32×32 colour family joins it with the colour datasets.
 
 pub mod mnist;
+pub mod ops;
 
 pub use mnist::{MnistConfig, MnistDiscriminator, MnistGenerator};
 pub use ssinfogan_core::initialise;

@@ -118,7 +118,7 @@ impl MnistDiscriminator {
     }
 
     fn leaky(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::leaky_relu(x, self.slope)
+        crate::ops::leaky_relu(x, self.slope)
     }
 }
 

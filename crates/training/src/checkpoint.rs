@@ -56,10 +56,10 @@ pub fn save(
     generator.save(&path).map_err(tensors(&path))?;
     let path = target.join("discriminator.safetensors");
     discriminator.save(&path).map_err(tensors(&path))?;
-    let mut moments: HashMap<String, Tensor> = HashMap::new();
-    moments.extend(adam_g.state().into_iter().map(|(k, v)| (format!("generator.{k}"), v)));
-    moments.extend(adam_d.state().into_iter().map(|(k, v)| (format!("discriminator.{k}"), v)));
     let path = target.join("optimiser.safetensors");
+    let mut moments: HashMap<String, Tensor> = HashMap::new();
+    moments.extend(adam_g.state().map_err(tensors(&path))?.into_iter().map(|(k, v)| (format!("generator.{k}"), v)));
+    moments.extend(adam_d.state().map_err(tensors(&path))?.into_iter().map(|(k, v)| (format!("discriminator.{k}"), v)));
     candle_core::safetensors::save(&moments, &path).map_err(tensors(&path))?;
     let path = target.join("state.json");
     let json =
