@@ -1,6 +1,7 @@
 //! `cargo xtask`: orchestration of the workspace. It decides what runs and in which order, builds the
 //! `ssinfogan` binary and launches it; every number is computed by that binary, none here.
 
+mod bench;
 mod data;
 mod reproduce;
 mod swap;
@@ -26,6 +27,9 @@ enum Task {
     Reproduce(reproduce::Args),
     /// Rebuild the tables, figures and REPORT.md of an experiment from the runs on disk; trains nothing.
     Report(reproduce::ReportArgs),
+    /// Time a training iteration of ssinfogan beside the PyTorch reference (bench/reference_torch.py) on the
+    /// same threads; writes results/bench/iteration.csv.
+    Bench(bench::Args),
     /// Build and test the workspace with a drop-in crate swapped in (a copy under target/; the tree is untouched).
     CheckSwap(swap::Args),
 }
@@ -36,6 +40,7 @@ fn main() -> ExitCode {
         Task::Reproduce(args) => reproduce::run(&args),
         Task::Report(args) => reproduce::report(&args),
         Task::CheckSwap(args) => swap::run(&args),
+        Task::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -54,10 +59,9 @@ fn workspace_root() -> PathBuf {
 /// Builds the release `ssinfogan` binary with the running cargo (with the `cuda` feature when asked) and
 /// returns its path.
 fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let root = workspace_root();
     eprintln!("building ssinfogan (release{})…", if cuda { ", cuda" } else { "" });
-    let mut command = Command::new(cargo);
+    let mut command = cargo();
     command.current_dir(&root).args([
         "build",
         "--release",
@@ -76,6 +80,29 @@ fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     Ok(target.join("release").join(format!("ssinfogan{}", std::env::consts::EXE_SUFFIX)))
+}
+
+/// The running cargo, without the variables `cargo run` set for xtask itself: build scripts that watch one
+/// (ring's watches `CARGO_MANIFEST_DIR`) would otherwise see a change and rebuild half the dependency tree each
+/// time a build alternates between `cargo build` and `cargo xtask`.
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_by_cargo_run {
+            command.env_remove(name);
+        }
+    }
+    command
 }
 
 /// Runs `ssinfogan` with `args` in the workspace root, failing on a non-zero exit.

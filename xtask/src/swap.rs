@@ -55,8 +55,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     eprintln!("swapped in {}:\n  {}", manifest.display(), swap.line);
 
     // The same target directory: registry crates are reused, only the workspace's own crates build again.
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
+    let status = crate::cargo()
         .current_dir(&copy)
         .env("CARGO_TARGET_DIR", &target)
         .arg("test")

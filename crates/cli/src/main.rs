@@ -1,6 +1,7 @@
 //! `ssinfogan`: the composition root of the workspace. It reads an experiment TOML, picks the
 //! implementations (dataset, networks, losses) and hands them to the training loop.
 
+mod bench;
 mod config;
 mod eval;
 mod plan;
@@ -47,6 +48,9 @@ enum Command {
     Report(plan::ExperimentArgs),
     /// Export generated images of a run's latest checkpoint (N per code value) as safetensors.
     Sample(sample::SampleArgs),
+    /// Time the training iteration (D/Q step + G step) at several batch sizes: median ms per iteration on
+    /// RAYON_NUM_THREADS threads. `cargo xtask bench` puts it beside the PyTorch reference.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Classifier(args) => plan::prepare_classifier(args),
         Command::Report(args) => report::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

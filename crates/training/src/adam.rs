@@ -70,6 +70,17 @@ impl Adam {
         Ok(Self { config, params, steps: 0 })
     }
 
+    /// The same optimiser with its moments as tensors and the update as candle's tensor ops on every device:
+    /// the reference path, for benchmarks and tests of the fused one.
+    pub fn with_tensor_moments(varmap: &VarMap, config: AdamConfig) -> Result<Self> {
+        let mut adam = Self::new(varmap, config)?;
+        for (_, var, moments) in &mut adam.params {
+            let zeros = var.zeros_like()?;
+            *moments = Moments::Tensors { m: zeros.clone(), v: zeros };
+        }
+        Ok(adam)
+    }
+
     pub fn steps(&self) -> u64 {
         self.steps
     }

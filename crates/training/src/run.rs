@@ -252,6 +252,44 @@ pub fn train(
     Ok(summary)
 }
 
+/// Wall-clock seconds of `iterations` training iterations of a fresh run, after `warmup` untimed ones: the same
+/// [`iteration_step`] as [`train`] (real batch upload, D/Q step, G step, both Adam updates, logged scalars), on
+/// the batches of the first epoch, which are labelled (the growth schedule starts at p = 0). Nothing is written
+/// to the run directory. For benchmarks: `cargo xtask bench` puts these beside a PyTorch reference.
+pub fn time_iterations(
+    run: &TrainingRun,
+    networks: &Networks,
+    warmup: usize,
+    iterations: usize,
+) -> Result<Vec<f64>, TrainError> {
+    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator)?;
+    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator)?;
+    let mut state = TrainingState {
+        epochs_done: 0,
+        generator_steps: 0,
+        discriminator_steps: 0,
+        latent_rng: run.streams.stream("latent"),
+        real_batches: RealBatches::new(
+            run.subset,
+            run.schedule.batch_size,
+            run.schedule.unlabelled_probability_growth,
+            run.streams.stream("labelled-batches"),
+            run.streams.stream("unlabelled-batches"),
+            run.streams.stream("batch-coin"),
+        )?,
+    };
+    let mut seconds = Vec::with_capacity(iterations);
+    for i in 0..warmup + iterations {
+        let started = Instant::now();
+        let (kind, indices) = state.real_batches.next(0);
+        iteration_step(run, networks, &mut state, &mut adam_g, &mut adam_d, kind, &indices, i as u64 + 1)?;
+        if i >= warmup {
+            seconds.push(started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(seconds)
+}
+
 /// One iteration: the D/Q step, then the G step on the same fakes. Returns the logged scalars.
 #[allow(clippy::too_many_arguments)]
 fn iteration_step(

@@ -1,0 +1,186 @@
+//! `cargo xtask bench`: ms per training iteration of `ssinfogan` (the training crate's own step) and of the
+//! PyTorch reference `bench/reference_torch.py` (the identical model and step), back to back on the same
+//! machine, batch sizes and thread count; prints both and the ratio, writes `results/bench/iteration.csv`.
+//! A benchmark, not a test: nothing asserts a time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Threads for both implementations (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Batch sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,128")]
+    batch_sizes: Vec<usize>,
+    /// Untimed iterations before timing.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed iterations per batch size; the median is reported.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Create target/bench-venv and install torch into it from PyPI when it is missing (a few GB, once).
+    #[arg(long)]
+    with_torch: bool,
+    /// A Python that has torch (default: target/bench-venv/bin/python if it exists, else python3).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct Timing {
+    implementation: String,
+    batch_size: usize,
+    threads: usize,
+    median_ms: f64,
+    min_ms: f64,
+    max_ms: f64,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let sizes = args.batch_sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
+    let binary = crate::build_ssinfogan(false)?;
+    crate::data::obtain(&binary, "mnist", &["--data-root".into(), args.data_root.display().to_string()])?;
+
+    let venv = root.join("target").join("bench-venv");
+    if args.with_torch && args.python.is_none() && !venv.join("bin").join("python").is_file() {
+        install_torch(&venv)?;
+    }
+    let python = args.python.clone().unwrap_or_else(|| {
+        let venv_python = venv.join("bin").join("python");
+        if venv_python.is_file() {
+            venv_python
+        } else {
+            PathBuf::from("python3")
+        }
+    });
+
+    eprintln!("timing ssinfogan on {threads} threads, batch sizes {sizes}…");
+    let ours = collect(
+        Command::new(&binary)
+            .current_dir(&root)
+            .env("RAYON_NUM_THREADS", threads.to_string())
+            .args(["bench", "--json", "--batch-sizes", &sizes])
+            .args(["--warmup", &args.warmup.to_string(), "--iterations", &args.iterations.to_string()])
+            .args(["--data-root", &args.data_root.display().to_string()]),
+        "ssinfogan bench",
+    )?;
+    let has_torch =
+        Command::new(&python).args(["-c", "import torch"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let reference = if has_torch {
+        eprintln!("timing the PyTorch reference ({}) on {threads} threads…", python.display());
+        collect(
+            Command::new(&python)
+                .current_dir(&root)
+                .env("OMP_NUM_THREADS", threads.to_string())
+                .arg(root.join("bench").join("reference_torch.py"))
+                .args(["--threads", &threads.to_string(), "--batch-sizes", &sizes])
+                .args(["--warmup", &args.warmup.to_string(), "--iterations", &args.iterations.to_string()]),
+            "bench/reference_torch.py",
+        )?
+    } else {
+        eprintln!(
+            "{} has no torch: only ssinfogan is timed. `cargo xtask bench --with-torch` installs torch into \
+             target/bench-venv from PyPI, or pass --python PATH",
+            python.display()
+        );
+        Vec::new()
+    };
+
+    let by_size: BTreeMap<usize, &Timing> = reference.iter().map(|t| (t.batch_size, t)).collect();
+    let torch_version = reference.first().map(|t| t.implementation.clone()).unwrap_or_else(|| "–".into());
+    let cpu = cpu_model();
+    println!("\n{cpu}, {threads} threads, median of {} iterations after {} warm-up", args.iterations, args.warmup);
+    println!("| batch | ssinfogan ms/it | {torch_version} ms/it | ours / PyTorch |\n|---|---|---|---|");
+    let mut csv = String::from(
+        "batch_size,threads,ssinfogan_median_ms,ssinfogan_min_ms,ssinfogan_max_ms,pytorch_median_ms,pytorch_min_ms,\
+         pytorch_max_ms,ratio,pytorch_version,cpu\n",
+    );
+    for ours in &ours {
+        if ours.threads != threads {
+            bail!("ssinfogan ran on {} threads, not the {threads} asked for", ours.threads);
+        }
+        let theirs = by_size.get(&ours.batch_size);
+        let ratio = theirs.map(|t| ours.median_ms / t.median_ms);
+        let cell = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
+        println!(
+            "| {} | {:.1} | {} | {} |",
+            ours.batch_size,
+            ours.median_ms,
+            cell(theirs.map(|t| t.median_ms), 1),
+            cell(ratio, 2)
+        );
+        let field = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
+        csv.push_str(&format!(
+            "{},{threads},{:.3},{:.3},{:.3},{},{},{},{},{},\"{cpu}\"\n",
+            ours.batch_size,
+            ours.median_ms,
+            ours.min_ms,
+            ours.max_ms,
+            field(theirs.map(|t| t.median_ms)),
+            field(theirs.map(|t| t.min_ms)),
+            field(theirs.map(|t| t.max_ms)),
+            field(ratio),
+            theirs.map_or(String::new(), |t| t.implementation.clone()),
+        ));
+    }
+    let dir = root.join(&args.results).join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("iteration.csv");
+    let temporary = dir.join(".iteration.csv.tmp");
+    std::fs::write(&temporary, csv).with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("\n{}", path.display());
+    Ok(())
+}
+
+/// Runs `command` and parses one JSON timing per stdout line.
+fn collect(command: &mut Command, what: &str) -> anyhow::Result<Vec<Timing>> {
+    let output = command.stderr(Stdio::inherit()).output().with_context(|| format!("cannot run {what}"))?;
+    if !output.status.success() {
+        bail!("{what} failed ({})", output.status);
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).with_context(|| format!("{what} printed `{l}`, not a timing")))
+        .collect()
+}
+
+fn install_torch(venv: &Path) -> anyhow::Result<()> {
+    eprintln!("creating {} and installing torch from PyPI (a few GB, once)…", venv.display());
+    let status = Command::new("python3").args(["-m", "venv"]).arg(venv).status().context("cannot run python3")?;
+    if !status.success() {
+        bail!("`python3 -m venv {}` failed ({status}); install python3-venv", venv.display());
+    }
+    let status = Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "torch", "numpy"])
+        .status()
+        .context("cannot run pip")?;
+    if !status.success() {
+        bail!("`pip install torch` failed ({status}); is PyPI reachable?");
+    }
+    Ok(())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+        .replace('"', "'")
+}
