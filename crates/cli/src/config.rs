@@ -330,6 +330,38 @@ mod tests {
     }
 
     #[test]
+    fn every_experiment_file_resolves_every_run_of_every_profile() {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(experiments()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let table = read(&path).unwrap();
+                let profiles: Vec<String> = match table.get("profiles") {
+                    Some(toml::Value::Table(p)) => p.keys().cloned().collect(),
+                    _ => Vec::new(),
+                };
+                for profile in std::iter::once(None).chain(profiles.iter().map(|p| Some(p.as_str()))) {
+                    let sweep = load_sweep(&path, profile).unwrap();
+                    for entry in &sweep.runs {
+                        let config = load(&path, &entry.variant, profile).unwrap();
+                        let expected = match profile {
+                            Some(p) => format!("{}-{p}", load(&path, &entry.variant, None).unwrap().experiment.name),
+                            None => path.file_stem().unwrap().to_string_lossy().into_owned(),
+                        };
+                        assert_eq!(config.experiment.name, expected, "{} {profile:?}", path.display());
+                    }
+                }
+                names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        assert_eq!(names, ["fashion-mnist", "mnist", "mnist-ablations"]);
+        let fashion = load(&experiments().join("fashion-mnist.toml"), "ss-infogan", Some("quick")).unwrap();
+        assert_eq!(fashion.experiment.dataset, DatasetName::FashionMnist);
+        assert_eq!(fashion.schedule.batch_size, 64);
+    }
+
+    #[test]
     fn the_extended_file_s_sweeps_are_not_inherited() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(experiments().join("mnist.toml"), dir.path().join("mnist.toml")).unwrap();
