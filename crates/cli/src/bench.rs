@@ -41,7 +41,7 @@ pub struct BenchArgs {
 /// The timing of one batch size.
 #[derive(Serialize)]
 struct Timing {
-    implementation: &'static str,
+    implementation: String,
     batch_size: usize,
     threads: usize,
     iterations: usize,
@@ -89,7 +89,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut seconds = time_iterations(&run, &networks, args.warmup, args.iterations)?;
         seconds.sort_by(f64::total_cmp);
         let timing = Timing {
-            implementation: "ssinfogan",
+            implementation: if ssinfogan_core::cpu_fast_paths() {
+                "ssinfogan".into()
+            } else {
+                "ssinfogan, candle ops only".into()
+            },
             batch_size,
             threads,
             iterations: seconds.len(),

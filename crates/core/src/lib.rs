@@ -14,7 +14,7 @@ pub mod model;
 pub mod rng;
 pub mod run_dir;
 
-pub use device::DeviceChoice;
+pub use device::{cpu_fast_paths, DeviceChoice};
 pub use image::ImageSpec;
 pub use init::initialise;
 pub use latent::{LatentBatch, LatentSpec, SemiSupervisedCode};

@@ -1,6 +1,7 @@
-//! The CPU kernels of `ssinfogan_networks::ops` beside the candle op they replace, forward + backward, on the
-//! discriminator's largest activation (batch 64 and 128, 64 channels, 14×14).
-//!   cargo bench -p ssinfogan-networks --bench ops
+//! The CPU kernels of `ssinfogan_networks::ops` beside the candle op they replace, forward + backward, at the
+//! networks' shapes (batch 64 and 128): leaky ReLU on the discriminator's largest activation, its second
+//! convolution and the generator's first transposed convolution.
+//!   cargo bench --workspace --bench ops
 
 use candle_core::{Device, Tensor, Var};
 
@@ -32,4 +33,53 @@ fn leaky_relu_candle(bencher: divan::Bencher, batch: usize) {
         let y = candle_nn::ops::leaky_relu(x.as_tensor(), 0.01).unwrap();
         (y * &weights).unwrap().sum_all().unwrap().backward().unwrap()
     });
+}
+
+/// The discriminator's second convolution (64→128, 14×14→7×7) or the generator's first transposed one
+/// (128→64, 7×7→14×14), forward and backward with respect to input, kernel and bias.
+fn convolution(bencher: divan::Bencher, batch: usize, transposed: bool, ours: bool) {
+    use ssinfogan_networks::ops::{conv2d, conv_transpose2d, ConvParams};
+    let (c_in, c_out, size) = if transposed { (128, 64, 7) } else { (64, 128, 14) };
+    let n = batch * c_in * size * size;
+    let x = Var::from_vec((0..n).map(|i| (i % 13) as f32 / 13.0).collect(), (batch, c_in, size, size), &Device::Cpu)
+        .unwrap();
+    let w_shape = if transposed { (c_in, c_out, 4, 4) } else { (c_out, c_in, 4, 4) };
+    let weight =
+        Var::from_vec((0..c_in * c_out * 16).map(|i| (i % 7) as f32 / 70.0).collect(), w_shape, &Device::Cpu).unwrap();
+    let bias = Var::zeros(c_out, candle_core::DType::F32, &Device::Cpu).unwrap();
+    let params = ConvParams { stride: 2, padding: 1 };
+    bencher.bench_local(|| {
+        let (x, w, b) = (x.as_tensor(), weight.as_tensor(), bias.as_tensor());
+        let y = match (transposed, ours) {
+            (false, true) => conv2d(x, w, Some(b), params).unwrap(),
+            (true, true) => conv_transpose2d(x, w, Some(b), params).unwrap(),
+            (false, false) => {
+                x.conv2d(w, 1, 2, 1, 1).unwrap().broadcast_add(&b.reshape((1, c_out, 1, 1)).unwrap()).unwrap()
+            }
+            (true, false) => {
+                x.conv_transpose2d(w, 1, 0, 2, 1).unwrap().broadcast_add(&b.reshape((1, c_out, 1, 1)).unwrap()).unwrap()
+            }
+        };
+        y.sum_all().unwrap().backward().unwrap()
+    });
+}
+
+#[divan::bench(args = [64, 128])]
+fn conv2d_ours(bencher: divan::Bencher, batch: usize) {
+    convolution(bencher, batch, false, true);
+}
+
+#[divan::bench(args = [64, 128])]
+fn conv2d_candle(bencher: divan::Bencher, batch: usize) {
+    convolution(bencher, batch, false, false);
+}
+
+#[divan::bench(args = [64, 128])]
+fn conv_transpose2d_ours(bencher: divan::Bencher, batch: usize) {
+    convolution(bencher, batch, true, true);
+}
+
+#[divan::bench(args = [64, 128])]
+fn conv_transpose2d_candle(bencher: divan::Bencher, batch: usize) {
+    convolution(bencher, batch, true, false);
 }

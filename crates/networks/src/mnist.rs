@@ -14,6 +14,8 @@ use candle_nn::{
 use serde::{Deserialize, Serialize};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
 
+use crate::ops::{self, ConvParams};
+
 /// Hyperparameters of the MNIST family; the experiment TOML gives every one (official: 0.01, 1e-5, 0.1, 0.02).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +42,16 @@ impl MnistConfig {
 
 const UPSAMPLE: ConvTranspose2dConfig = ConvTranspose2dConfig { padding: 1, output_padding: 0, stride: 2, dilation: 1 };
 const DOWNSAMPLE: Conv2dConfig = Conv2dConfig { padding: 1, stride: 2, dilation: 1, groups: 1, cudnn_fwd_algo: None };
+
+/// The layers' own weights through the fast CPU convolutions of [`crate::ops`] (candle's on other devices).
+fn up(layer: &ConvTranspose2d, x: &Tensor) -> Result<Tensor> {
+    let params = ConvParams { stride: UPSAMPLE.stride, padding: UPSAMPLE.padding };
+    ops::conv_transpose2d(x, layer.weight(), layer.bias(), params)
+}
+
+fn down(layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
+    ops::conv2d(x, layer.weight(), layer.bias(), ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding })
+}
 
 pub struct MnistGenerator {
     fc1: Linear,
@@ -72,8 +84,8 @@ impl Generator for MnistGenerator {
         let x = self.bn1.forward_t(&self.fc1.forward(input)?, train)?.relu()?; // (b, 1024)
         let x = self.bn2.forward_t(&self.fc2.forward(&x)?, train)?.relu()?; // (b, 6272)
         let x = x.reshape((batch, 128, 7, 7))?;
-        let x = self.bn3.forward_t(&self.deconv1.forward(&x)?, train)?.relu()?; // (b, 64, 14, 14)
-        candle_nn::ops::sigmoid(&self.deconv2.forward(&x)?) // (b, 1, 28, 28)
+        let x = self.bn3.forward_t(&up(&self.deconv1, &x)?, train)?.relu()?; // (b, 64, 14, 14)
+        candle_nn::ops::sigmoid(&up(&self.deconv2, &x)?) // (b, 1, 28, 28)
     }
 }
 
@@ -125,8 +137,8 @@ impl MnistDiscriminator {
 impl Discriminator for MnistDiscriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
         let batch = images.dim(0)?;
-        let x = self.leaky(&self.conv1.forward(images)?)?; // (b, 64, 14, 14)
-        let x = self.leaky(&self.bn2.forward_t(&self.conv2.forward(&x)?, train)?)?; // (b, 128, 7, 7)
+        let x = self.leaky(&down(&self.conv1, images)?)?; // (b, 64, 14, 14)
+        let x = self.leaky(&self.bn2.forward_t(&down(&self.conv2, &x)?, train)?)?; // (b, 128, 7, 7)
         let x = x.reshape((batch, 128 * 7 * 7))?;
         let body = self.leaky(&self.bn_fc.forward_t(&self.fc.forward(&x)?, train)?)?; // (b, 1024)
         let q_us = match &self.q_us_head {

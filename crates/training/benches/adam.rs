@@ -1,6 +1,6 @@
 //! One Adam step of the largest layer (FC 6272→1024, 6.4M weights): the fused in-place update beside candle's
 //! tensor ops (`Adam::with_tensor_moments`).
-//!   cargo bench -p ssinfogan-training --bench adam
+//!   cargo bench --workspace --bench adam
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;

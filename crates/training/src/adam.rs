@@ -48,7 +48,7 @@ fn is_trainable(name: &str) -> bool {
 }
 
 fn zero_moments(var: &Var) -> Result<Moments> {
-    Ok(if matches!(var.device(), Device::Cpu) && var.dtype() == DType::F32 {
+    Ok(if matches!(var.device(), Device::Cpu) && var.dtype() == DType::F32 && ssinfogan_core::cpu_fast_paths() {
         let n = var.elem_count();
         Moments::Host { m: vec![0.0; n], v: vec![0.0; n] }
     } else {
