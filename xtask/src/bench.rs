@@ -66,16 +66,25 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     });
 
-    eprintln!("timing ssinfogan on {threads} threads, batch sizes {sizes}…");
-    let ours = collect(
-        Command::new(&binary)
-            .current_dir(&root)
-            .env("RAYON_NUM_THREADS", threads.to_string())
-            .args(["bench", "--json", "--batch-sizes", &sizes])
-            .args(["--warmup", &args.warmup.to_string(), "--iterations", &args.iterations.to_string()])
-            .args(["--data-root", &args.data_root.display().to_string()]),
-        "ssinfogan bench",
-    )?;
+    // The fast CPU paths, then candle's own ops for every op (SSINFOGAN_CANDLE_OPS=1): what the paths gain.
+    let time_ours = |candle_only: bool| -> anyhow::Result<Vec<Timing>> {
+        eprintln!(
+            "timing ssinfogan{} on {threads} threads, batch sizes {sizes}…",
+            if candle_only { " with candle's ops only" } else { "" }
+        );
+        collect(
+            Command::new(&binary)
+                .current_dir(&root)
+                .env("RAYON_NUM_THREADS", threads.to_string())
+                .env("SSINFOGAN_CANDLE_OPS", if candle_only { "1" } else { "0" })
+                .args(["bench", "--json", "--batch-sizes", &sizes])
+                .args(["--warmup", &args.warmup.to_string(), "--iterations", &args.iterations.to_string()])
+                .args(["--data-root", &args.data_root.display().to_string()]),
+            "ssinfogan bench",
+        )
+    };
+    let ours = time_ours(false)?;
+    let candle_only = time_ours(true)?;
     let has_torch =
         Command::new(&python).args(["-c", "import torch"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     let reference = if has_torch {
@@ -99,38 +108,48 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
 
     let by_size: BTreeMap<usize, &Timing> = reference.iter().map(|t| (t.batch_size, t)).collect();
-    let torch_version = reference.first().map(|t| t.implementation.clone()).unwrap_or_else(|| "–".into());
+    let candle_by_size: BTreeMap<usize, &Timing> = candle_only.iter().map(|t| (t.batch_size, t)).collect();
+    let torch_version = reference.first().map(|t| t.implementation.clone()).unwrap_or_else(|| "PyTorch".into());
     let cpu = cpu_model();
     println!("\n{cpu}, {threads} threads, median of {} iterations after {} warm-up", args.iterations, args.warmup);
-    println!("| batch | ssinfogan ms/it | {torch_version} ms/it | ours / PyTorch |\n|---|---|---|---|");
+    println!(
+        "| batch | candle ops only ms/it | ssinfogan ms/it | {torch_version} ms/it | ours / candle only | ours / PyTorch |"
+    );
+    println!("|---|---|---|---|---|---|");
     let mut csv = String::from(
-        "batch_size,threads,ssinfogan_median_ms,ssinfogan_min_ms,ssinfogan_max_ms,pytorch_median_ms,pytorch_min_ms,\
-         pytorch_max_ms,ratio,pytorch_version,cpu\n",
+        "batch_size,threads,candle_ops_median_ms,ssinfogan_median_ms,ssinfogan_min_ms,ssinfogan_max_ms,\
+         pytorch_median_ms,pytorch_min_ms,pytorch_max_ms,ratio_to_candle_ops,ratio_to_pytorch,pytorch_version,cpu\n",
     );
     for ours in &ours {
         if ours.threads != threads {
             bail!("ssinfogan ran on {} threads, not the {threads} asked for", ours.threads);
         }
         let theirs = by_size.get(&ours.batch_size);
+        let candle = candle_by_size.get(&ours.batch_size).map(|t| t.median_ms);
         let ratio = theirs.map(|t| ours.median_ms / t.median_ms);
+        let gain = candle.map(|c| ours.median_ms / c);
         let cell = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
         println!(
-            "| {} | {:.1} | {} | {} |",
+            "| {} | {} | {:.1} | {} | {} | {} |",
             ours.batch_size,
+            cell(candle, 1),
             ours.median_ms,
             cell(theirs.map(|t| t.median_ms), 1),
+            cell(gain, 2),
             cell(ratio, 2)
         );
         let field = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
         csv.push_str(&format!(
-            "{},{threads},{:.3},{:.3},{:.3},{},{},{},{},{},\"{cpu}\"\n",
+            "{},{threads},{},{:.3},{:.3},{:.3},{},{},{},{},{},{},\"{cpu}\"\n",
             ours.batch_size,
+            field(candle),
             ours.median_ms,
             ours.min_ms,
             ours.max_ms,
             field(theirs.map(|t| t.median_ms)),
             field(theirs.map(|t| t.min_ms)),
             field(theirs.map(|t| t.max_ms)),
+            field(gain),
             field(ratio),
             theirs.map_or(String::new(), |t| t.implementation.clone()),
         ));
