@@ -245,6 +245,16 @@ fn floats(frame: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, ReportError
     Ok(frame.column(name)?.cast(&DataType::Float64)?.f64()?.into_iter().collect())
 }
 
+/// The columns `<name>_mean` and `<name>_std` (empty where a row has no value or a single seed).
+fn push_mean_and_std(columns: &mut Vec<Column>, name: &str, stats: &[Option<Stat>]) {
+    columns
+        .push(Column::new(format!("{name}_mean").into(), stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        format!("{name}_std").into(),
+        stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
+    ));
+}
+
 /// `tables/main.csv` (one column per statistic, machine-readable) and `tables/main.md` (mean ± std).
 pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
     let rows = &tables.rows;
@@ -261,26 +271,12 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
     ];
     for metric in FINAL_METRICS {
         let stats: Vec<Option<Stat>> = rows.iter().map(|r| r.finals.get(metric).copied()).collect();
-        columns.push(Column::new(
-            format!("{metric}_mean").into(),
-            stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>(),
-        ));
-        columns.push(Column::new(
-            format!("{metric}_std").into(),
-            stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
-        ));
+        push_mean_and_std(&mut columns, metric, &stats);
     }
     for (t, threshold) in CONVERGENCE_THRESHOLDS.iter().enumerate() {
         let name = format!("iterations_to_c_err_{}", (threshold * 100.0).round());
         let stats: Vec<Option<Stat>> = rows.iter().map(|r| Stat::of(&r.convergence[t])).collect();
-        columns.push(Column::new(
-            format!("{name}_mean").into(),
-            stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>(),
-        ));
-        columns.push(Column::new(
-            format!("{name}_std").into(),
-            stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
-        ));
+        push_mean_and_std(&mut columns, &name, &stats);
         columns.push(Column::new(
             format!("{name}_reached").into(),
             rows.iter().map(|r| r.convergence[t].len() as u64).collect::<Vec<_>>(),
@@ -400,14 +396,7 @@ pub fn write_ablations(
             .zip(&stats)
             .map(|(r, s)| Some(s.as_ref()?.mean - ablation_stat(baseline_row(tables, baseline, r)?, metric)?.mean))
             .collect();
-        columns.push(Column::new(
-            format!("{metric}_mean").into(),
-            stats.iter().map(|s| s.map(|s| s.mean)).collect::<Vec<_>>(),
-        ));
-        columns.push(Column::new(
-            format!("{metric}_std").into(),
-            stats.iter().map(|s| s.and_then(|s| s.std)).collect::<Vec<_>>(),
-        ));
+        push_mean_and_std(&mut columns, metric, &stats);
         columns.push(Column::new(format!("{metric}_delta").into(), deltas));
     }
     let mut frame = DataFrame::new(columns)?;

@@ -137,20 +137,7 @@ pub fn train(
             tracing::info!("resuming {} after epoch {}", root.display(), state.epochs_done);
             state
         }
-        None => TrainingState {
-            epochs_done: 0,
-            generator_steps: 0,
-            discriminator_steps: 0,
-            latent_rng: run.streams.stream("latent"),
-            real_batches: RealBatches::new(
-                run.subset,
-                run.schedule.batch_size,
-                run.schedule.unlabelled_probability_growth,
-                run.streams.stream("labelled-batches"),
-                run.streams.stream("unlabelled-batches"),
-                run.streams.stream("batch-coin"),
-            )?,
-        },
+        None => fresh_state(run)?,
     };
     for file in [run.run_dir.metrics(), root.join("timing.csv")] {
         metrics_log::truncate_to(&file, state.epochs_done)
@@ -252,19 +239,9 @@ pub fn train(
     Ok(summary)
 }
 
-/// Wall-clock seconds of `iterations` training iterations of a fresh run, after `warmup` untimed ones: the same
-/// [`iteration_step`] as [`train`] (real batch upload, D/Q step, G step, both Adam updates, logged scalars), on
-/// the batches of the first epoch, which are labelled (the growth schedule starts at p = 0). Nothing is written
-/// to the run directory. For benchmarks: `cargo xtask bench` puts these beside a PyTorch reference.
-pub fn time_iterations(
-    run: &TrainingRun,
-    networks: &Networks,
-    warmup: usize,
-    iterations: usize,
-) -> Result<Vec<f64>, TrainError> {
-    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator)?;
-    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator)?;
-    let mut state = TrainingState {
+/// The state of a run before its first iteration: every stream at the start of its named sequence.
+fn fresh_state(run: &TrainingRun) -> Result<TrainingState, TrainError> {
+    Ok(TrainingState {
         epochs_done: 0,
         generator_steps: 0,
         discriminator_steps: 0,
@@ -277,7 +254,22 @@ pub fn time_iterations(
             run.streams.stream("unlabelled-batches"),
             run.streams.stream("batch-coin"),
         )?,
-    };
+    })
+}
+
+/// Wall-clock seconds of `iterations` training iterations of a fresh run, after `warmup` untimed ones: the same
+/// [`iteration_step`] as [`train`] (real batch upload, D/Q step, G step, both Adam updates, logged scalars), on
+/// the batches of the first epoch, which are labelled (the growth schedule starts at p = 0). Nothing is written
+/// to the run directory. For benchmarks: `cargo xtask bench` puts these beside a PyTorch reference.
+pub fn time_iterations(
+    run: &TrainingRun,
+    networks: &Networks,
+    warmup: usize,
+    iterations: usize,
+) -> Result<Vec<f64>, TrainError> {
+    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator)?;
+    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator)?;
+    let mut state = fresh_state(run)?;
     let mut seconds = Vec::with_capacity(iterations);
     for i in 0..warmup + iterations {
         let started = Instant::now();
