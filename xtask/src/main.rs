@@ -56,10 +56,23 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Builds the release `ssinfogan` binary with the running cargo (with the `cuda` feature when asked) and
-/// returns its path.
+/// Builds the release `ssinfogan` binary with the running cargo and returns its path. With `cuda`, the binary
+/// has the `cuda` feature and is built under `<target>/cuda/`: it needs the NVIDIA driver (`libcuda.so.1`) even
+/// to start, so it never replaces the CPU binary.
 fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
     let root = workspace_root();
+    let mut target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    if cuda {
+        let nvcc = Command::new("nvcc").arg("--version").output();
+        if !nvcc.is_ok_and(|o| o.status.success()) {
+            bail!(
+                "the cuda build needs nvcc and the CUDA headers and libraries: `eval \"$(scripts/cuda-env.sh)\"` \
+                 installs them from PyPI into target/cuda-env and sets PATH, CUDA_ROOT, LIBRARY_PATH and \
+                 CUDA_COMPUTE_CAP (see README, CUDA)"
+            );
+        }
+        target = target.join("cuda");
+    }
     eprintln!("building ssinfogan (release{})…", if cuda { ", cuda" } else { "" });
     let mut command = cargo();
     command.current_dir(&root).args([
@@ -72,13 +85,12 @@ fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
         "ssinfogan",
     ]);
     if cuda {
-        command.args(["--features", "cuda"]);
+        command.args(["--features", "cuda"]).arg("--target-dir").arg(&target);
     }
     let status = command.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("building ssinfogan failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     Ok(target.join("release").join(format!("ssinfogan{}", std::env::consts::EXE_SUFFIX)))
 }
 
