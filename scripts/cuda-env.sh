@@ -3,7 +3,7 @@
 # prints the environment for building the `cuda` feature:
 #
 #   eval "$(scripts/cuda-env.sh)"
-#   cargo build --release -p ssinfogan-cli --bin ssinfogan --features cuda
+#   cargo build --release -p ssinfogan-cli --bin ssinfogan --features cuda --target-dir target/cuda
 #
 # Everything goes into target/cuda-env (git-ignored); nothing is installed system-wide.
 # Progress goes to stderr, only `export` lines go to stdout.

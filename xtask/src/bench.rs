@@ -120,10 +120,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "batch_size,threads,candle_ops_median_ms,ssinfogan_median_ms,ssinfogan_min_ms,ssinfogan_max_ms,\
          pytorch_median_ms,pytorch_min_ms,pytorch_max_ms,ratio_to_candle_ops,ratio_to_pytorch,pytorch_version,cpu\n",
     );
+    if let Some(t) = ours.iter().chain(&candle_only).chain(&reference).find(|t| t.threads != threads) {
+        bail!("{} ran on {} threads, not the {threads} asked for", t.implementation, t.threads);
+    }
     for ours in &ours {
-        if ours.threads != threads {
-            bail!("ssinfogan ran on {} threads, not the {threads} asked for", ours.threads);
-        }
         let theirs = by_size.get(&ours.batch_size);
         let candle = candle_by_size.get(&ours.batch_size).map(|t| t.median_ms);
         let ratio = theirs.map(|t| ours.median_ms / t.median_ms);

@@ -35,7 +35,8 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let swap = SWAPS.iter().find(|s| s.name == args.name).expect("clap checked the name");
     let root = crate::workspace_root();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|| root.join("target"));
+    // Absolute: cargo runs in the copy, where a relative target directory would mean a fresh one.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
     let copy = target.join("swap-check").join(swap.name);
     if copy.exists() {
         std::fs::remove_dir_all(&copy).with_context(|| format!("cannot clear {}", copy.display()))?;

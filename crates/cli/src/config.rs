@@ -179,16 +179,22 @@ fn read(path: &Path) -> anyhow::Result<toml::Table> {
             bail!("{}: `extends` must be a file name, e.g. extends = \"mnist.toml\"", current.display());
         };
         let parent = current.parent().unwrap_or(Path::new(".")).join(parent);
-        if chain.contains(&parent) {
+        // Compared as canonical paths: `x.toml`, `./x.toml` and `../dir/x.toml` are one file.
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        if chain.iter().any(|seen| canonical(seen) == canonical(&parent)) {
             bail!("{}: `extends` goes round in a circle through {}", path.display(), parent.display());
         }
         let mut base = parse(&parent).with_context(|| format!("{} extends it", current.display()))?;
-        // The runs are what make an experiment: its sweeps are its own, never inherited.
+        // The runs are what make an experiment: its sweeps are its own, never inherited; nor are the results
+        // directories its profiles name (they become `<this experiment>-<profile>`).
         base.remove("sweep");
         if let Some(toml::Value::Table(profiles)) = base.get_mut("profiles") {
             for (_, profile) in profiles.iter_mut() {
                 if let toml::Value::Table(profile) = profile {
                     profile.remove("sweep");
+                    if let Some(toml::Value::Table(experiment)) = profile.get_mut("experiment") {
+                        experiment.remove("name");
+                    }
                 }
             }
         }
@@ -371,7 +377,11 @@ mod tests {
         assert_eq!(load(&child, "infogan", Some("quick")).unwrap().experiment.name, "child-quick");
         let error = load_sweep(&child, None).unwrap_err().to_string();
         assert!(error.contains("has no [sweep] table"), "{error}");
-        std::fs::write(&child, "extends = \"child.toml\"\n").unwrap();
+        std::fs::write(
+            &child,
+            format!("extends = \"../{}/child.toml\"\n", dir.path().file_name().unwrap().to_string_lossy()),
+        )
+        .unwrap();
         let error = format!("{:#}", load(&child, "infogan", None).unwrap_err());
         assert!(error.contains("goes round in a circle"), "{error}");
     }

@@ -199,6 +199,10 @@ fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow::Result<()>
         let training_part = |t: &str| -> Option<toml::Table> {
             let mut table: toml::Table = toml::from_str(t).ok()?;
             table.remove("evaluation");
+            // Written before "none" existed, a run without growth had no key at all.
+            if let Some(toml::Value::Table(schedule)) = table.get_mut("schedule") {
+                schedule.entry("unlabelled_probability_growth").or_insert_with(|| "none".into());
+            }
             if let Some(toml::Value::Table(run)) = table.get_mut("run") {
                 run.remove("git_revision");
             }

@@ -36,14 +36,18 @@ fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 /// as `candle_nn::Conv2d` computes it.
 pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvParams) -> Result<Tensor> {
     let ConvParams { stride, padding } = params;
-    if !fast_path(x, weight) {
+    let (Ok(x_dims), Ok(w_dims)) = (x.dims4(), weight.dims4()) else {
+        candle_core::bail!("conv2d: input {:?} and kernel {:?} must be 4-D", x.shape(), weight.shape());
+    };
+    let ((_, c_in, height, width), (_, k_in, kernel, kernel_w)) = (x_dims, w_dims);
+    if k_in != c_in || stride == 0 || height.min(width) + 2 * padding < kernel.max(kernel_w) {
+        candle_core::bail!("conv2d: input {:?} does not fit kernel {:?} ({params:?})", x.shape(), weight.shape());
+    }
+    // Another device or dtype, or a non-square kernel: candle's op.
+    if !fast_path(x, weight) || kernel_w != kernel {
         return add_bias(x.conv2d(weight, padding, stride, 1, 1)?, bias);
     }
-    let (batch, c_in, height, width) = x.dims4()?;
-    let (c_out, k_in, kernel, kernel_w) = weight.dims4()?;
-    if k_in != c_in || kernel_w != kernel || height + 2 * padding < kernel || width + 2 * padding < kernel {
-        candle_core::bail!("conv2d: input {:?} and kernel {:?} do not fit", x.shape(), weight.shape());
-    }
+    let (batch, c_out) = (x_dims.0, w_dims.0);
     let geometry = Geometry {
         batch,
         channels: c_in,
@@ -65,14 +69,18 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvPa
 /// `bias` (c_out), output padding 0, as `candle_nn::ConvTranspose2d` computes it: the adjoint of [`conv2d`].
 pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvParams) -> Result<Tensor> {
     let ConvParams { stride, padding } = params;
-    if !fast_path(x, weight) {
+    let (Ok(x_dims), Ok(w_dims)) = (x.dims4(), weight.dims4()) else {
+        candle_core::bail!("conv_transpose2d: input {:?} and kernel {:?} must be 4-D", x.shape(), weight.shape());
+    };
+    let ((_, c_in, height, width), (k_in, _, kernel, kernel_w)) = (x_dims, w_dims);
+    if k_in != c_in || stride == 0 || height.min(width) == 0 || kernel.min(kernel_w) <= 2 * padding {
+        let (x, w) = (x.shape(), weight.shape());
+        candle_core::bail!("conv_transpose2d: input {x:?} does not fit kernel {w:?} ({params:?})");
+    }
+    if !fast_path(x, weight) || kernel_w != kernel {
         return add_bias(x.conv_transpose2d(weight, padding, 0, stride, 1)?, bias);
     }
-    let (batch, c_in, height, width) = x.dims4()?;
-    let (k_in, c_out, kernel, kernel_w) = weight.dims4()?;
-    if k_in != c_in || kernel_w != kernel || (height.max(width) - 1) * stride + kernel < 2 * padding + 1 {
-        candle_core::bail!("conv_transpose2d: input {:?} and kernel {:?} do not fit", x.shape(), weight.shape());
-    }
+    let (batch, c_out) = (x_dims.0, w_dims.1);
     // The output is the image side of a convolution whose patch grid is the input.
     let geometry = Geometry {
         batch,
@@ -350,5 +358,21 @@ mod tests {
         check_convolution(true, (2, 64, 14, 14), 1, 4, down);
         check_convolution(true, (1, 3, 5, 4), 7, 3, same);
         check_convolution(true, (2, 5, 3, 6), 3, 4, down);
+    }
+
+    #[test]
+    fn other_kernels_go_to_candle_and_impossible_shapes_are_errors() {
+        // A non-square kernel goes to candle's op; an input smaller than the kernel is an error, not a panic.
+        let x = Tensor::ones((1, 2, 5, 6), DType::F32, &Device::Cpu).unwrap();
+        let w = Tensor::ones((3, 2, 3, 2), DType::F32, &Device::Cpu).unwrap();
+        let p = ConvParams { stride: 1, padding: 0 };
+        let ours = conv2d(&x, &w, None, p).unwrap();
+        assert_eq!(ours.dims(), &[1, 3, 3, 5]);
+        assert_eq!(ours.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![12.0; 45]);
+        let big = Tensor::ones((3, 2, 7, 7), DType::F32, &Device::Cpu).unwrap();
+        assert!(conv2d(&x, &big, None, p).is_err());
+        let tiny = Tensor::ones((1, 2, 1, 1), DType::F32, &Device::Cpu).unwrap();
+        let up = conv_transpose2d(&tiny, &Tensor::ones((2, 3, 1, 1), DType::F32, &Device::Cpu).unwrap(), None, p);
+        assert_eq!(up.unwrap().dims(), &[1, 3, 1, 1]);
     }
 }

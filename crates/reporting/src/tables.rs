@@ -348,7 +348,10 @@ pub fn markdown(tables: &Tables, inputs: &ReportInputs) -> String {
     out
 }
 
-/// The columns of the ablation table: (metric key, heading, digits). `iterations_to_c_err_10` is the convergence
+/// The convergence column of the ablation table: iterations to the first of `CONVERGENCE_THRESHOLDS` (10%).
+const ABLATION_CONVERGENCE: &str = "iterations_to_c_err_10";
+
+/// The columns of the ablation table: (metric key, heading, digits). [`ABLATION_CONVERGENCE`] is the convergence
 /// statistic, the rest are final metrics.
 pub const ABLATION_COLUMNS: [(&str, &str, usize); 7] = [
     ("c_err_identity", "C_err identity", 3),
@@ -362,7 +365,7 @@ pub const ABLATION_COLUMNS: [(&str, &str, usize); 7] = [
 
 /// A row's statistic for an ablation column.
 fn ablation_stat(row: &GroupRow, metric: &str) -> Option<Stat> {
-    if metric == "iterations_to_c_err_10" {
+    if metric == ABLATION_CONVERGENCE {
         Stat::of(&row.convergence[0])
     } else {
         row.finals.get(metric).copied()
@@ -372,6 +375,18 @@ fn ablation_stat(row: &GroupRow, metric: &str) -> Option<Stat> {
 /// The baseline row an ablation row is compared with: the baseline variant at the same label count.
 fn baseline_row<'a>(tables: &'a Tables, baseline: &str, row: &GroupRow) -> Option<&'a GroupRow> {
     tables.rows.iter().find(|r| r.variant == baseline && r.n_labelled == row.n_labelled)
+}
+
+/// The difference of `row`'s mean to the baseline's. Iterations to convergence are averaged over the seeds that
+/// converged, so they are compared only when every completed seed of both rows did: a row whose slow seed never
+/// got there must not look fast.
+fn ablation_delta(row: &GroupRow, reference: Option<&GroupRow>, metric: &str) -> Option<f64> {
+    let reference = reference?;
+    let (stat, base) = (ablation_stat(row, metric)?, ablation_stat(reference, metric)?);
+    if metric == ABLATION_CONVERGENCE && (stat.n < row.completed || base.n < reference.completed) {
+        return None;
+    }
+    Some(stat.mean - base.mean)
 }
 
 /// `tables/ablations.csv` (per metric: mean, std over seeds, mean minus the baseline's mean) and
@@ -391,12 +406,13 @@ pub fn write_ablations(
     ];
     for (metric, _, _) in ABLATION_COLUMNS {
         let stats: Vec<Option<Stat>> = rows.iter().map(|r| ablation_stat(r, metric)).collect();
-        let deltas: Vec<Option<f64>> = rows
-            .iter()
-            .zip(&stats)
-            .map(|(r, s)| Some(s.as_ref()?.mean - ablation_stat(baseline_row(tables, baseline, r)?, metric)?.mean))
-            .collect();
+        let deltas: Vec<Option<f64>> =
+            rows.iter().map(|r| ablation_delta(r, baseline_row(tables, baseline, r), metric)).collect();
         push_mean_and_std(&mut columns, metric, &stats);
+        if metric == ABLATION_CONVERGENCE {
+            let reached: Vec<u64> = rows.iter().map(|r| r.convergence[0].len() as u64).collect();
+            columns.push(Column::new(format!("{metric}_reached").into(), reached));
+        }
         columns.push(Column::new(format!("{metric}_delta").into(), deltas));
     }
     let mut frame = DataFrame::new(columns)?;
@@ -421,19 +437,18 @@ pub fn ablations_markdown(tables: &Tables, baseline: &str) -> String {
         let mut cells = vec![row.variant.clone(), row.n_labelled.to_string(), row.completed.to_string()];
         for (metric, _, digits) in ABLATION_COLUMNS {
             let stat = ablation_stat(row, metric);
-            let mut cell = match (stat, metric) {
-                (None, "iterations_to_c_err_10") if row.completed > 0 => "not reached".to_string(),
-                (stat, _) => fmt_stat(stat, digits),
+            let mut cell = match stat {
+                None if metric == ABLATION_CONVERGENCE && row.completed > 0 => "not reached".to_string(),
+                stat => fmt_stat(stat, digits),
             };
-            if metric == "iterations_to_c_err_10" {
+            if metric == ABLATION_CONVERGENCE {
                 if let Some(s) = stat {
                     cell.push_str(&format!(" ({}/{} seeds)", s.n, row.completed));
                 }
             }
             if row.variant != baseline {
-                let base = reference.and_then(|r| ablation_stat(r, metric));
-                if let (Some(s), Some(b)) = (stat, base) {
-                    cell.push_str(&format!(" (Δ {:+.digits$})", s.mean - b.mean));
+                if let Some(delta) = ablation_delta(row, reference, metric) {
+                    cell.push_str(&format!(" (Δ {delta:+.digits$})"));
                 }
             }
             cells.push(cell);
@@ -462,6 +477,12 @@ mod tests {
         assert_eq!((s.mean, s.std, s.n), (2.0, Some(1.0), 3));
         assert_eq!(Stat::of(&[0.5]).unwrap().std, None);
         assert!(Stat::of(&[]).is_none());
+    }
+
+    #[test]
+    fn the_ablation_convergence_column_is_the_first_threshold() {
+        let name = format!("iterations_to_c_err_{}", (CONVERGENCE_THRESHOLDS[0] * 100.0).round());
+        assert_eq!(name, ABLATION_CONVERGENCE);
     }
 
     #[test]

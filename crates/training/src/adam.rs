@@ -157,7 +157,8 @@ impl Adam {
                     v: v.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?,
                 },
                 Moments::Tensors { .. } => {
-                    Moments::Tensors { m: m.to_device(var.device())?, v: v.to_device(var.device())? }
+                    let restore = |t: &Tensor| t.to_dtype(var.dtype())?.to_device(var.device());
+                    Moments::Tensors { m: restore(m)?, v: restore(v)? }
                 }
             };
         }
@@ -288,13 +289,18 @@ mod tests {
                 assert!((f64::from(*x) - y).abs() < 1e-5, "fused {x} vs tensor ops {y}");
             }
         }
-        // Moments survive a checkpoint round trip on both paths.
+        // Moments survive a checkpoint round trip on both paths, and move between them.
         let state = fused.state().unwrap();
+        let v = |state: &HashMap<String, Tensor>| state["v.w1"].to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap();
         let mut restored = Adam::new(&fused_map, config).unwrap();
         restored.load_state(&state, fused.steps()).unwrap();
-        assert_eq!(
-            restored.state().unwrap()["v.w1"].to_vec2::<f32>().unwrap(),
-            state["v.w1"].to_vec2::<f32>().unwrap()
-        );
+        assert_eq!(v(&restored.state().unwrap()), v(&state));
+        let mut as_tensors = Adam::with_tensor_moments(&fused_map, config).unwrap();
+        as_tensors.load_state(&state, fused.steps()).unwrap();
+        assert_eq!(v(&as_tensors.state().unwrap()), v(&state));
+        let reference_state = reference.state().unwrap();
+        let mut restored = Adam::new(&reference_map, config).unwrap();
+        restored.load_state(&reference_state, reference.steps()).unwrap();
+        assert_eq!(restored.state().unwrap()["v.w1"].dtype(), DType::F64);
     }
 }

@@ -259,7 +259,8 @@ fn fresh_state(run: &TrainingRun) -> Result<TrainingState, TrainError> {
 
 /// Wall-clock seconds of `iterations` training iterations of a fresh run, after `warmup` untimed ones: the same
 /// [`iteration_step`] as [`train`] (real batch upload, D/Q step, G step, both Adam updates, logged scalars), on
-/// the batches of the first epoch, which are labelled (the growth schedule starts at p = 0). Nothing is written
+/// the batches of the first epoch (labelled under the official growth schedule, which starts at p = 0; as the
+/// schedule says otherwise). Nothing is written
 /// to the run directory. For benchmarks: `cargo xtask bench` puts these beside a PyTorch reference.
 pub fn time_iterations(
     run: &TrainingRun,
