@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::LatentSpec;
+use ssinfogan_core::{ImageSpec, LatentSpec};
 use ssinfogan_datasets::{DatasetName, SourceKind};
 use ssinfogan_losses::LossConfig;
 use ssinfogan_networks::NetworkConfig;
@@ -260,20 +260,30 @@ fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
             );
         }
     }
-    let classes = config.experiment.dataset.num_classes();
+    let dataset = config.experiment.dataset;
+    if config.network.image() != dataset.image() {
+        bail!(
+            "network.kind = \"{}\" makes {} images but {dataset} has {}: use kind = \"{}\"",
+            config.network.kind(),
+            config.network.image(),
+            dataset.image(),
+            if dataset.image() == ImageSpec::MNIST { "mnist" } else { "colour-32" }
+        );
+    }
+    let classes = dataset.num_classes();
     match config.latent.semi_supervised.as_slice() {
-        [code] if code.label == "class" && code.size == classes => Ok(()),
-        [code] if code.label != "class" => bail!(
-            "latent.semi_supervised: label `{}` is unknown; {} has `class`",
-            code.label,
-            config.experiment.dataset
-        ),
-        [code] => bail!(
-            "latent.semi_supervised: code `{}` has {} values but the label `class` of {} has {classes}",
-            code.name,
-            code.size,
-            config.experiment.dataset
-        ),
+        [code] => {
+            dataset.check_label(&code.label).map_err(|e| anyhow::anyhow!("latent.semi_supervised: label: {e}"))?;
+            if code.size != classes {
+                bail!(
+                    "latent.semi_supervised: code `{}` has {} values but the label `{}` of {dataset} has {classes}",
+                    code.name,
+                    code.size,
+                    code.label
+                );
+            }
+            Ok(())
+        }
         codes => bail!("latent.semi_supervised: exactly one code is supported, found {}", codes.len()),
     }
 }
@@ -361,10 +371,48 @@ mod tests {
             }
         }
         names.sort();
-        assert_eq!(names, ["fashion-mnist", "mnist", "mnist-ablations"]);
+        assert_eq!(names, ["celeba", "cifar10", "fashion-mnist", "mnist", "mnist-ablations", "svhn"]);
         let fashion = load(&experiments().join("fashion-mnist.toml"), "ss-infogan", Some("quick")).unwrap();
         assert_eq!(fashion.experiment.dataset, DatasetName::FashionMnist);
         assert_eq!(fashion.schedule.batch_size, 64);
+        for (file, dataset, input) in [
+            ("svhn.toml", DatasetName::Svhn, 10 + 30 + 4 + 124),
+            ("cifar10.toml", DatasetName::Cifar10, 10 + 4 + 128),
+            ("celeba.toml", DatasetName::CelebA, 2 + 100 + 128),
+        ] {
+            let config = load(&experiments().join(file), "ss-infogan", None).unwrap();
+            assert_eq!(config.experiment.dataset, dataset);
+            assert_eq!(config.network.kind(), "colour-32", "{file}");
+            assert_eq!(config.latent.input_dim(), input, "{file}");
+        }
+        // A CelebA profile chooses another attribute, into its own results directory (and classifier).
+        let male = load(&experiments().join("celeba.toml"), "ss-infogan", Some("male")).unwrap();
+        assert_eq!(male.latent.semi_supervised[0].label, "Male");
+        assert_eq!(male.experiment.name, "celeba-male");
+    }
+
+    #[test]
+    fn networks_labels_and_code_sizes_must_fit_the_dataset() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(experiments().join("mnist.toml"), dir.path().join("mnist.toml")).unwrap();
+        std::fs::copy(experiments().join("celeba.toml"), dir.path().join("celeba.toml")).unwrap();
+        let child = dir.path().join("child.toml");
+        let error_of = |text: &str| {
+            std::fs::write(&child, text).unwrap();
+            format!("{:#}", load(&child, "ss-infogan", None).unwrap_err())
+        };
+        let error = error_of("extends = \"mnist.toml\"\n[experiment]\nname = \"x\"\ndataset = \"svhn\"\n");
+        assert!(error.contains("makes 28×28×1 images but svhn has 32×32×3: use kind = \"colour-32\""), "{error}");
+        let error = error_of(
+            "extends = \"celeba.toml\"\n[latent]\nsemi_supervised = [{ name = \"s\", size = 2, label = \"Smile\" }]\n",
+        );
+        assert!(error.contains("celeba has no attribute `Smile`") && error.contains("Smiling"), "{error}");
+        let error = error_of(
+            "extends = \"celeba.toml\"\n[latent]\nsemi_supervised = [{ name = \"s\", size = 3, label = \"Male\" }]\n",
+        );
+        assert!(error.contains("has 3 values but the label `Male` of celeba has 2"), "{error}");
+        let error = error_of("extends = \"mnist.toml\"\n[latent]\nsemi_supervised = [{ name = \"d\", size = 10, label = \"Smiling\" }]\n");
+        assert!(error.contains("has only the label `class`"), "{error}");
     }
 
     #[test]

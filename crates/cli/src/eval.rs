@@ -100,8 +100,11 @@ fn classifier(
                 && weights.is_file()
             {
                 let mut vars = VarMap::new();
-                let classifier =
-                    Classifier::new(dataset.num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
+                let classifier = Classifier::new(
+                    dataset.image,
+                    dataset.num_classes,
+                    VarBuilder::from_varmap(&vars, DType::F32, device),
+                )?;
                 vars.load(&weights).with_context(|| format!("cannot load {}", weights.display()))?;
                 return Ok((classifier, record));
             }

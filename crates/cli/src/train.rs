@@ -9,7 +9,7 @@ use serde::Serialize;
 use ssinfogan_core::run_dir::{write_atomically, RunDir, RunId, RunLock};
 use ssinfogan_core::{DeviceChoice, RngStreams};
 use ssinfogan_datasets::{Dataset, LabelledSubset, Provenance, SourceRequest};
-use ssinfogan_networks::{initialise, MnistDiscriminator, MnistGenerator, NetworkConfig};
+use ssinfogan_networks::initialise;
 use ssinfogan_training::{train, Networks, RunSummary, TrainingRun};
 
 use crate::config::{self, ExperimentConfig};
@@ -158,6 +158,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 pub fn load_dataset(config: &ExperimentConfig, data_root: &Path) -> anyhow::Result<Dataset> {
     let mut request = SourceRequest::automatic(data_root);
     request.source = config.data.source;
+    // The label the semi-supervised code follows: `class`, or one of CelebA's attributes.
+    if let Some(code) = config.latent.semi_supervised.first() {
+        request.label = code.label.clone();
+    }
     ssinfogan_datasets::load(config.experiment.dataset, &request)
         .with_context(|| format!("cannot obtain {}", config.experiment.dataset))
 }
@@ -167,26 +171,20 @@ pub fn build_networks(
     streams: &RngStreams,
     device: &candle_core::Device,
 ) -> anyhow::Result<Networks> {
-    let NetworkConfig::Mnist(network) = &config.network;
+    let network = &config.network;
     let generator_vars = VarMap::new();
     let discriminator_vars = VarMap::new();
-    let generator =
-        MnistGenerator::new(&config.latent, network, VarBuilder::from_varmap(&generator_vars, DType::F32, device))?;
+    let generator = network.generator(&config.latent, VarBuilder::from_varmap(&generator_vars, DType::F32, device))?;
     let q_us_width = ssinfogan_losses::q_us_width(&config.latent, config.loss.continuous);
-    let discriminator = MnistDiscriminator::new(
+    let discriminator = network.discriminator(
         &config.latent,
         q_us_width,
-        network,
         VarBuilder::from_varmap(&discriminator_vars, DType::F32, device),
     )?;
-    initialise(&generator_vars, network.init_std, &mut streams.stream("init-generator"))?;
-    initialise(&discriminator_vars, network.init_std, &mut streams.stream("init-discriminator"))?;
-    Ok(Networks {
-        generator: Box::new(generator),
-        discriminator: Box::new(discriminator),
-        generator_vars,
-        discriminator_vars,
-    })
+    let init_std = network.layers().init_std;
+    initialise(&generator_vars, init_std, &mut streams.stream("init-generator"))?;
+    initialise(&discriminator_vars, init_std, &mut streams.stream("init-discriminator"))?;
+    Ok(Networks { generator, discriminator, generator_vars, discriminator_vars })
 }
 
 /// Writes `config.toml`; a directory that already holds a different config is refused rather than mixed.

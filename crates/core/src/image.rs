@@ -21,6 +21,9 @@ impl ImageSpec {
     /// 28×28 grey levels: MNIST and Fashion-MNIST.
     pub const MNIST: ImageSpec = ImageSpec { channels: 1, height: 28, width: 28 };
 
+    /// 32×32 RGB: SVHN, CIFAR-10 and CelebA (centre-cropped and resized).
+    pub const COLOUR_32: ImageSpec = ImageSpec { channels: 3, height: 32, width: 32 };
+
     /// Number of values in one image (C·H·W).
     pub fn pixels(&self) -> usize {
         self.channels * self.height * self.width

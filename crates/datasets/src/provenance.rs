@@ -26,6 +26,14 @@ pub struct Provenance {
     pub full_dataset: bool,
     /// What a reader of a result must know about this data, if anything.
     pub note: Option<String>,
+    /// What each image's label is: `class`, or for CelebA the attribute (`Smiling`). Records written before
+    /// CelebA was supported have no such field and read as `class`.
+    #[serde(default = "class_label")]
+    pub label: String,
+}
+
+fn class_label() -> String {
+    crate::catalog::CLASS_LABEL.to_string()
 }
 
 impl Provenance {
@@ -56,11 +64,13 @@ impl Provenance {
         })
     }
 
-    /// The one line `ssinfogan data` prints: source, sizes, where it lies.
+    /// The one line `ssinfogan data` prints: source, label if not the class, sizes, where it lies.
     pub fn summary_line(&self) -> String {
         let subset = if self.full_dataset { String::new() } else { " — SUBSET, not the full dataset".to_string() };
+        let label =
+            if self.label == crate::catalog::CLASS_LABEL { String::new() } else { format!(" (label {})", self.label) };
         format!(
-            "{}: {} — train {}, test {} ({} images){} — {} — sha256 {}",
+            "{}{label}: {} — train {}, test {} ({} images){} — {} — sha256 {}",
             self.dataset,
             self.origin,
             self.train_size,

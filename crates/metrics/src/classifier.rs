@@ -2,14 +2,16 @@
 //! C_err classifies generated images with it, and its penultimate features are the space of the Fréchet
 //! distance (the usual MNIST substitute for FID's Inception features).
 //!
-//! Conv(1→32, 5, p2)+ReLU+MaxPool2 → Conv(32→64, 5, p2)+ReLU+MaxPool2 → FC(3136→128)+ReLU (features) → FC(10).
-//! Training is deterministic: weights from a seeded host stream, batches from another.
+//! Conv(C→32, 5, p2)+ReLU+MaxPool2 → Conv(32→64, 5, p2)+ReLU+MaxPool2 → FC(64·H/4·W/4→128)+ReLU (features) →
+//! FC(classes): for MNIST-like data FC(3136→128), for 32×32 colour FC(4096→128). CelebA gets one per attribute
+//! (two classes). Training is deterministic: weights from a seeded host stream, batches from another.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, Optimizer, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use ssinfogan_core::ImageSpec;
 
 /// How the classifier is trained; part of its cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,20 +37,25 @@ pub const CLASSIFIER_VERSION: u32 = 2;
 pub const FEATURES: usize = 128;
 
 impl Classifier {
-    pub fn new(num_classes: usize, vb: VarBuilder) -> Result<Self> {
+    /// A classifier of `image`-shaped inputs into `num_classes`; both sides must be multiples of 4 (two 2×2
+    /// poolings).
+    pub fn new(image: ImageSpec, num_classes: usize, vb: VarBuilder) -> Result<Self> {
+        if image.height % 4 != 0 || image.width % 4 != 0 {
+            candle_core::bail!("the evaluation classifier needs image sides divisible by 4, got {image}");
+        }
         let same = Conv2dConfig { padding: 2, ..Default::default() };
         Ok(Self {
-            conv1: conv2d(1, 32, 5, same, vb.pp("conv1"))?,
+            conv1: conv2d(image.channels, 32, 5, same, vb.pp("conv1"))?,
             conv2: conv2d(32, 64, 5, same, vb.pp("conv2"))?,
-            fc1: linear(64 * 7 * 7, FEATURES, vb.pp("fc1"))?,
+            fc1: linear(64 * (image.height / 4) * (image.width / 4), FEATURES, vb.pp("fc1"))?,
             fc2: linear(FEATURES, num_classes, vb.pp("fc2"))?,
         })
     }
 
-    /// Penultimate features, (batch, 128), of images (batch, 1, 28, 28) in [0, 1].
+    /// Penultimate features, (batch, 128), of images (batch, C, H, W) in [0, 1].
     pub fn features(&self, images: &Tensor) -> Result<Tensor> {
-        let x = self.conv1.forward(images)?.relu()?.max_pool2d(2)?; // (b, 32, 14, 14)
-        let x = self.conv2.forward(&x)?.relu()?.max_pool2d(2)?; // (b, 64, 7, 7)
+        let x = self.conv1.forward(images)?.relu()?.max_pool2d(2)?; // (b, 32, H/2, W/2)
+        let x = self.conv2.forward(&x)?.relu()?.max_pool2d(2)?; // (b, 64, H/4, W/4)
         self.fc1.forward(&x.flatten_from(1)?)?.relu() // (b, 128)
     }
 
@@ -72,7 +79,7 @@ impl Classifier {
     }
 }
 
-/// Trains a classifier on `images` (N, 1, 28, 28) with `labels` (N,) u32 and returns it with its variables.
+/// Trains a classifier on `images` (N, C, H, W) with `labels` (N,) u32 and returns it with its variables.
 /// `init_rng` draws the initial weights, `batch_rng` the batch order.
 pub fn train_classifier(
     images: &Tensor,
@@ -84,7 +91,9 @@ pub fn train_classifier(
     device: &Device,
 ) -> Result<(Classifier, VarMap)> {
     let vars = VarMap::new();
-    let classifier = Classifier::new(num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
+    let (_, channels, height, width) = images.dims4()?;
+    let image = ImageSpec { channels, height, width };
+    let classifier = Classifier::new(image, num_classes, VarBuilder::from_varmap(&vars, DType::F32, device))?;
     // Unit normal draws from the seeded stream, then He scaling √(2 / fan-in) for the ReLU layers (√(1 / fan-in)
     // for the output): the GAN init (σ 0.02 everywhere) leaves the first convolution nearly silent.
     ssinfogan_core::initialise(&vars, 1.0, init_rng)?;

@@ -1,20 +1,97 @@
 //! Generator and discriminator families of ss-InfoGAN (Spurr et al. 2017, §3; InfoGAN, Chen et al. 2016,
-//! appendix C), built from a config and the run's [`LatentSpec`](ssinfogan_core::LatentSpec) through candle's
-//! `VarBuilder` and initialised as the official code from a seeded host stream
-//! ([`initialise`], shared with the evaluation classifier through the core crate). Today: the `mnist`
-//! family (28×28×1). The 32×32 colour family joins it with the colour datasets.
+//! appendix C), built from a config and the run's [`LatentSpec`] through candle's `VarBuilder` and initialised
+//! as the official code from a seeded host stream ([`initialise`], shared with the evaluation classifier through
+//! the core crate). Two families: `mnist` (28×28×1, the official code's networks) and `colour-32` (32×32×3,
+//! InfoGAN's SVHN/CelebA networks), selected by `[network] kind` in the experiment TOML.
 
+pub mod colour32;
 pub mod mnist;
 pub mod ops;
 
-pub use mnist::{MnistConfig, MnistDiscriminator, MnistGenerator};
+pub use colour32::{Colour32Discriminator, Colour32Generator};
+pub use mnist::{MnistDiscriminator, MnistGenerator};
 pub use ssinfogan_core::initialise;
 
+use candle_core::Result;
+use candle_nn::{BatchNormConfig, VarBuilder};
 use serde::{Deserialize, Serialize};
+use ssinfogan_core::{Discriminator, Generator, ImageSpec, LatentSpec};
 
-/// The network family of an experiment: one TOML table, `kind = "mnist"`.
+/// The hyperparameters every family shares; the experiment TOML gives every one (official: 0.01, 1e-5, 0.1,
+/// 0.02).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerConfig {
+    /// Slope of the discriminator's leaky ReLUs (official code 0.01; InfoGAN 0.1).
+    pub leaky_relu_slope: f64,
+    pub batch_norm_eps: f64,
+    /// Weight of the current batch in the running statistics (PyTorch/Torch convention).
+    pub batch_norm_momentum: f64,
+    /// Standard deviation of the initial weights.
+    pub init_std: f64,
+}
+
+impl LayerConfig {
+    pub(crate) fn batch_norm(&self) -> BatchNormConfig {
+        BatchNormConfig {
+            eps: self.batch_norm_eps,
+            remove_mean: true,
+            affine: true,
+            momentum: self.batch_norm_momentum,
+        }
+    }
+}
+
+/// The network family of an experiment: one TOML table, `kind = "mnist"` or `kind = "colour-32"`, with the
+/// [`LayerConfig`] fields beside it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum NetworkConfig {
-    Mnist(MnistConfig),
+    Mnist(LayerConfig),
+    #[serde(rename = "colour-32")]
+    Colour32(LayerConfig),
+}
+
+impl NetworkConfig {
+    /// The images this family generates and discriminates.
+    pub fn image(&self) -> ImageSpec {
+        match self {
+            Self::Mnist(_) => ImageSpec::MNIST,
+            Self::Colour32(_) => ImageSpec::COLOUR_32,
+        }
+    }
+
+    pub fn layers(&self) -> &LayerConfig {
+        match self {
+            Self::Mnist(c) | Self::Colour32(c) => c,
+        }
+    }
+
+    /// The `kind` as written in the TOML.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Mnist(_) => "mnist",
+            Self::Colour32(_) => "colour-32",
+        }
+    }
+
+    pub fn generator(&self, latent: &LatentSpec, vb: VarBuilder) -> Result<Box<dyn Generator>> {
+        Ok(match self {
+            Self::Mnist(c) => Box::new(MnistGenerator::new(latent, c, vb)?),
+            Self::Colour32(c) => Box::new(Colour32Generator::new(latent, c, vb)?),
+        })
+    }
+
+    /// D with its Q heads; `q_us_width` is the width the information loss asks of `Q_us` (0: no `Q_us`).
+    pub fn discriminator(
+        &self,
+        latent: &LatentSpec,
+        q_us_width: usize,
+        vb: VarBuilder,
+    ) -> Result<Box<dyn Discriminator>> {
+        Ok(match self {
+            Self::Mnist(c) => Box::new(MnistDiscriminator::new(latent, q_us_width, c, vb)?),
+            Self::Colour32(c) => Box::new(Colour32Discriminator::new(latent, q_us_width, c, vb)?),
+        })
+    }
 }

@@ -8,48 +8,26 @@
 
 use candle_core::{Module, ModuleT, Result, Tensor};
 use candle_nn::{
-    batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, ConvTranspose2d,
+    batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d,
     ConvTranspose2dConfig, Linear, VarBuilder,
 };
-use serde::{Deserialize, Serialize};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
 
 use crate::ops::{self, ConvParams};
+use crate::LayerConfig;
 
-/// Hyperparameters of the MNIST family; the experiment TOML gives every one (official: 0.01, 1e-5, 0.1, 0.02).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MnistConfig {
-    /// Slope of the discriminator's leaky ReLUs (official code 0.01; InfoGAN 0.1).
-    pub leaky_relu_slope: f64,
-    pub batch_norm_eps: f64,
-    /// Weight of the current batch in the running statistics (PyTorch/Torch convention).
-    pub batch_norm_momentum: f64,
-    /// Standard deviation of the initial weights.
-    pub init_std: f64,
-}
-
-impl MnistConfig {
-    fn batch_norm(&self) -> BatchNormConfig {
-        BatchNormConfig {
-            eps: self.batch_norm_eps,
-            remove_mean: true,
-            affine: true,
-            momentum: self.batch_norm_momentum,
-        }
-    }
-}
-
-const UPSAMPLE: ConvTranspose2dConfig = ConvTranspose2dConfig { padding: 1, output_padding: 0, stride: 2, dilation: 1 };
-const DOWNSAMPLE: Conv2dConfig = Conv2dConfig { padding: 1, stride: 2, dilation: 1, groups: 1, cudnn_fwd_algo: None };
+pub(crate) const UPSAMPLE: ConvTranspose2dConfig =
+    ConvTranspose2dConfig { padding: 1, output_padding: 0, stride: 2, dilation: 1 };
+pub(crate) const DOWNSAMPLE: Conv2dConfig =
+    Conv2dConfig { padding: 1, stride: 2, dilation: 1, groups: 1, cudnn_fwd_algo: None };
 
 /// The layers' own weights through the fast CPU convolutions of [`crate::ops`] (candle's on other devices).
-fn up(layer: &ConvTranspose2d, x: &Tensor) -> Result<Tensor> {
+pub(crate) fn up(layer: &ConvTranspose2d, x: &Tensor) -> Result<Tensor> {
     let params = ConvParams { stride: UPSAMPLE.stride, padding: UPSAMPLE.padding };
     ops::conv_transpose2d(x, layer.weight(), layer.bias(), params)
 }
 
-fn down(layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
+pub(crate) fn down(layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
     ops::conv2d(x, layer.weight(), layer.bias(), ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding })
 }
 
@@ -64,7 +42,7 @@ pub struct MnistGenerator {
 }
 
 impl MnistGenerator {
-    pub fn new(latent: &LatentSpec, config: &MnistConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(latent: &LatentSpec, config: &LayerConfig, vb: VarBuilder) -> Result<Self> {
         let bn = config.batch_norm();
         Ok(Self {
             fc1: linear(latent.input_dim(), 1024, vb.pp("fc1"))?,
@@ -104,7 +82,7 @@ pub struct MnistDiscriminator {
 impl MnistDiscriminator {
     /// `q_us_width` is the width of the `Q_us` output, which the information loss decides (e.g. one mean per
     /// continuous code, or a mean and a log standard deviation); 0 builds no `Q_us` head.
-    pub fn new(latent: &LatentSpec, q_us_width: usize, config: &MnistConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(latent: &LatentSpec, q_us_width: usize, config: &LayerConfig, vb: VarBuilder) -> Result<Self> {
         let bn = config.batch_norm();
         let q_us_head = if q_us_width > 0 {
             let vb = vb.pp("q_us");

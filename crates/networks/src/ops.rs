@@ -11,7 +11,10 @@
 //!   other's adjoint, so each is the other's backward pass, and candle's autodiff differentiates the products:
 //!   every gradient is a matrix product too.
 
+use std::ops::Range;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 use ssinfogan_core::cpu_fast_paths;
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
@@ -122,18 +125,18 @@ impl Geometry {
         (self.channels * self.kernel * self.kernel, self.batch * self.grid_h * self.grid_w)
     }
 
-    /// Calls `f(image index, column index)` for every patch element that falls inside the image; column
-    /// entries over the padding are zero and visited by no one.
+    /// Calls `f(image index, column index)` for every patch element of the `channels` × `batches` block that
+    /// falls inside the image; column entries over the padding are zero and visited by no one.
     #[inline]
-    fn for_each(&self, mut f: impl FnMut(usize, usize)) {
-        let Geometry { batch, channels, height, width, kernel, stride, padding, grid_h, grid_w } = *self;
+    fn for_each(&self, channels: Range<usize>, batches: Range<usize>, mut f: impl FnMut(usize, usize)) {
+        let Geometry { batch, channels: n_channels, height, width, kernel, stride, padding, grid_h, grid_w } = *self;
         let columns = batch * grid_h * grid_w;
-        for c in 0..channels {
+        for c in channels {
             for ky in 0..kernel {
                 for kx in 0..kernel {
                     let row = ((c * kernel + ky) * kernel + kx) * columns;
-                    for b in 0..batch {
-                        let image = (b * channels + c) * height * width;
+                    for b in batches.clone() {
+                        let image = (b * n_channels + c) * height * width;
                         for gy in 0..grid_h {
                             let Some(iy) = (gy * stride + ky).checked_sub(padding).filter(|&y| y < height) else {
                                 continue;
@@ -151,16 +154,27 @@ impl Geometry {
         }
     }
 
+    /// In parallel over channels: each channel owns a contiguous band of k·k rows of the columns.
     fn im2col(&self, image: &[f32]) -> Vec<f32> {
         let (rows, columns) = self.cols_shape();
         let mut cols = vec![0f32; rows * columns];
-        self.for_each(|i, j| cols[j] = image[i]);
+        let band = self.kernel * self.kernel * columns;
+        cols.par_chunks_mut(band).enumerate().for_each(|(c, out)| {
+            let offset = c * band;
+            self.for_each(c..c + 1, 0..self.batch, |i, j| out[j - offset] = image[i]);
+        });
         cols
     }
 
+    /// In parallel over the batch: each image owns a contiguous block of the output (and the sums into one
+    /// pixel stay in one thread, in the same order as a serial loop, so the result does not depend on threads).
     fn col2im(&self, cols: &[f32]) -> Vec<f32> {
         let mut image = vec![0f32; self.image_len()];
-        self.for_each(|i, j| image[i] += cols[j]);
+        let block = self.channels * self.height * self.width;
+        image.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
+            let offset = b * block;
+            self.for_each(0..self.channels, b..b + 1, |i, j| out[i - offset] += cols[j]);
+        });
         image
     }
 }

@@ -3,7 +3,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use ssinfogan_core::{Discriminator, Generator, LatentSpec, RngStreams, SemiSupervisedCode};
-use ssinfogan_networks::{initialise, MnistConfig, MnistDiscriminator, MnistGenerator};
+use ssinfogan_networks::{initialise, LayerConfig, MnistDiscriminator, MnistGenerator};
 
 fn latent() -> LatentSpec {
     LatentSpec {
@@ -14,8 +14,8 @@ fn latent() -> LatentSpec {
     }
 }
 
-fn config() -> MnistConfig {
-    MnistConfig { leaky_relu_slope: 0.01, batch_norm_eps: 1e-5, batch_norm_momentum: 0.1, init_std: 0.02 }
+fn config() -> LayerConfig {
+    LayerConfig { leaky_relu_slope: 0.01, batch_norm_eps: 1e-5, batch_norm_momentum: 0.1, init_std: 0.02 }
 }
 
 fn values(varmap: &VarMap, name: &str) -> Vec<f32> {

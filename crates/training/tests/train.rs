@@ -10,7 +10,7 @@ use ssinfogan_core::{ImageSpec, LatentSpec, RngStreams, SemiSupervisedCode};
 use ssinfogan_datasets::dataset::content_hash;
 use ssinfogan_datasets::{Dataset, DatasetName, LabelledSubset, Provenance, SourceKind, Split};
 use ssinfogan_losses::{ContinuousLoss, LossConfig};
-use ssinfogan_networks::{initialise, MnistConfig, MnistDiscriminator, MnistGenerator};
+use ssinfogan_networks::{initialise, LayerConfig, MnistDiscriminator, MnistGenerator};
 use ssinfogan_training::{train, AdamConfig, Networks, OptimiserConfig, ScheduleConfig, TrainError, TrainingRun};
 
 /// 200 images in 10 classes; class k is a bright horizontal bar at rows 2k+4..2k+6, over faint noise.
@@ -31,6 +31,7 @@ fn fixture() -> Dataset {
     };
     let (train, test) = (make(200, 0), make(50, 1000));
     let provenance = Provenance {
+        label: "class".into(),
         dataset: DatasetName::Mnist,
         source: SourceKind::Local,
         origin: "bar fixture".into(),
@@ -55,7 +56,7 @@ fn latent() -> LatentSpec {
 }
 
 fn networks(seed: u64) -> Networks {
-    let config = MnistConfig { leaky_relu_slope: 0.01, batch_norm_eps: 1e-5, batch_norm_momentum: 0.1, init_std: 0.02 };
+    let config = LayerConfig { leaky_relu_slope: 0.01, batch_norm_eps: 1e-5, batch_norm_momentum: 0.1, init_std: 0.02 };
     let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
     let g =
         MnistGenerator::new(&latent(), &config, VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();

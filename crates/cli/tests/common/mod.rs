@@ -17,6 +17,8 @@ pub fn ssinfogan(root: &Path, args: &[&str]) -> Output {
 }
 
 /// The four IDX files of `n_train`/`n_test` images in 10 classes; class k has a bright bar at rows 2k+4..2k+6.
+// Each test binary compiles this module; not every one writes IDX files.
+#[allow(dead_code)]
 pub fn write_idx_dir(dir: &Path, n_train: usize, n_test: usize) {
     std::fs::create_dir_all(dir).unwrap();
     for (prefix, n) in [("train", n_train), ("t10k", n_test)] {

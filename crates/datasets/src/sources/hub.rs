@@ -8,11 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ssinfogan_core::ImageSpec;
-
 use crate::dataset::Split;
 use crate::error::{DataError, Result};
-use crate::sources::parquet_images;
+use crate::sources::parquet_images::{self, ParquetLayout};
 use crate::SourceKind;
 
 /// The branch where the Hub keeps every dataset converted to parquet.
@@ -20,17 +18,34 @@ pub const REVISION: &str = "refs/convert/parquet";
 /// How long the reachability probe waits for DNS and a TCP connection.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A dataset repository on the Hub and the config (subdirectory) holding its parquet files.
+/// A dataset repository on the Hub, the config (subdirectory) holding its parquet files, and the name of its
+/// image column. Every one here has `train/` and `test/` split directories under the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubDataset {
     pub repo: &'static str,
     pub config: &'static str,
+    /// `image` for most datasets; the CIFAR-10 conversion names it `img`.
+    pub image_column: &'static str,
 }
 
 impl HubDataset {
-    pub const MNIST: HubDataset = HubDataset { repo: "ylecun/mnist", config: "mnist" };
+    pub const MNIST: HubDataset = HubDataset { repo: "ylecun/mnist", config: "mnist", image_column: "image" };
     pub const FASHION_MNIST: HubDataset =
-        HubDataset { repo: "zalando-datasets/fashion_mnist", config: "fashion_mnist" };
+        HubDataset { repo: "zalando-datasets/fashion_mnist", config: "fashion_mnist", image_column: "image" };
+    /// SVHN's cropped digits: 32×32 RGB PNGs and `label` 0–9 (the digit 0 is 0 here, not 10 as in the original
+    /// .mat files). The config also has an `extra` split of 531,131 easier digits, which is not read.
+    pub const SVHN: HubDataset =
+        HubDataset { repo: "ufldl-stanford/svhn", config: "cropped_digits", image_column: "image" };
+    /// CIFAR-10: 32×32 RGB PNGs in a column named `img` (the dataset card's features are `img: image` and
+    /// `label: class_label`), shards `plain_text/{train,test}/0000.parquet` on `refs/convert/parquet`.
+    pub const CIFAR10: HubDataset = HubDataset { repo: "uoft-cs/cifar10", config: "plain_text", image_column: "img" };
+    /// CelebA as uploaded by Flower Labs: `image` (the aligned 178×218 JPEG), `celeb_id` (int64) and the 40
+    /// attributes of list_attr_celeba.txt as boolean columns of the same names; splits `train`, `valid` and
+    /// `test` follow the official partition (162,770 / 19,867 / 19,962), and `valid` is not read. The shards lie
+    /// under `img_align+identity+attr/{train,valid,test}/NNNN.parquet` on `refs/convert/parquet` (19 train, 3
+    /// test shards of about 0.5 GB each).
+    pub const CELEBA: HubDataset =
+        HubDataset { repo: "flwrlabs/celeba", config: "img_align+identity+attr", image_column: "image" };
 
     pub fn describe(&self) -> String {
         format!("Hugging Face Hub {} ({REVISION})", self.repo)
@@ -67,18 +82,8 @@ pub struct HubFiles {
 }
 
 /// Reads the downloaded shards into train and test splits.
-pub fn load(files: &HubFiles, image: ImageSpec) -> Result<(Split, Split)> {
-    Ok((read_shards(&files.train, image)?, read_shards(&files.test, image)?))
-}
-
-fn read_shards(paths: &[PathBuf], image: ImageSpec) -> Result<Split> {
-    let mut split = Split { images: Vec::new(), labels: Vec::new() };
-    for path in paths {
-        let shard = parquet_images::read(path, "image", "label", image)?;
-        split.images.extend(shard.images);
-        split.labels.extend(shard.labels);
-    }
-    Ok(split)
+pub fn load(files: &HubFiles, layout: &ParquetLayout<'_>) -> Result<(Split, Split)> {
+    Ok((parquet_images::read_split(&files.train, layout)?, parquet_images::read_split(&files.test, layout)?))
 }
 
 /// Finds the shards of both splits: in the cache if they are all there, otherwise by listing and downloading
