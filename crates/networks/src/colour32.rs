@@ -11,11 +11,12 @@
 //! Images everywhere in this project are in [0, 1], so G's tanh is mapped to (tanh + 1) / 2: the same network
 //! as one trained on data scaled to [-1, 1], up to that fixed affine map.
 
-use candle_core::{Module, ModuleT, Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
 
 use crate::mnist::{down, up, DOWNSAMPLE, UPSAMPLE};
+use crate::ops;
 use crate::LayerConfig;
 
 /// Channels of G's first feature map, 2×2 (InfoGAN's 448).
@@ -53,9 +54,9 @@ impl Colour32Generator {
 impl Generator for Colour32Generator {
     fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = self.bn_fc.forward_t(&self.fc.forward(input)?, train)?.relu()?; // (b, 1792)
+        let x = ops::batch_norm(&self.bn_fc, &self.fc.forward(input)?, train)?.relu()?; // (b, 1792)
         let x = x.reshape((batch, G_CHANNELS, 2, 2))?;
-        let x = self.bn1.forward_t(&up(&self.deconv1, &x)?, train)?.relu()?; // (b, 256, 4, 4)
+        let x = ops::batch_norm(&self.bn1, &up(&self.deconv1, &x)?, train)?.relu()?; // (b, 256, 4, 4)
         let x = up(&self.deconv2, &x)?.relu()?; // (b, 128, 8, 8)
         let x = up(&self.deconv3, &x)?.relu()?; // (b, 64, 16, 16)
         (up(&self.deconv4, &x)?.tanh()? + 1.0)? * 0.5 // (b, 3, 32, 32) in [0, 1]
@@ -103,11 +104,11 @@ impl Discriminator for Colour32Discriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
         let batch = images.dim(0)?;
         let x = self.leaky(&down(&self.conv1, images)?)?; // (b, 64, 16, 16)
-        let x = self.leaky(&self.bn2.forward_t(&down(&self.conv2, &x)?, train)?)?; // (b, 128, 8, 8)
-        let x = self.leaky(&self.bn3.forward_t(&down(&self.conv3, &x)?, train)?)?; // (b, 256, 4, 4)
+        let x = self.leaky(&ops::batch_norm(&self.bn2, &down(&self.conv2, &x)?, train)?)?; // (b, 128, 8, 8)
+        let x = self.leaky(&ops::batch_norm(&self.bn3, &down(&self.conv3, &x)?, train)?)?; // (b, 256, 4, 4)
         let body = x.reshape((batch, BODY))?;
         let (q_fc, q_bn) = &self.q_hidden;
-        let q = self.leaky(&q_bn.forward_t(&q_fc.forward(&body)?, train)?)?; // (b, 128)
+        let q = self.leaky(&ops::batch_norm(q_bn, &q_fc.forward(&body)?, train)?)?; // (b, 128)
         Ok(DiscriminatorOutput {
             d_logits: self.d_head.forward(&body)?,
             q_ss_logits: self.q_ss_head.forward(&q)?,
