@@ -1,6 +1,7 @@
 //! The CPU kernels of `ssinfogan_networks::ops` beside the candle op they replace, forward + backward, at the
 //! networks' shapes (batch 64 and 128): leaky ReLU on the discriminator's largest activation, its second
-//! convolution and the generator's first transposed convolution.
+//! convolution, the generator's first transposed convolution, and BatchNorm in training mode on the generator's
+//! 6272-wide FC layer and the discriminator's 128-channel 7×7 map.
 //!   cargo bench --workspace --bench ops
 
 use candle_core::{Device, Tensor, Var};
@@ -82,4 +83,46 @@ fn conv_transpose2d_ours(bencher: divan::Bencher, batch: usize) {
 #[divan::bench(args = [64, 128])]
 fn conv_transpose2d_candle(bencher: divan::Bencher, batch: usize) {
     convolution(bencher, batch, true, false);
+}
+
+/// Training-mode BatchNorm forward + backward (input, scale, shift): `spatial` 1 is BatchNorm1d over 6272
+/// features, 49 is BatchNorm2d over 128 channels of 7×7.
+fn batch_norm(bencher: divan::Bencher, batch: usize, spatial: usize, ours: bool) {
+    use candle_core::ModuleT;
+    let channels = if spatial == 1 { 6272 } else { 128 };
+    let vars = candle_nn::VarMap::new();
+    let config = candle_nn::BatchNormConfig { eps: 1e-5, remove_mean: true, affine: true, momentum: 0.1 };
+    let vb = candle_nn::VarBuilder::from_varmap(&vars, candle_core::DType::F32, &Device::Cpu);
+    let bn = candle_nn::batch_norm(channels, config, vb).unwrap();
+    let n = batch * channels * spatial;
+    let shape: Vec<usize> = if spatial == 1 { vec![batch, channels] } else { vec![batch, channels, 7, 7] };
+    let x = Var::from_vec((0..n).map(|i| (i % 17) as f32 / 17.0).collect(), shape.as_slice(), &Device::Cpu).unwrap();
+    bencher.bench_local(|| {
+        let y = if ours {
+            ssinfogan_networks::ops::batch_norm(&bn, x.as_tensor(), true).unwrap()
+        } else {
+            bn.forward_t(x.as_tensor(), true).unwrap()
+        };
+        y.sqr().unwrap().sum_all().unwrap().backward().unwrap()
+    });
+}
+
+#[divan::bench(args = [64, 128])]
+fn batch_norm_1d_ours(bencher: divan::Bencher, batch: usize) {
+    batch_norm(bencher, batch, 1, true);
+}
+
+#[divan::bench(args = [64, 128])]
+fn batch_norm_1d_candle(bencher: divan::Bencher, batch: usize) {
+    batch_norm(bencher, batch, 1, false);
+}
+
+#[divan::bench(args = [64, 128])]
+fn batch_norm_2d_ours(bencher: divan::Bencher, batch: usize) {
+    batch_norm(bencher, batch, 49, true);
+}
+
+#[divan::bench(args = [64, 128])]
+fn batch_norm_2d_candle(bencher: divan::Bencher, batch: usize) {
+    batch_norm(bencher, batch, 49, false);
 }
