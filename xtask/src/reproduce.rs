@@ -89,7 +89,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     eprintln!("[1/3] data");
     let dataset = dataset_of(&toml)?;
-    crate::data::obtain(&binary, &dataset, &["--data-root".into(), args.data_root.display().to_string()])?;
+    // With the experiment, so that the data is read with its label (a CelebA profile's attribute).
+    let mut data_args = vec!["--data-root".to_string(), args.data_root.display().to_string()];
+    data_args.extend(["--experiment".to_string(), format!("experiments/{}.toml", args.experiment)]);
+    if let Some(profile) = &profile {
+        data_args.extend(["--profile".to_string(), profile.clone()]);
+    }
+    crate::data::obtain(&binary, &dataset, &data_args)?;
 
     // The evaluation classifier first, so that runs side by side (or a cluster's array tasks) share it instead of
     // each training one.

@@ -249,6 +249,12 @@ fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
     if s.batch_size == 0 || s.epochs == 0 || s.iterations_per_epoch == 0 {
         bail!("schedule: batch_size, epochs and iterations_per_epoch must be at least 1");
     }
+    if s.batch_size == 1 {
+        bail!(
+            "schedule: batch_size = 1 leaves the BatchNorm layers after fully connected ones one value per feature \
+             (no batch variance: their running variance becomes NaN); use at least 2"
+        );
+    }
     for (name, adam) in [("discriminator", &config.optimiser.discriminator), ("generator", &config.optimiser.generator)]
     {
         if !(adam.learning_rate > 0.0) || !(0.0..1.0).contains(&adam.beta1) || !(0.0..1.0).contains(&adam.beta2) {
@@ -413,6 +419,8 @@ mod tests {
         assert!(error.contains("has 3 values but the label `Male` of celeba has 2"), "{error}");
         let error = error_of("extends = \"mnist.toml\"\n[latent]\nsemi_supervised = [{ name = \"d\", size = 10, label = \"Smiling\" }]\n");
         assert!(error.contains("has only the label `class`"), "{error}");
+        let error = error_of("extends = \"mnist.toml\"\n[schedule]\nbatch_size = 1\n");
+        assert!(error.contains("batch_size = 1") && error.contains("use at least 2"), "{error}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
 use tracing_subscriber::layer::SubscriberExt;
@@ -69,8 +69,14 @@ struct DataArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// The label to read: `class`, or for CelebA one of its 40 attributes (default there: Smiling).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "experiment")]
     label: Option<String>,
+    /// Read the dataset, its source and the label from an experiment TOML (its first sweep variant) instead.
+    #[arg(long)]
+    experiment: Option<PathBuf>,
+    /// A profile of `--experiment` (a CelebA profile may name another attribute).
+    #[arg(long, requires = "experiment")]
+    profile: Option<String>,
     /// The project's data directory: local copies, the npm tarball, the source records.
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
@@ -129,6 +135,17 @@ fn data(args: DataArgs) -> anyhow::Result<()> {
             request.label.clone()
         }
     });
+    if let Some(path) = &args.experiment {
+        let sweep = config::load_sweep(path, args.profile.as_deref())?;
+        let config = config::load(path, &sweep.runs[0].variant, args.profile.as_deref())?;
+        if config.experiment.dataset != args.dataset {
+            bail!("{} is an experiment on {}, not {}", path.display(), config.experiment.dataset, args.dataset);
+        }
+        if let Some(code) = config.latent.semi_supervised.first() {
+            request.label = code.label.clone();
+        }
+        request.source = request.source.or(config.data.source);
+    }
     let dataset =
         ssinfogan_datasets::load(args.dataset, &request).with_context(|| format!("cannot obtain {}", args.dataset))?;
     let record = dataset.provenance.write(&args.data_root).context("cannot record the data source")?;

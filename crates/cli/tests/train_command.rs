@@ -146,11 +146,10 @@ fn config_errors_name_the_file_and_the_key() {
     assert!(rate.contains("optimiser.discriminator: learning_rate must be > 0"), "{rate}");
     let batch = config_error(|t| t.replace("batch_size = 128", "batch_size = 0"), "infogan");
     assert!(batch.contains("schedule: batch_size, epochs and iterations_per_epoch must be at least 1"), "{batch}");
-    let dataset = config_error(|t| t.replace("dataset = \"mnist\"", "dataset = \"svhn\""), "infogan");
-    assert!(
-        dataset.contains("key `experiment.dataset`: unknown variant `svhn`, expected `mnist` or `fashion-mnist`"),
-        "{dataset}"
-    );
+    let dataset = config_error(|t| t.replace("dataset = \"mnist\"", "dataset = \"svhm\""), "infogan");
+    assert!(dataset.contains("key `experiment.dataset`: unknown variant `svhm`, expected one of `mnist`"), "{dataset}");
+    let network = config_error(|t| t.replace("dataset = \"mnist\"", "dataset = \"svhn\""), "infogan");
+    assert!(network.contains("network.kind = \"mnist\" makes 28×28×1 images but svhn has 32×32×3"), "{network}");
 }
 
 #[test]

@@ -204,6 +204,12 @@ fn hub_parquet_in_the_cache_is_read_without_network() {
     assert_fixture_images(&dataset, 12);
     assert_eq!(dataset.test.len(), 6);
     assert_eq!(dataset.provenance.origin, "Hugging Face Hub ylecun/mnist (refs/convert/parquet)");
+    // Not offline but the endpoint does not answer: the cache is used as it is.
+    hub_request.hub.offline = false;
+    assert_eq!(
+        load(DatasetName::Mnist, &hub_request).unwrap().provenance.content_sha256,
+        dataset.provenance.content_sha256
+    );
     // The same images through IDX give the same content hash: the hash is of the data, not the format.
     write_idx_dir(&root.path().join("idx"), 12, 6, true);
     let idx =

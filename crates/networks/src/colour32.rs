@@ -8,8 +8,9 @@
 //! - heads: D = FC(4096→1) (logits); Q = FC(4096→128)+BN+LReLU shared by Q_ss = FC(128→Σ code sizes) and
 //!   Q_us = FC(128→width of the unsupervised likelihood), InfoGAN's "FC 128-BN-lRELU-FC output" for Q.
 //!
-//! Images everywhere in this project are in [0, 1], so G's tanh is mapped to (tanh + 1) / 2: the same network
-//! as one trained on data scaled to [-1, 1], up to that fixed affine map.
+//! Images everywhere in this project are in [0, 1], so G's tanh is mapped to (tanh + 1) / 2: equivalent to
+//! training on data scaled to [-1, 1] up to a reparametrisation of G's output and D's first layer (at the same
+//! N(0, 0.02) initialisation, D's first layer sees inputs at half the scale).
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};

@@ -160,6 +160,9 @@ impl Geometry {
         let (rows, columns) = self.cols_shape();
         let mut cols = vec![0f32; rows * columns];
         let band = self.kernel * self.kernel * columns;
+        if band == 0 {
+            return cols; // an empty batch or kernel: nothing to copy (and rayon refuses chunks of 0)
+        }
         cols.par_chunks_mut(band).enumerate().for_each(|(c, out)| {
             let offset = c * band;
             self.for_each(c..c + 1, 0..self.batch, |i, j| out[j - offset] = image[i]);
@@ -172,6 +175,9 @@ impl Geometry {
     fn col2im(&self, cols: &[f32]) -> Vec<f32> {
         let mut image = vec![0f32; self.image_len()];
         let block = self.channels * self.height * self.width;
+        if block == 0 {
+            return image;
+        }
         image.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
             let offset = b * block;
             self.for_each(0..self.channels, b..b + 1, |i, j| out[i - offset] += cols[j]);

@@ -227,7 +227,8 @@ pub fn read_attribute(path: &Path, attribute: &str) -> Result<Vec<LabelledFace>>
         .iter()
         .position(|n| *n == attribute)
         .ok_or_else(|| bad(2, format!("no attribute `{attribute}`; the file names {}", names.join(" "))))?;
-    let mut faces = Vec::with_capacity(count);
+    // Not `with_capacity(count)`: the count is the file's claim, checked against the rows below.
+    let mut faces = Vec::new();
     for (line, text) in lines.filter(|(_, l)| !l.trim().is_empty()) {
         let mut fields = text.split_whitespace();
         let file = fields.next().unwrap_or_default();

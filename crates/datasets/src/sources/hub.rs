@@ -3,7 +3,7 @@
 //!
 //! Offline, this source must give up in seconds, not minutes: `hf-hub`'s HTTP agent has no connect timeout,
 //! so before any request we resolve and connect to the endpoint on a helper thread and wait at most
-//! [`PROBE_TIMEOUT`]. Files already in the cache are used without any network access.
+//! [`PROBE_TIMEOUT`]. Files already in the cache are not downloaded again; without network they are used as they are.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,8 +86,8 @@ pub fn load(files: &HubFiles, layout: &ParquetLayout<'_>) -> Result<(Split, Spli
     Ok((parquet_images::read_split(&files.train, layout)?, parquet_images::read_split(&files.test, layout)?))
 }
 
-/// Finds the shards of both splits: in the cache if they are all there, otherwise by listing and downloading
-/// them. Anything that keeps the Hub from answering is `Unavailable`.
+/// Finds the shards of both splits: online by listing the repository and downloading what the cache lacks,
+/// offline from the cache. Anything that keeps the Hub from answering (with nothing cached) is `Unavailable`.
 #[cfg(feature = "hub")]
 pub fn fetch(dataset: HubDataset, settings: &HubSettings) -> Result<HubFiles> {
     use hf_hub::{Cache, Repo, RepoType};
@@ -98,17 +98,28 @@ pub fn fetch(dataset: HubDataset, settings: &HubSettings) -> Result<HubFiles> {
         (0..).map_while(|shard| cache.get(&format!("{}/{split}/{shard:04}.parquet", dataset.config))).collect()
     };
     let (train, test) = (cached("train"), cached("test"));
-    if !train.is_empty() && !test.is_empty() {
-        tracing::info!("using {} from the Hub cache {}", dataset.repo, settings.cache_dir.display());
-        return Ok(HubFiles { train, test });
+    let in_cache = (!train.is_empty() && !test.is_empty()).then_some(HubFiles { train, test });
+    // Online, the listing decides which shards make the dataset (cached ones are not downloaded again), so a
+    // download interrupted after some shards is completed rather than read as the whole. Offline, the cache is
+    // all there is: it is used, and a missing shard shows as a subset in the provenance record.
+    let offline = if settings.offline {
+        Err(DataError::unavailable(SourceKind::Hub, "HF_HUB_OFFLINE is set and the files are not in the Hub cache"))
+    } else {
+        probe(&settings.endpoint, PROBE_TIMEOUT)
+    };
+    if let Err(offline) = offline {
+        return match in_cache {
+            Some(files) => {
+                tracing::info!(
+                    "using {} from the Hub cache {} (the Hub is not reachable to check that every shard is there)",
+                    dataset.repo,
+                    settings.cache_dir.display()
+                );
+                Ok(files)
+            }
+            None => Err(offline),
+        };
     }
-    if settings.offline {
-        return Err(DataError::unavailable(
-            SourceKind::Hub,
-            "HF_HUB_OFFLINE is set and the files are not in the Hub cache",
-        ));
-    }
-    probe(&settings.endpoint, PROBE_TIMEOUT)?;
 
     let unreachable =
         |e: hf_hub::api::sync::ApiError| DataError::unavailable(SourceKind::Hub, format!("{}: {e}", dataset.repo));

@@ -1,7 +1,7 @@
 //! A local copy of a Hub parquet conversion: `train/*.parquet` and `test/*.parquet` under the dataset's
 //! directory (`data/svhn/`), or under its config subdirectory (`data/svhn/cropped_digits/`), which is what
 //! `huggingface-cli download ufldl-stanford/svhn --repo-type dataset --revision refs/convert/parquet
-//! --include 'cropped_digits/*' --local-dir data/svhn` leaves.
+//! --include 'cropped_digits/train/*' --include 'cropped_digits/test/*' --local-dir data/svhn` leaves.
 
 use std::path::{Path, PathBuf};
 
