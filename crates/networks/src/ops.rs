@@ -335,11 +335,10 @@ impl CustomOp3 for BatchNormTrain {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let stats = self.saved.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no statistics".into()))?;
-        let sums = Arc::new(OnceLock::new());
-        let op = BatchNormGrad { eps: self.eps, mean: stats.mean.clone(), var: stats.var.clone(), sums: sums.clone() };
+        let op = BatchNormGrad { eps: self.eps, stats, sums: OnceLock::new() };
         let grad_x = x.contiguous()?.apply_op3_no_bwd(&grad.contiguous()?, weight, &op)?;
         let (grad_scale, grad_shift): &(Vec<f32>, Vec<f32>) =
-            sums.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no gradient sums".into()))?;
+            op.sums.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no gradient sums".into()))?;
         let channels = grad_scale.len();
         Ok((
             Some(grad_x),
@@ -351,14 +350,14 @@ impl CustomOp3 for BatchNormTrain {
 
 /// (x, ∂L/∂y, scale) → ∂L/∂x = scale·istd/M · (M·∂L/∂y − Σ∂L/∂y − x̂·Σ∂L/∂y·x̂), and the two sums, which are
 /// the gradients of the shift and the scale, kept in `sums`.
-struct BatchNormGrad {
+struct BatchNormGrad<'a> {
     eps: f64,
-    mean: Vec<f32>,
-    var: Vec<f32>,
-    sums: Arc<OnceLock<(Vec<f32>, Vec<f32>)>>,
+    /// The forward pass's mean and variance.
+    stats: &'a Statistics,
+    sums: OnceLock<(Vec<f32>, Vec<f32>)>,
 }
 
-impl CustomOp3 for BatchNormGrad {
+impl CustomOp3 for BatchNormGrad<'_> {
     fn name(&self) -> &'static str {
         "batch-norm-grad"
     }
@@ -378,12 +377,12 @@ impl CustomOp3 for BatchNormGrad {
             candle_core::bail!("{}: {} gradients for {} inputs", self.name(), grad.len(), x.len());
         }
         let (n, c, s) = channel_view(l1);
-        let istd: Vec<f64> = self.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
+        let istd: Vec<f64> = self.stats.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
         // Σ∂L/∂y·x̂ (the scale's gradient) and Σ∂L/∂y (the shift's), per channel.
         let (grad_scale, grad_shift): (Vec<f32>, Vec<f32>) = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let (mean, istd) = (f64::from(self.mean[ch]), istd[ch]);
+                let (mean, istd) = (f64::from(self.stats.mean[ch]), istd[ch]);
                 let (mut dot, mut sum) = (0f64, 0f64);
                 for b in 0..n {
                     let block = (b * c + ch) * s..(b * c + ch + 1) * s;
@@ -399,7 +398,7 @@ impl CustomOp3 for BatchNormGrad {
         let mut grad_x = vec![0f32; x.len()];
         grad_x.par_chunks_mut(c * s).enumerate().for_each(|(b, out)| {
             for ch in 0..c {
-                let (mean, istd) = (f64::from(self.mean[ch]), istd[ch]);
+                let (mean, istd) = (f64::from(self.stats.mean[ch]), istd[ch]);
                 let factor = f64::from(weight[ch]) * istd / count;
                 let (dot, sum) = (f64::from(grad_scale[ch]), f64::from(grad_shift[ch]));
                 let block = (b * c + ch) * s..(b * c + ch + 1) * s;

@@ -1,11 +1,12 @@
 //! Decoded images to a dataset's shape: exactly as stored (MNIST, SVHN, CIFAR-10), or centre-cropped and
-//! resized (CelebA's 178×218 aligned faces to 32×32), then to CHW planes of f32 in [0, 1]. Decoding runs on
-//! every core, because CelebA's 182,000 JPEGs take minutes on one.
+//! resized (CelebA's 178×218 aligned faces to 32×32), then to CHW planes of f32 in [0, 1]. Decoding runs in
+//! parallel, because CelebA's 182,000 JPEGs take minutes on one core.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::imageops::FilterType;
 use image::DynamicImage;
+use rayon::prelude::*;
 use ssinfogan_core::ImageSpec;
 
 /// How often, in images, a long decode logs its progress.
@@ -67,9 +68,10 @@ pub fn fit_into(decoded: DynamicImage, spec: ImageSpec, fit: Fit, out: &mut [f32
     Ok(())
 }
 
-/// Runs `decode(item, slot)` for every item on all cores, each writing one image of `spec` into its own slot
-/// of the result, so the images come out in item order. Returns the error of the first item (in item order)
-/// that fails. `what` names the images in the progress lines logged every 20,000 images.
+/// Runs `decode(item, slot)` for every item on rayon's pool (so `RAYON_NUM_THREADS`, which `--jobs` sets per run,
+/// bounds it like the training's kernels), each writing one image of `spec` into its own slot of the result, so
+/// the images come out in item order. Returns the error of the first item (in item order) that fails. `what`
+/// names the images in the progress lines logged every 20,000 images.
 pub fn decode_in_parallel<T, E>(
     items: &[T],
     spec: ImageSpec,
@@ -82,33 +84,22 @@ where
 {
     let pixels = spec.pixels();
     let mut out = vec![0.0f32; items.len() * pixels];
-    if items.is_empty() {
+    if pixels == 0 {
         return Ok(out);
     }
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per_thread = items.len().div_ceil(threads);
     let done = AtomicUsize::new(0);
-    let results: Vec<Result<(), E>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = items
-            .chunks(per_thread)
-            .zip(out.chunks_mut(per_thread * pixels))
-            .map(|(chunk, slots)| {
-                let (decode, done) = (&decode, &done);
-                scope.spawn(move || {
-                    for (item, slot) in chunk.iter().zip(slots.chunks_exact_mut(pixels)) {
-                        decode(item, slot)?;
-                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n % PROGRESS_EVERY == 0 {
-                            tracing::info!("{what}: {n} of {} images decoded", items.len());
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        // A worker only panics on a bug in `decode`; pass the panic on rather than hide it.
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    });
+    let results: Vec<Result<(), E>> = out
+        .par_chunks_mut(pixels)
+        .zip(items.par_iter())
+        .map(|(slot, item)| {
+            decode(item, slot)?;
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % PROGRESS_EVERY == 0 {
+                tracing::info!("{what}: {n} of {} images decoded", items.len());
+            }
+            Ok(())
+        })
+        .collect();
     results.into_iter().collect::<Result<(), E>>()?;
     Ok(out)
 }

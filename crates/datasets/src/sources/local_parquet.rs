@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::dataset::Split;
 use crate::error::{DataError, Result};
 use crate::sources::hub::HubFiles;
-use crate::sources::parquet_images::{self, ParquetLayout};
+use crate::sources::parquet_images::ParquetLayout;
 use crate::SourceKind;
 
 const SPLITS: [&str; 2] = ["train", "test"];
@@ -17,8 +17,7 @@ const SPLITS: [&str; 2] = ["train", "test"];
 /// one without either split directory, is `Unavailable`; one with only one split, or a split directory with no
 /// parquet file, is an error that says which is missing.
 pub fn load(dir: &Path, config: &str, layout: &ParquetLayout<'_>) -> Result<(Split, Split)> {
-    let files = shards(dir, config)?;
-    Ok((parquet_images::read_split(&files.train, layout)?, parquet_images::read_split(&files.test, layout)?))
+    crate::sources::hub::load(&shards(dir, config)?, layout)
 }
 
 /// The shards of both splits, each split's in name order (`0000.parquet`, `0001.parquet`, ...).

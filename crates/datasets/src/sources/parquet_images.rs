@@ -66,7 +66,7 @@ pub fn read(path: &Path, layout: &ParquetLayout<'_>) -> Result<Split> {
     };
     let reader = SerializedFileReader::new(file).map_err(not_parquet)?;
     let expected_rows = reader.metadata().file_metadata().num_rows().max(0) as usize;
-    // The encoded images are gathered first (they share the file's buffers) and decoded afterwards on all cores.
+    // The encoded images are gathered first (they share the file's buffers) and decoded afterwards in parallel.
     let mut encoded: Vec<(usize, ByteArray)> = Vec::with_capacity(expected_rows);
     let mut labels = Vec::with_capacity(expected_rows);
     for (row_index, row) in reader.get_row_iter(None).map_err(not_parquet)?.enumerate() {
