@@ -12,7 +12,7 @@
 //! training on data scaled to [-1, 1] up to a reparametrisation of G's output and D's first layer (at the same
 //! N(0, 0.02) initialisation, D's first layer sees inputs at half the scale).
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
 
@@ -55,7 +55,7 @@ impl Colour32Generator {
 impl Generator for Colour32Generator {
     fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = ops::batch_norm(&self.bn_fc, &self.fc.forward(input)?, train)?.relu()?; // (b, 1792)
+        let x = ops::batch_norm(&self.bn_fc, &ops::linear(&self.fc, input)?, train)?.relu()?; // (b, 1792)
         let x = x.reshape((batch, G_CHANNELS, 2, 2))?;
         let x = ops::batch_norm(&self.bn1, &up(&self.deconv1, &x)?, train)?.relu()?; // (b, 256, 4, 4)
         let x = up(&self.deconv2, &x)?.relu()?; // (b, 128, 8, 8)
@@ -109,11 +109,11 @@ impl Discriminator for Colour32Discriminator {
         let x = self.leaky(&ops::batch_norm(&self.bn3, &down(&self.conv3, &x)?, train)?)?; // (b, 256, 4, 4)
         let body = x.reshape((batch, BODY))?;
         let (q_fc, q_bn) = &self.q_hidden;
-        let q = self.leaky(&ops::batch_norm(q_bn, &q_fc.forward(&body)?, train)?)?; // (b, 128)
+        let q = self.leaky(&ops::batch_norm(q_bn, &ops::linear(q_fc, &body)?, train)?)?; // (b, 128)
         Ok(DiscriminatorOutput {
-            d_logits: self.d_head.forward(&body)?,
-            q_ss_logits: self.q_ss_head.forward(&q)?,
-            q_us: self.q_us_head.as_ref().map(|head| head.forward(&q)).transpose()?,
+            d_logits: ops::linear(&self.d_head, &body)?,
+            q_ss_logits: ops::linear(&self.q_ss_head, &q)?,
+            q_us: self.q_us_head.as_ref().map(|head| ops::linear(head, &q)).transpose()?,
         })
     }
 }

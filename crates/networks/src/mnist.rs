@@ -6,7 +6,7 @@
 //! - heads on the 1024 body features: D = FC(1) (logits; the sigmoid lives in the loss), Q_ss = FC(Σ code
 //!   sizes), Q_us = FC(128)+BN+LReLU → FC(width of the unsupervised likelihood).
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::{
     batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d,
     ConvTranspose2dConfig, Linear, VarBuilder,
@@ -59,8 +59,8 @@ impl MnistGenerator {
 impl Generator for MnistGenerator {
     fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = ops::batch_norm(&self.bn1, &self.fc1.forward(input)?, train)?.relu()?; // (b, 1024)
-        let x = ops::batch_norm(&self.bn2, &self.fc2.forward(&x)?, train)?.relu()?; // (b, 6272)
+        let x = ops::batch_norm(&self.bn1, &ops::linear(&self.fc1, input)?, train)?.relu()?; // (b, 1024)
+        let x = ops::batch_norm(&self.bn2, &ops::linear(&self.fc2, &x)?, train)?.relu()?; // (b, 6272)
         let x = x.reshape((batch, 128, 7, 7))?;
         let x = ops::batch_norm(&self.bn3, &up(&self.deconv1, &x)?, train)?.relu()?; // (b, 64, 14, 14)
         candle_nn::ops::sigmoid(&up(&self.deconv2, &x)?) // (b, 1, 28, 28)
@@ -118,17 +118,17 @@ impl Discriminator for MnistDiscriminator {
         let x = self.leaky(&down(&self.conv1, images)?)?; // (b, 64, 14, 14)
         let x = self.leaky(&ops::batch_norm(&self.bn2, &down(&self.conv2, &x)?, train)?)?; // (b, 128, 7, 7)
         let x = x.reshape((batch, 128 * 7 * 7))?;
-        let body = self.leaky(&ops::batch_norm(&self.bn_fc, &self.fc.forward(&x)?, train)?)?; // (b, 1024)
+        let body = self.leaky(&ops::batch_norm(&self.bn_fc, &ops::linear(&self.fc, &x)?, train)?)?; // (b, 1024)
         let q_us = match &self.q_us_head {
             Some((fc1, bn, fc2)) => {
-                let h = self.leaky(&ops::batch_norm(bn, &fc1.forward(&body)?, train)?)?; // (b, 128)
-                Some(fc2.forward(&h)?) // (b, q_us_width)
+                let h = self.leaky(&ops::batch_norm(bn, &ops::linear(fc1, &body)?, train)?)?; // (b, 128)
+                Some(ops::linear(fc2, &h)?) // (b, q_us_width)
             }
             None => None,
         };
         Ok(DiscriminatorOutput {
-            d_logits: self.d_head.forward(&body)?,
-            q_ss_logits: self.q_ss_head.forward(&body)?,
+            d_logits: ops::linear(&self.d_head, &body)?,
+            q_ss_logits: ops::linear(&self.q_ss_head, &body)?,
             q_us,
         })
     }

@@ -1,0 +1,163 @@
+//! A fully connected layer, `x · Wᵀ + b`, as one autograd node.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::matmul::{matmul, MatRef};
+use super::{contiguous_f32, fast_path, with_values};
+
+/// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device, dtype or
+/// rank goes to candle's.
+pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> Result<Tensor> {
+    let weight = layer.weight();
+    if !fast_path(x, weight) || x.rank() != 2 || weight.rank() != 2 {
+        return layer.forward(x);
+    }
+    let ((batch, inputs), (outputs, weight_inputs)) = (x.dims2()?, weight.dims2()?);
+    if weight_inputs != inputs {
+        candle_core::bail!("linear: input {:?} for a weight of shape {:?}", x.shape(), weight.shape());
+    }
+    let bias = match layer.bias() {
+        Some(bias) if bias.elem_count() == outputs && bias.dtype() == DType::F32 => bias.flatten_all()?.contiguous()?,
+        Some(bias) => candle_core::bail!("linear: a bias of shape {:?} for {outputs} outputs", bias.shape()),
+        None => Tensor::zeros(outputs, DType::F32, x.device())?,
+    };
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, Linear { batch, inputs, outputs })
+}
+
+struct Linear {
+    batch: usize,
+    inputs: usize,
+    outputs: usize,
+}
+
+impl CustomOp3 for Linear {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let Linear { batch, inputs, outputs } = *self;
+        let (x, w, bias) =
+            (contiguous_f32(s1, l1, "linear")?, contiguous_f32(s2, l2, "linear")?, contiguous_f32(s3, l3, "linear")?);
+        if x.len() != batch * inputs || w.len() != outputs * inputs || bias.len() != outputs {
+            candle_core::bail!("linear: {} inputs, {} weights, {} biases", x.len(), w.len(), bias.len());
+        }
+        // Every row starts as the bias; the product accumulates onto it.
+        let mut y: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
+        matmul(&mut y, MatRef::new(x, batch, inputs), MatRef::new(w, outputs, inputs).t(), true);
+        Ok((CpuStorage::F32(y), (batch, outputs).into()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _bias: &Tensor,
+        _y: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Linear { batch, inputs, outputs } = *self;
+        let grad = grad.contiguous()?;
+        let device = w.device();
+        with_values(&grad, "linear", |grad_y| {
+            let grad_y = MatRef::new(grad_y, batch, outputs);
+            // ∂L/∂W = ∂L/∂Yᵀ · x
+            let mut grad_w = vec![0f32; outputs * inputs];
+            with_values(x, "linear", |x| {
+                matmul(&mut grad_w, grad_y.t(), MatRef::new(x, batch, inputs), false);
+                Ok(())
+            })?;
+            // ∂L/∂x = ∂L/∂Y · W, only where x needs one.
+            let grad_x = if x.track_op() {
+                let mut grad_x = vec![0f32; batch * inputs];
+                with_values(w, "linear", |w| {
+                    matmul(&mut grad_x, grad_y, MatRef::new(w, outputs, inputs), false);
+                    Ok(())
+                })?;
+                Some(Tensor::from_vec(grad_x, (batch, inputs), device)?)
+            } else {
+                None
+            };
+            let grad_bias = column_sums(grad_y, batch, outputs);
+            Ok((
+                grad_x,
+                Some(Tensor::from_vec(grad_w, (outputs, inputs), device)?),
+                Some(Tensor::from_vec(grad_bias, outputs, device)?),
+            ))
+        })
+    }
+}
+
+/// Σ over the batch of every column of the row-major `rows × cols` matrix, in f64, in parallel over columns in
+/// blocks (each block reads its columns row by row).
+fn column_sums(m: MatRef, rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 256;
+    let data = m.data();
+    let mut sums = vec![0f32; cols];
+    sums.par_chunks_mut(BLOCK).enumerate().for_each(|(block, out)| {
+        let start = block * BLOCK;
+        let mut acc = vec![0f64; out.len()];
+        for r in 0..rows {
+            for (a, v) in acc.iter_mut().zip(&data[r * cols + start..][..out.len()]) {
+                *a += f64::from(*v);
+            }
+        }
+        out.iter_mut().zip(acc).for_each(|(o, a)| *o = a as f32);
+    });
+    sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+    use candle_nn::VarBuilder;
+
+    #[test]
+    fn linear_matches_candle_in_values_and_gradients() {
+        // The networks' widths (smaller batch) and odd ones: batch 1, widths not multiples of 8, one output.
+        for (batch, inputs, outputs) in [(3, 6272, 1024), (1, 7, 5), (5, 13, 1), (2, 1, 3)] {
+            let values = |n: usize, seed: usize| -> Vec<f32> {
+                (0..n).map(|i| (((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0) * 0.5).collect()
+            };
+            let vars = candle_nn::VarMap::new();
+            let layer =
+                candle_nn::linear(inputs, outputs, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
+            let x = Var::from_vec(values(batch * inputs, 1), (batch, inputs), &Device::Cpu).unwrap();
+            let ours = linear(&layer, x.as_tensor()).unwrap();
+            let theirs = layer.forward(x.as_tensor()).unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
+                assert_eq!(a.len(), b.len(), "{what}");
+                for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{what} [{i}] ({batch}, {inputs}, {outputs}): {a} vs {b}"
+                    );
+                }
+            };
+            close(flat(&ours), flat(&theirs), "values");
+            let weights = Tensor::from_vec(values(batch * outputs, 4), (batch, outputs), &Device::Cpu).unwrap();
+            let grads = |y: &Tensor| (y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let (g_ours, g_theirs) = (grads(&ours), grads(&theirs));
+            let (weight, bias) = (layer.weight(), layer.bias().unwrap());
+            for (t, what) in [(x.as_tensor(), "input"), (weight, "weight"), (bias, "bias")] {
+                close(flat(g_ours.get(t).unwrap()), flat(g_theirs.get(t).unwrap()), what);
+            }
+            // An input that needs no gradient gets none; the layer's parameters still do.
+            let constant = x.as_tensor().detach();
+            let store = (linear(&layer, &constant).unwrap() * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(store.get(&constant).is_none());
+            close(flat(store.get(weight).unwrap()), flat(g_theirs.get(weight).unwrap()), "weight, constant input");
+        }
+    }
+}

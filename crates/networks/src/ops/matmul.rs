@@ -1,0 +1,116 @@
+//! Row-major f32 matrix products through the `gemm` crate, on views whose strides read a transposed operand in
+//! place, optionally accumulating into the destination (a bias already written there).
+
+use gemm::Parallelism;
+
+/// A read-only matrix view: element (i, j) is `data[i·row_stride + j·col_stride]`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct MatRef<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+}
+
+impl<'a> MatRef<'a> {
+    /// The row-major `rows × cols` matrix stored in `data`.
+    pub(super) fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(data.len(), rows * cols, "a {rows}×{cols} matrix needs {} values", rows * cols);
+        Self { data, rows, cols, row_stride: cols, col_stride: 1 }
+    }
+
+    /// The values behind the view (row-major for a view made by [`MatRef::new`]).
+    pub(super) fn data(&self) -> &'a [f32] {
+        self.data
+    }
+
+    /// The transpose, read in place.
+    pub(super) fn t(self) -> Self {
+        Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+    }
+}
+
+/// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major `a.rows × b.cols`, on the rayon pool.
+pub(super) fn matmul(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions differ: {m}×{k} · {}×{n}", b.rows);
+    assert_eq!(dst.len(), m * n, "the destination of a {m}×{n} product has {} values", dst.len());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+    // SAFETY: `MatRef::new` checked each operand's length for its shape and strides, transposition keeps the
+    // same set of offsets, and the destination's length is checked above; the three slices are distinct
+    // borrows, so nothing the product writes is read.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The textbook triple loop.
+    fn reference(a: &[f32], b: &[f32], (m, k, n): (usize, usize, usize)) -> Vec<f32> {
+        (0..m).flat_map(|i| (0..n).map(move |j| (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum())).collect()
+    }
+
+    fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        (0..cols).flat_map(|j| (0..rows).map(move |i| x[i * cols + j])).collect()
+    }
+
+    #[test]
+    fn products_of_transposed_views_and_accumulation_match_the_triple_loop() {
+        let (m, k, n) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 11) as f32 - 5.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5 - 1.0).collect();
+        let expected = reference(&a, &b, (m, k, n));
+        let (a_t, b_t) = (transpose(&a, m, k), transpose(&b, k, n));
+        for (lhs, rhs) in [
+            (MatRef::new(&a, m, k), MatRef::new(&b, k, n)),
+            (MatRef::new(&a_t, k, m).t(), MatRef::new(&b, k, n)),
+            (MatRef::new(&a, m, k), MatRef::new(&b_t, n, k).t()),
+            (MatRef::new(&a_t, k, m).t(), MatRef::new(&b_t, n, k).t()),
+        ] {
+            let mut dst = vec![f32::NAN; m * n];
+            matmul(&mut dst, lhs, rhs, false);
+            assert_eq!(dst, expected);
+            // Accumulating onto a bias-like start value adds it exactly (small integers and halves).
+            let mut dst = vec![2.0; m * n];
+            matmul(&mut dst, lhs, rhs, true);
+            assert_eq!(dst, expected.iter().map(|v| v + 2.0).collect::<Vec<_>>());
+        }
+        let mut empty_inner = vec![f32::NAN; 4];
+        matmul(&mut empty_inner, MatRef::new(&[], 2, 0), MatRef::new(&[], 0, 2), false);
+        assert_eq!(empty_inner, vec![0.0; 4]);
+    }
+}

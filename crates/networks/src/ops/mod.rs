@@ -1,0 +1,126 @@
+//! CPU kernels for the layers where candle's CPU path is slow, used transparently: on other devices (CUDA) and
+//! dtypes each function is candle's own op.
+//!
+//! Each layer is one autograd node with a hand-written backward pass. Candle's backward pass accumulates every
+//! node's gradient as `zeros + gradient` (a fill and an add over the whole tensor), and a layer built from
+//! tensor ops (matmul, transpose, reshape, broadcast bias add) is five to eight nodes whose bias gradient is a
+//! strided reduction; measured on the MNIST step, that bookkeeping cost as much as the matrix products.
+//!
+//! - [`linear`] and the convolutions ([`conv2d`], [`conv_transpose2d`]): the bias is added in the pass that
+//!   writes the output, and forward and backward are matrix products through the `gemm` crate (the one candle's
+//!   CPU matmul calls) on views that read transposed operands in place ([`matmul`]). A convolution is
+//!   `W · im2col(x)`, a transposed convolution `col2im(Wᵀ · x)`; im2col and col2im are each other's adjoint, so
+//!   each appears in the other's backward pass. The gradient of an input that needs none (the images, a
+//!   detached fake) is not computed.
+//! - [`batch_norm`] in training mode: statistics, normalisation, scale and shift in one op, backward in three
+//!   passes.
+//! - [`leaky_relu`]: `candle_nn::ops::leaky_relu` is `max(x, 0) + min(x, 0)·slope`, five tensors forward and two
+//!   masked comparisons backward; here one pass each way.
+
+mod batch_norm;
+mod conv;
+mod linear;
+mod matmul;
+
+pub use batch_norm::batch_norm;
+pub use conv::{conv2d, conv_transpose2d, ConvParams};
+pub use linear::linear;
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
+use ssinfogan_core::cpu_fast_paths;
+
+fn fast_path(x: &Tensor, weight: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && weight.dtype() == DType::F32 && cpu_fast_paths()
+}
+
+/// Leaky ReLU, `x` for x > 0 and `slope·x` otherwise (PyTorch's gradient convention at 0: `slope`).
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 && cpu_fast_paths() {
+        x.contiguous()?.apply_op1(LeakyRelu { slope: slope as f32 })
+    } else {
+        candle_nn::ops::leaky_relu(x, slope)
+    }
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else { candle_core::bail!("{op}: f32 only") };
+    let Some((start, end)) = layout.contiguous_offsets() else { candle_core::bail!("{op}: contiguous input only") };
+    Ok(&data[start..end])
+}
+
+struct LeakyRelu {
+    slope: f32,
+}
+
+impl CustomOp1 for LeakyRelu {
+    fn name(&self) -> &'static str {
+        "leaky-relu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, self.name())?;
+        let slope = self.slope;
+        let y: Vec<f32> = x.iter().map(|&x| if x > 0.0 { x } else { x * slope }).collect();
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _y: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op2_no_bwd(x, &LeakyReluGrad { slope: self.slope })?))
+    }
+}
+
+/// `grad · (1 if x > 0 else slope)`: the backward pass of [`LeakyRelu`] without a mask tensor.
+struct LeakyReluGrad {
+    slope: f32,
+}
+
+impl CustomOp2 for LeakyReluGrad {
+    fn name(&self) -> &'static str {
+        "leaky-relu-grad"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (grad, x) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
+        if grad.len() != x.len() {
+            candle_core::bail!("{}: {} gradients for {} inputs", self.name(), grad.len(), x.len());
+        }
+        let slope = self.slope;
+        let dx: Vec<f32> = grad.iter().zip(x).map(|(&g, &x)| if x > 0.0 { g } else { g * slope }).collect();
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// Calls `f` with the values of a contiguous f32 CPU tensor (the backward passes read their saved inputs and
+/// the incoming gradient this way).
+fn with_values<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("{op}: CPU tensors only") };
+    f(contiguous_f32(cpu, layout, op)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn leaky_relu_matches_candle_in_values_and_gradients() {
+        // Odd shapes: batch 1, non-square, channel counts that are not multiples of 8; no exact zeros (where
+        // the two ops' subgradients may differ by convention).
+        for shape in [vec![1, 3, 5, 7], vec![2, 13], vec![3, 1, 1, 1]] {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = (0..n).map(|i| ((i * 29 % 23) as f32 - 11.5) / 3.0).collect();
+            let x = Var::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap();
+            let weights = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap().reshape(shape.as_slice()).unwrap();
+            let ours = leaky_relu(x.as_tensor(), 0.01).unwrap();
+            let theirs = candle_nn::ops::leaky_relu(x.as_tensor(), 0.01).unwrap();
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(flat(&ours), flat(&theirs), "values, shape {shape:?}");
+            let grad = |y: &Tensor| {
+                let loss = (y * &weights).unwrap().sum_all().unwrap();
+                flat(loss.backward().unwrap().get(x.as_tensor()).unwrap())
+            };
+            assert_eq!(grad(&ours), grad(&theirs), "gradients, shape {shape:?}");
+        }
+    }
+}
