@@ -16,8 +16,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
 
-use crate::mnist::{down, up, DOWNSAMPLE, UPSAMPLE};
-use crate::ops;
+use crate::mnist::{bn_relu, down, up, DOWNSAMPLE, UPSAMPLE};
+use crate::ops::{self, Activation};
 use crate::LayerConfig;
 
 /// Channels of G's first feature map, 2×2 (InfoGAN's 448).
@@ -55,9 +55,9 @@ impl Colour32Generator {
 impl Generator for Colour32Generator {
     fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = ops::batch_norm(&self.bn_fc, &ops::linear(&self.fc, input)?, train)?.relu()?; // (b, 1792)
+        let x = bn_relu(&self.bn_fc, &ops::linear(&self.fc, input)?, train)?; // (b, 1792)
         let x = x.reshape((batch, G_CHANNELS, 2, 2))?;
-        let x = ops::batch_norm(&self.bn1, &up(&self.deconv1, &x)?, train)?.relu()?; // (b, 256, 4, 4)
+        let x = bn_relu(&self.bn1, &up(&self.deconv1, &x)?, train)?; // (b, 256, 4, 4)
         let x = up(&self.deconv2, &x)?.relu()?; // (b, 128, 8, 8)
         let x = up(&self.deconv3, &x)?.relu()?; // (b, 64, 16, 16)
         (up(&self.deconv4, &x)?.tanh()? + 1.0)? * 0.5 // (b, 3, 32, 32) in [0, 1]
@@ -96,6 +96,11 @@ impl Colour32Discriminator {
         })
     }
 
+    /// BatchNorm then leaky ReLU, one op.
+    fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
+        ops::batch_norm_activation(bn, x, train, Activation::LeakyRelu(self.slope))
+    }
+
     fn leaky(&self, x: &Tensor) -> Result<Tensor> {
         crate::ops::leaky_relu(x, self.slope)
     }
@@ -105,11 +110,11 @@ impl Discriminator for Colour32Discriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
         let batch = images.dim(0)?;
         let x = self.leaky(&down(&self.conv1, images)?)?; // (b, 64, 16, 16)
-        let x = self.leaky(&ops::batch_norm(&self.bn2, &down(&self.conv2, &x)?, train)?)?; // (b, 128, 8, 8)
-        let x = self.leaky(&ops::batch_norm(&self.bn3, &down(&self.conv3, &x)?, train)?)?; // (b, 256, 4, 4)
+        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 8, 8)
+        let x = self.bn_leaky(&self.bn3, &down(&self.conv3, &x)?, train)?; // (b, 256, 4, 4)
         let body = x.reshape((batch, BODY))?;
         let (q_fc, q_bn) = &self.q_hidden;
-        let q = self.leaky(&ops::batch_norm(q_bn, &ops::linear(q_fc, &body)?, train)?)?; // (b, 128)
+        let q = self.bn_leaky(q_bn, &ops::linear(q_fc, &body)?, train)?; // (b, 128)
         Ok(DiscriminatorOutput {
             d_logits: ops::linear(&self.d_head, &body)?,
             q_ss_logits: ops::linear(&self.q_ss_head, &q)?,

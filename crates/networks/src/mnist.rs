@@ -13,7 +13,7 @@ use candle_nn::{
 };
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
 
-use crate::ops::{self, ConvParams};
+use crate::ops::{self, Activation, ConvParams};
 use crate::LayerConfig;
 
 pub(crate) const UPSAMPLE: ConvTranspose2dConfig =
@@ -29,6 +29,11 @@ pub(crate) fn up(layer: &ConvTranspose2d, x: &Tensor) -> Result<Tensor> {
 
 pub(crate) fn down(layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
     ops::conv2d(x, layer.weight(), layer.bias(), ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding })
+}
+
+/// BatchNorm then ReLU, one op.
+pub(crate) fn bn_relu(bn: &BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
+    ops::batch_norm_activation(bn, x, train, Activation::Relu)
 }
 
 pub struct MnistGenerator {
@@ -59,10 +64,10 @@ impl MnistGenerator {
 impl Generator for MnistGenerator {
     fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = ops::batch_norm(&self.bn1, &ops::linear(&self.fc1, input)?, train)?.relu()?; // (b, 1024)
-        let x = ops::batch_norm(&self.bn2, &ops::linear(&self.fc2, &x)?, train)?.relu()?; // (b, 6272)
+        let x = bn_relu(&self.bn1, &ops::linear(&self.fc1, input)?, train)?; // (b, 1024)
+        let x = bn_relu(&self.bn2, &ops::linear(&self.fc2, &x)?, train)?; // (b, 6272)
         let x = x.reshape((batch, 128, 7, 7))?;
-        let x = ops::batch_norm(&self.bn3, &up(&self.deconv1, &x)?, train)?.relu()?; // (b, 64, 14, 14)
+        let x = bn_relu(&self.bn3, &up(&self.deconv1, &x)?, train)?; // (b, 64, 14, 14)
         candle_nn::ops::sigmoid(&up(&self.deconv2, &x)?) // (b, 1, 28, 28)
     }
 }
@@ -107,6 +112,11 @@ impl MnistDiscriminator {
         })
     }
 
+    /// BatchNorm then leaky ReLU, one op.
+    fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
+        ops::batch_norm_activation(bn, x, train, Activation::LeakyRelu(self.slope))
+    }
+
     fn leaky(&self, x: &Tensor) -> Result<Tensor> {
         crate::ops::leaky_relu(x, self.slope)
     }
@@ -116,12 +126,12 @@ impl Discriminator for MnistDiscriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
         let batch = images.dim(0)?;
         let x = self.leaky(&down(&self.conv1, images)?)?; // (b, 64, 14, 14)
-        let x = self.leaky(&ops::batch_norm(&self.bn2, &down(&self.conv2, &x)?, train)?)?; // (b, 128, 7, 7)
+        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 7, 7)
         let x = x.reshape((batch, 128 * 7 * 7))?;
-        let body = self.leaky(&ops::batch_norm(&self.bn_fc, &ops::linear(&self.fc, &x)?, train)?)?; // (b, 1024)
+        let body = self.bn_leaky(&self.bn_fc, &ops::linear(&self.fc, &x)?, train)?; // (b, 1024)
         let q_us = match &self.q_us_head {
             Some((fc1, bn, fc2)) => {
-                let h = self.leaky(&ops::batch_norm(bn, &ops::linear(fc1, &body)?, train)?)?; // (b, 128)
+                let h = self.bn_leaky(bn, &ops::linear(fc1, &body)?, train)?; // (b, 128)
                 Some(ops::linear(fc2, &h)?) // (b, q_us_width)
             }
             None => None,

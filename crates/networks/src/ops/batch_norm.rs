@@ -1,25 +1,72 @@
-//! BatchNorm in training mode as one CPU op forward and one backward (candle's takes about ten tensor ops).
+//! BatchNorm in training mode, with the activation that follows it, as one CPU op forward and one backward
+//! (candle's BatchNorm takes about ten tensor ops, and each activation is one more node).
 
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, fast_path};
+use super::{contiguous_f32, fast_path, leaky_relu, read_f32};
 
-/// BatchNorm of `x` (batch, channels, …) through candle's module `bn`: in training mode on the CPU, one op
-/// that normalises with the batch statistics and applies the scale and shift in two passes (candle's takes about
-/// ten tensor ops), with a backward pass of three (statistics, the two per-channel sums, the input gradient);
-/// the running statistics are updated as candle updates them (momentum, unbiased variance). Otherwise, and
-/// without an affine part, candle's own.
-pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
-    use candle_core::ModuleT;
-    let Some((weight, bias)) = bn.weight_and_bias() else { return bn.forward_t(x, train) };
-    if !train || !fast_path(x, weight) || x.rank() < 2 || x.dim(1)? != weight.elem_count() {
-        return bn.forward_t(x, train);
+/// The activation after a BatchNorm layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// Leaky ReLU with this slope for negative inputs.
+    LeakyRelu(f64),
+}
+
+impl Activation {
+    /// candle's op (or [`leaky_relu`]) for the unfused path.
+    fn apply(self, x: Tensor) -> Result<Tensor> {
+        match self {
+            Self::Identity => Ok(x),
+            Self::Relu => x.relu(),
+            Self::LeakyRelu(slope) => leaky_relu(&x, slope),
+        }
     }
+
+    /// The factor of values ≤ 0 in the fused op (its value and its derivative there). Both activations keep
+    /// the sign of their input (with ReLU's 0 for x ≤ 0), so the backward pass reads the derivative off the
+    /// output. `None` for a slope ≤ 0, which does not: that activation runs as its own op.
+    fn negative_slope(self) -> Option<f32> {
+        match self {
+            Self::Identity => Some(1.0),
+            Self::Relu => Some(0.0),
+            Self::LeakyRelu(slope) if slope > 0.0 => Some(slope as f32),
+            Self::LeakyRelu(_) => None,
+        }
+    }
+}
+
+/// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, train)`.
+pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
+    batch_norm_activation(bn, x, train, Activation::Identity)
+}
+
+/// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, then `activation`. In training mode on
+/// the CPU one op: the batch statistics, then normalisation, scale, shift and activation in one pass; backward,
+/// the two per-channel sums and the input gradient, with the activation's derivative read off the output. The
+/// running statistics are updated as candle updates them (momentum, unbiased variance). Otherwise, and without
+/// an affine part, candle's BatchNorm and the activation as its own op.
+pub fn batch_norm_activation(
+    bn: &candle_nn::BatchNorm,
+    x: &Tensor,
+    train: bool,
+    activation: Activation,
+) -> Result<Tensor> {
+    use candle_core::ModuleT;
+    let unfused = || activation.apply(bn.forward_t(x, train)?);
+    let Some((weight, bias)) = bn.weight_and_bias() else { return unfused() };
+    if !train || !fast_path(x, weight) || x.rank() < 2 || x.dim(1)? != weight.elem_count() {
+        return unfused();
+    }
+    let Some(negative_slope) = activation.negative_slope() else {
+        return activation.apply(batch_norm(bn, x, train)?);
+    };
     let saved = Arc::new(OnceLock::new());
-    let op = BatchNormTrain { eps: bn.eps(), saved: saved.clone() };
+    let op = BatchNormTrain { eps: bn.eps(), negative_slope, saved: saved.clone() };
     let y = x.contiguous()?.apply_op3(weight, bias, op)?;
     let stats: &Statistics = saved.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no statistics".into()))?;
     let momentum = bn.momentum() as f32;
@@ -63,9 +110,11 @@ fn channel_statistics(x: &[f32], (n, c, s): (usize, usize, usize)) -> Statistics
     Statistics { mean, var, count }
 }
 
-/// Training-mode BatchNorm: (x, scale, shift) → scale·(x − mean)/√(var + eps) + shift.
+/// Training-mode BatchNorm and activation: (x, scale, shift) → act(scale·(x − mean)/√(var + eps) + shift),
+/// where act keeps positive values and multiplies the others by `negative_slope` (1 is no activation, 0 ReLU).
 struct BatchNormTrain {
     eps: f64,
+    negative_slope: f32,
     /// The statistics of the forward pass, for the running averages and the backward pass.
     saved: Arc<OnceLock<Statistics>>,
 }
@@ -90,12 +139,14 @@ impl CustomOp3 for BatchNormTrain {
         let stats = channel_statistics(x, (n, c, s));
         let scale: Vec<f32> =
             stats.var.iter().zip(weight).map(|(v, w)| w / (f64::from(*v) + self.eps).sqrt() as f32).collect();
+        let negative_slope = self.negative_slope;
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(y, x)| {
             for ch in 0..c {
                 let (mean, scale, shift) = (stats.mean[ch], scale[ch], bias[ch]);
                 for (y, x) in y[ch * s..(ch + 1) * s].iter_mut().zip(&x[ch * s..(ch + 1) * s]) {
-                    *y = (x - mean) * scale + shift;
+                    let v = (x - mean) * scale + shift;
+                    *y = if v > 0.0 { v } else { v * negative_slope };
                 }
             }
         });
@@ -103,90 +154,72 @@ impl CustomOp3 for BatchNormTrain {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
+    /// ∂L/∂z = ∂L/∂y · act′ (read off y), then ∂L/∂x = scale·istd/M · (M·∂L/∂z − Σ∂L/∂z − x̂·Σ∂L/∂z·x̂); the two
+    /// sums are the gradients of the shift and the scale.
     fn bwd(
         &self,
         x: &Tensor,
         weight: &Tensor,
         _bias: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let name = self.name();
         let stats = self.saved.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no statistics".into()))?;
-        let op = BatchNormGrad { eps: self.eps, stats, sums: OnceLock::new() };
-        let grad_x = x.contiguous()?.apply_op3_no_bwd(&grad.contiguous()?, weight, &op)?;
-        let (grad_scale, grad_shift): &(Vec<f32>, Vec<f32>) =
-            op.sums.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no gradient sums".into()))?;
-        let channels = grad_scale.len();
-        Ok((
-            Some(grad_x),
-            Some(Tensor::from_vec(grad_scale.clone(), channels, weight.device())?),
-            Some(Tensor::from_vec(grad_shift.clone(), channels, weight.device())?),
-        ))
-    }
-}
-
-/// (x, ∂L/∂y, scale) → ∂L/∂x = scale·istd/M · (M·∂L/∂y − Σ∂L/∂y − x̂·Σ∂L/∂y·x̂), and the two sums, which are
-/// the gradients of the shift and the scale, kept in `sums`.
-struct BatchNormGrad<'a> {
-    eps: f64,
-    /// The forward pass's mean and variance.
-    stats: &'a Statistics,
-    sums: OnceLock<(Vec<f32>, Vec<f32>)>,
-}
-
-impl CustomOp3 for BatchNormGrad<'_> {
-    fn name(&self) -> &'static str {
-        "batch-norm-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (x, grad) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
-        let weight = contiguous_f32(s3, l3, self.name())?;
-        if grad.len() != x.len() {
-            candle_core::bail!("{}: {} gradients for {} inputs", self.name(), grad.len(), x.len());
+        let (x, grad) = (x.contiguous()?, grad.contiguous()?);
+        let (x_storage, x_layout) = x.storage_and_layout();
+        let (grad_storage, grad_layout) = grad.storage_and_layout();
+        let (y_storage, y_layout) = y.storage_and_layout();
+        let (w_storage, w_layout) = weight.storage_and_layout();
+        let xs = read_f32(&x_storage, x_layout, name)?;
+        let (gs, ys) = (read_f32(&grad_storage, grad_layout, name)?, read_f32(&y_storage, y_layout, name)?);
+        let ws = read_f32(&w_storage, w_layout, name)?;
+        if gs.len() != xs.len() || ys.len() != xs.len() {
+            candle_core::bail!("{name}: {} gradients and {} outputs for {} inputs", gs.len(), ys.len(), xs.len());
         }
-        let (n, c, s) = channel_view(l1);
-        let istd: Vec<f64> = self.stats.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
-        // Σ∂L/∂y·x̂ (the scale's gradient) and Σ∂L/∂y (the shift's), per channel.
+        let (n, c, s) = channel_view(x_layout);
+        let negative_slope = f64::from(self.negative_slope);
+        // The gradient before the activation.
+        let pre = move |g: f32, y: f32| if y > 0.0 { f64::from(g) } else { f64::from(g) * negative_slope };
+        let istd: Vec<f64> = stats.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
+        // Σ∂L/∂z·x̂ (the scale's gradient) and Σ∂L/∂z (the shift's), per channel.
         let (grad_scale, grad_shift): (Vec<f32>, Vec<f32>) = (0..c)
             .into_par_iter()
             .map(|ch| {
-                let (mean, istd) = (f64::from(self.stats.mean[ch]), istd[ch]);
+                let (mean, istd) = (f64::from(stats.mean[ch]), istd[ch]);
                 let (mut dot, mut sum) = (0f64, 0f64);
                 for b in 0..n {
                     let block = (b * c + ch) * s..(b * c + ch + 1) * s;
-                    for (x, g) in x[block.clone()].iter().zip(&grad[block]) {
-                        dot += f64::from(*g) * (f64::from(*x) - mean) * istd;
-                        sum += f64::from(*g);
+                    for ((x, g), y) in xs[block.clone()].iter().zip(&gs[block.clone()]).zip(&ys[block]) {
+                        let g = pre(*g, *y);
+                        dot += g * (f64::from(*x) - mean) * istd;
+                        sum += g;
                     }
                 }
                 (dot as f32, sum as f32)
             })
             .unzip();
         let count = (n * s) as f64;
-        let mut grad_x = vec![0f32; x.len()];
+        let mut grad_x = vec![0f32; xs.len()];
         grad_x.par_chunks_mut(c * s).enumerate().for_each(|(b, out)| {
             for ch in 0..c {
-                let (mean, istd) = (f64::from(self.stats.mean[ch]), istd[ch]);
-                let factor = f64::from(weight[ch]) * istd / count;
+                let (mean, istd) = (f64::from(stats.mean[ch]), istd[ch]);
+                let factor = f64::from(ws[ch]) * istd / count;
                 let (dot, sum) = (f64::from(grad_scale[ch]), f64::from(grad_shift[ch]));
                 let block = (b * c + ch) * s..(b * c + ch + 1) * s;
-                for ((out, x), g) in out[ch * s..(ch + 1) * s].iter_mut().zip(&x[block.clone()]).zip(&grad[block]) {
+                let inputs = xs[block.clone()].iter().zip(&gs[block.clone()]).zip(&ys[block]);
+                for (out, ((x, g), y)) in out[ch * s..(ch + 1) * s].iter_mut().zip(inputs) {
                     let normalised = (f64::from(*x) - mean) * istd;
-                    *out = (factor * (count * f64::from(*g) - sum - normalised * dot)) as f32;
+                    *out = (factor * (count * pre(*g, *y) - sum - normalised * dot)) as f32;
                 }
             }
         });
-        let _ = self.sums.set((grad_scale, grad_shift));
-        Ok((CpuStorage::F32(grad_x), l1.shape().clone()))
+        let device = weight.device();
+        Ok((
+            Some(Tensor::from_vec(grad_x, x.shape(), device)?),
+            Some(Tensor::from_vec(grad_scale, c, device)?),
+            Some(Tensor::from_vec(grad_shift, c, device)?),
+        ))
     }
 }
 
@@ -201,7 +234,16 @@ mod tests {
         use candle_nn::{VarBuilder, VarMap};
         // 1-D (the generator's FC layers) and 2-D BatchNorm; a batch of 1 with one spatial value per channel has
         // no variance and is left out, as it is for candle.
-        for shape in [vec![5, 7], vec![3, 4, 5, 5], vec![1, 3, 2, 3], vec![2, 9, 1, 1]] {
+        // Each activation against candle's BatchNorm followed by candle's activation; slope -0.5 is not fused.
+        let activations = [
+            Activation::Identity,
+            Activation::Relu,
+            Activation::LeakyRelu(0.01),
+            Activation::LeakyRelu(0.2),
+            Activation::LeakyRelu(-0.5),
+        ];
+        let shapes = [vec![5, 7], vec![3, 4, 5, 5], vec![1, 3, 2, 3], vec![2, 9, 1, 1]];
+        for (shape, activation) in shapes.iter().flat_map(|s| activations.iter().map(move |a| (s.clone(), *a))) {
             let channels = shape[1];
             let n: usize = shape.iter().product();
             let build = || {
@@ -229,13 +271,21 @@ mod tests {
             let x = Var::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap();
             let weights: Vec<f32> = (0..n).map(|i| ((i * 13 % 17) as f32 - 8.0) / 5.0).collect();
             let weights = Tensor::from_vec(weights, shape.as_slice(), &Device::Cpu).unwrap();
-            let ours = batch_norm(&ours_bn, x.as_tensor(), true).unwrap();
+            let ours = batch_norm_activation(&ours_bn, x.as_tensor(), true, activation).unwrap();
             let theirs = theirs_bn.forward_t(x.as_tensor(), true).unwrap();
+            let theirs = match activation {
+                Activation::Identity => theirs,
+                Activation::Relu => theirs.relu().unwrap(),
+                Activation::LeakyRelu(slope) => candle_nn::ops::leaky_relu(&theirs, slope).unwrap(),
+            };
             let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
                 assert_eq!(a.len(), b.len());
                 for (i, (a, b)) in a.iter().zip(&b).enumerate() {
-                    assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{what} [{i}], shape {shape:?}: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{what} [{i}], shape {shape:?}, {activation:?}: {a} vs {b}"
+                    );
                 }
             };
             close(flat(&ours), flat(&theirs), "values");
@@ -255,11 +305,13 @@ mod tests {
                 close(a, b, &format!("{what} gradient"));
             }
             // Inference mode is candle's own: the running statistics.
-            close(
-                flat(&batch_norm(&ours_bn, x.as_tensor(), false).unwrap()),
-                flat(&theirs_bn.forward_t(x.as_tensor(), false).unwrap()),
-                "inference",
-            );
+            if activation == Activation::Identity {
+                close(
+                    flat(&batch_norm(&ours_bn, x.as_tensor(), false).unwrap()),
+                    flat(&theirs_bn.forward_t(x.as_tensor(), false).unwrap()),
+                    "inference",
+                );
+            }
         }
     }
 }

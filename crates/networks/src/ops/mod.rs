@@ -22,7 +22,7 @@ mod conv;
 mod linear;
 mod matmul;
 
-pub use batch_norm::batch_norm;
+pub use batch_norm::{batch_norm, batch_norm_activation, Activation};
 pub use conv::{conv2d, conv_transpose2d, ConvParams};
 pub use linear::linear;
 
@@ -94,8 +94,13 @@ impl CustomOp2 for LeakyReluGrad {
 /// the incoming gradient this way).
 fn with_values<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let (storage, layout) = t.storage_and_layout();
-    let candle_core::Storage::Cpu(cpu) = &*storage else { candle_core::bail!("{op}: CPU tensors only") };
-    f(contiguous_f32(cpu, layout, op)?)
+    f(read_f32(&storage, layout, op)?)
+}
+
+/// The values of a contiguous f32 CPU tensor's storage (from `Tensor::storage_and_layout`).
+fn read_f32<'a>(storage: &'a candle_core::Storage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let candle_core::Storage::Cpu(cpu) = storage else { candle_core::bail!("{op}: CPU tensors only") };
+    contiguous_f32(cpu, layout, op)
 }
 
 #[cfg(test)]
