@@ -4,7 +4,7 @@ The same model and step as the `ssinfogan` training loop (PAPER.md; official Tor
 MNIST table with the Q_ss and Q_us heads, leaky ReLU slope 0.01, BatchNorm eps 1e-5 / momentum 0.1, two Adams
 (D/Q lr 1e-4, G lr 1e-3, betas (0.5, 0.999), eps 1e-8), one labelled batch per iteration (the first epoch's):
   D/Q step: BCE(D(x), 1) + 2·CE(Q_ss(x), y) + BCE(D(G(z,c)).detach, 0) + 0.8·MSE(Q_us(G(z,c)), c_cont)
-  G step:   BCE(D(G(z,c)), 1) + 2·CE(Q_ss(G(z,c)), c_ss) + 0.8·MSE(Q_us(G(z,c)), c_cont)
+  G step:   BCE(D(G(z,c)), 1) + 2·CE(Q_ss(G(z,c)), c_ss) + 0.8·MSE(Q_us(G(z,c)), c_cont), D's parameters frozen
 with every logged loss read back as a Python float, as ours are. Images are random in [0, 1): their content
 does not change the work. Prints one JSON object per batch size.
 """
@@ -88,6 +88,8 @@ def iteration(g, d, opt_g, opt_d, real, labels):
     opt_d.step()
     accuracy = (q_ss_real.argmax(1) == labels).float().mean()
 
+    # D is frozen for the G step (its gradients there would be discarded), as the `ssinfogan` step freezes it.
+    d.requires_grad_(False)
     d_fake, q_ss_fake, q_us_fake = d(fake)
     g_adv = F.binary_cross_entropy_with_logits(d_fake, ones)
     g_ss = F.cross_entropy(q_ss_fake, codes)
@@ -96,6 +98,7 @@ def iteration(g, d, opt_g, opt_d, real, labels):
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     opt_g.step()
+    d.requires_grad_(True)
     return [t.item() for t in (d_loss, loss_real, loss_fake, loss_ss, accuracy, loss_us, g_loss, g_adv, g_ss)]
 
 

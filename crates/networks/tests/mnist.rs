@@ -82,3 +82,44 @@ fn initialisation_is_the_official_one_and_a_function_of_the_seed() {
     assert_eq!(values(&build(7), "conv1.weight"), values(&vars, "conv1.weight"));
     assert_ne!(values(&build(8), "conv1.weight"), values(&vars, "conv1.weight"));
 }
+
+#[test]
+fn a_frozen_discriminator_passes_the_same_gradients_to_the_generator_and_gets_none_itself() {
+    use ssinfogan_core::with_frozen_parameters;
+    let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
+    let g =
+        MnistGenerator::new(&latent(), &config(), VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();
+    let d =
+        MnistDiscriminator::new(&latent(), 2, &config(), VarBuilder::from_varmap(&d_vars, DType::F32, &Device::Cpu))
+            .unwrap();
+    initialise(&g_vars, 0.02, &mut RngStreams::new(1).stream("g")).unwrap();
+    initialise(&d_vars, 0.02, &mut RngStreams::new(1).stream("d")).unwrap();
+    let z = latent().sample(4, &mut RngStreams::new(1).stream("latent")).generator_input(&latent(), &Device::Cpu);
+    let z = z.unwrap();
+    // A G-step-like loss through every head of D.
+    let gradients = |frozen: bool| {
+        let fake = g.generate(&z, true).unwrap();
+        let out =
+            if frozen { with_frozen_parameters(|| d.discriminate(&fake, true)) } else { d.discriminate(&fake, true) }
+                .unwrap();
+        let loss = (out.d_logits.sum_all().unwrap() + out.q_ss_logits.sqr().unwrap().sum_all().unwrap()).unwrap();
+        (loss + out.q_us.unwrap().sum_all().unwrap()).unwrap().backward().unwrap()
+    };
+    let (free, frozen) = (gradients(false), gradients(true));
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut compared = 0;
+    for (name, var) in g_vars.data().lock().unwrap().iter() {
+        if let Some(free_grad) = free.get(var.as_tensor()) {
+            assert_eq!(flat(free_grad), flat(frozen.get(var.as_tensor()).unwrap()), "G's {name}");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 14, "every weight, bias, BatchNorm scale and shift of G has a gradient");
+    for (name, var) in d_vars.data().lock().unwrap().iter() {
+        assert!(frozen.get(var.as_tensor()).is_none(), "D's {name} got a gradient while frozen");
+        if !name.contains("running") {
+            assert!(free.get(var.as_tensor()).is_some(), "D's {name} got no gradient while not frozen");
+        }
+    }
+    assert!(!ssinfogan_core::parameters_frozen(), "the flag is restored");
+}

@@ -339,8 +339,9 @@ fn iteration_step(
     logged.push(("d_real", scalar(&d_real)?));
     logged.push(("d_fake", scalar(&d_fake)?));
 
-    // G step: non-saturating adversarial loss plus both information losses, through the updated D.
-    let on_fake = networks.discriminator.discriminate(&fake, true)?;
+    // G step: non-saturating adversarial loss plus both information losses, through the updated D, whose
+    // parameters are frozen (the step needs the gradient through D to the fakes, not D's own).
+    let on_fake = ssinfogan_core::with_frozen_parameters(|| networks.discriminator.discriminate(&fake, true))?;
     let g_adv = adversarial_loss(&on_fake.d_logits, 1.0)?;
     let q_ss_fake = semi_supervised_loss(latent, &on_fake.q_ss_logits, &code_targets)?;
     let mut g_loss = (&g_adv + (&q_ss_fake * loss.lambda_ss)?)?;

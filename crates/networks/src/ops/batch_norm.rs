@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, fast_path, leaky_relu, read_f32};
+use super::{contiguous_f32, fast_path, leaky_relu, parameter, parameter_grad, read_f32};
 
 /// The activation after a BatchNorm layer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,7 +67,7 @@ pub fn batch_norm_activation(
     };
     let saved = Arc::new(OnceLock::new());
     let op = BatchNormTrain { eps: bn.eps(), negative_slope, saved: saved.clone() };
-    let y = x.contiguous()?.apply_op3(weight, bias, op)?;
+    let y = x.contiguous()?.apply_op3(&parameter(weight), &parameter(bias), op)?;
     let stats: &Statistics = saved.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no statistics".into()))?;
     let momentum = bn.momentum() as f32;
     let count = stats.count as f32;
@@ -94,20 +94,72 @@ fn channel_view(layout: &Layout) -> (usize, usize, usize) {
     (dims[0], dims[1], dims[2..].iter().product())
 }
 
-/// Mean and biased variance of every channel of `x` (batch, channels, spatial), two passes per channel (the
-/// variance around the mean, as candle computes it), in parallel over channels.
+/// Channels per parallel task of the per-channel reductions: a block is a contiguous run of every row of x
+/// (batch, channels, spatial), so a 1-D BatchNorm (spatial 1) reads its rows in order instead of one channel at
+/// a stride of the row.
+fn channel_block(c: usize, s: usize) -> usize {
+    (4096 / s.max(1)).clamp(1, c.max(1))
+}
+
+/// Per-channel sums of `term(channel, values of x, values of the other inputs)` over batch and space, in f64, in
+/// parallel over blocks of channels; each channel's terms are added in batch order.
+fn channel_reduce<const K: usize>(
+    (n, c, s): (usize, usize, usize),
+    term: impl Fn(usize, usize) -> [f64; K] + Sync,
+) -> Vec<[f64; K]> {
+    let block = channel_block(c, s);
+    let mut sums = vec![[0f64; K]; c];
+    sums.par_chunks_mut(block).enumerate().for_each(|(i, sums)| {
+        let first = i * block;
+        for b in 0..n {
+            for (ch, sum) in (first..).zip(sums.iter_mut()) {
+                let start = (b * c + ch) * s;
+                for index in start..start + s {
+                    let t = term(ch, index);
+                    for k in 0..K {
+                        sum[k] += t[k];
+                    }
+                }
+            }
+        }
+    });
+    sums
+}
+
+/// Mean and biased variance of every channel of `x` (batch, channels, spatial): the variance around the mean,
+/// as candle computes it (two passes).
 fn channel_statistics(x: &[f32], (n, c, s): (usize, usize, usize)) -> Statistics {
-    let count = n * s;
-    let (mean, var): (Vec<f32>, Vec<f32>) = (0..c)
-        .into_par_iter()
-        .map(|ch| {
-            let values = || (0..n).flat_map(move |b| &x[(b * c + ch) * s..(b * c + ch + 1) * s]);
-            let mean = values().map(|&v| f64::from(v)).sum::<f64>() / count as f64;
-            let var = values().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / count as f64;
-            (mean as f32, var as f32)
-        })
-        .unzip();
-    Statistics { mean, var, count }
+    let count = (n * s) as f64;
+    let mean: Vec<f64> = channel_reduce((n, c, s), |_, i| [f64::from(x[i])]).iter().map(|[v]| v / count).collect();
+    let var = channel_reduce((n, c, s), |ch, i| [(f64::from(x[i]) - mean[ch]).powi(2)]);
+    Statistics {
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        var: var.iter().map(|[v]| (v / count) as f32).collect(),
+        count: n * s,
+    }
+}
+
+/// `out[i] = f(channel, i)` over x's (batch, channels, spatial) layout, in parallel over the batch.
+fn map_channels(out: &mut [f32], (c, s): (usize, usize), f: impl Fn(usize, usize) -> f32 + Sync) {
+    if out.is_empty() {
+        return;
+    }
+    out.par_chunks_mut(c * s).enumerate().for_each(|(b, out)| {
+        let row = b * c * s;
+        if s == 1 {
+            // A 1-D BatchNorm: one loop along the row.
+            for (ch, out) in out.iter_mut().enumerate() {
+                *out = f(ch, row + ch);
+            }
+        } else {
+            for (ch, run) in out.chunks_mut(s).enumerate() {
+                let start = row + ch * s;
+                for (k, out) in run.iter_mut().enumerate() {
+                    *out = f(ch, start + k);
+                }
+            }
+        }
+    });
 }
 
 /// Training-mode BatchNorm and activation: (x, scale, shift) → act(scale·(x − mean)/√(var + eps) + shift),
@@ -141,13 +193,12 @@ impl CustomOp3 for BatchNormTrain {
             stats.var.iter().zip(weight).map(|(v, w)| w / (f64::from(*v) + self.eps).sqrt() as f32).collect();
         let negative_slope = self.negative_slope;
         let mut y = vec![0f32; x.len()];
-        y.par_chunks_mut(c * s).zip(x.par_chunks(c * s)).for_each(|(y, x)| {
-            for ch in 0..c {
-                let (mean, scale, shift) = (stats.mean[ch], scale[ch], bias[ch]);
-                for (y, x) in y[ch * s..(ch + 1) * s].iter_mut().zip(&x[ch * s..(ch + 1) * s]) {
-                    let v = (x - mean) * scale + shift;
-                    *y = if v > 0.0 { v } else { v * negative_slope };
-                }
+        map_channels(&mut y, (c, s), |ch, i| {
+            let v = (x[i] - stats.mean[ch]) * scale[ch] + bias[ch];
+            if v > 0.0 {
+                v
+            } else {
+                v * negative_slope
             }
         });
         let _ = self.saved.set(stats);
@@ -160,7 +211,7 @@ impl CustomOp3 for BatchNormTrain {
         &self,
         x: &Tensor,
         weight: &Tensor,
-        _bias: &Tensor,
+        bias: &Tensor,
         y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -178,47 +229,37 @@ impl CustomOp3 for BatchNormTrain {
             candle_core::bail!("{name}: {} gradients and {} outputs for {} inputs", gs.len(), ys.len(), xs.len());
         }
         let (n, c, s) = channel_view(x_layout);
-        let negative_slope = f64::from(self.negative_slope);
+        let negative_slope = self.negative_slope;
         // The gradient before the activation.
-        let pre = move |g: f32, y: f32| if y > 0.0 { f64::from(g) } else { f64::from(g) * negative_slope };
+        let pre = move |i: usize| gs[i] * if ys[i] > 0.0 { 1.0 } else { negative_slope };
         let istd: Vec<f64> = stats.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
         // Σ∂L/∂z·x̂ (the scale's gradient) and Σ∂L/∂z (the shift's), per channel.
-        let (grad_scale, grad_shift): (Vec<f32>, Vec<f32>) = (0..c)
-            .into_par_iter()
-            .map(|ch| {
-                let (mean, istd) = (f64::from(stats.mean[ch]), istd[ch]);
-                let (mut dot, mut sum) = (0f64, 0f64);
-                for b in 0..n {
-                    let block = (b * c + ch) * s..(b * c + ch + 1) * s;
-                    for ((x, g), y) in xs[block.clone()].iter().zip(&gs[block.clone()]).zip(&ys[block]) {
-                        let g = pre(*g, *y);
-                        dot += g * (f64::from(*x) - mean) * istd;
-                        sum += g;
-                    }
-                }
-                (dot as f32, sum as f32)
-            })
-            .unzip();
-        let count = (n * s) as f64;
-        let mut grad_x = vec![0f32; xs.len()];
-        grad_x.par_chunks_mut(c * s).enumerate().for_each(|(b, out)| {
-            for ch in 0..c {
-                let (mean, istd) = (f64::from(stats.mean[ch]), istd[ch]);
-                let factor = f64::from(ws[ch]) * istd / count;
-                let (dot, sum) = (f64::from(grad_scale[ch]), f64::from(grad_shift[ch]));
-                let block = (b * c + ch) * s..(b * c + ch + 1) * s;
-                let inputs = xs[block.clone()].iter().zip(&gs[block.clone()]).zip(&ys[block]);
-                for (out, ((x, g), y)) in out[ch * s..(ch + 1) * s].iter_mut().zip(inputs) {
-                    let normalised = (f64::from(*x) - mean) * istd;
-                    *out = (factor * (count * pre(*g, *y) - sum - normalised * dot)) as f32;
-                }
-            }
+        let sums = channel_reduce((n, c, s), |ch, i| {
+            let g = f64::from(pre(i));
+            [g * (f64::from(xs[i]) - f64::from(stats.mean[ch])) * istd[ch], g]
         });
+        // ∂L/∂x = a·∂L/∂z + b·(x − mean) + d per channel, the coefficients in f64.
+        let count = (n * s) as f64;
+        let coefficients: Vec<[f32; 3]> = (0..c)
+            .map(|ch| {
+                let factor = f64::from(ws[ch]) * istd[ch] / count;
+                let [dot, sum] = sums[ch];
+                [(factor * count) as f32, (-factor * istd[ch] * dot) as f32, (-factor * sum) as f32]
+            })
+            .collect();
+        let mut grad_x = vec![0f32; xs.len()];
+        map_channels(&mut grad_x, (c, s), |ch, i| {
+            let [a, b, d] = coefficients[ch];
+            a * pre(i) + b * (xs[i] - stats.mean[ch]) + d
+        });
+        let grad_scale: Vec<f32> = sums.iter().map(|[dot, _]| *dot as f32).collect();
+        let grad_shift: Vec<f32> = sums.iter().map(|[_, sum]| *sum as f32).collect();
         let device = weight.device();
+        let frozen = !weight.track_op();
         Ok((
             Some(Tensor::from_vec(grad_x, x.shape(), device)?),
-            Some(Tensor::from_vec(grad_scale, c, device)?),
-            Some(Tensor::from_vec(grad_shift, c, device)?),
+            parameter_grad(weight, (!frozen).then_some(grad_scale))?,
+            parameter_grad(bias, (!frozen).then_some(grad_shift))?,
         ))
     }
 }

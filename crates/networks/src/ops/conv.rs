@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::matmul::{matmul, MatRef};
-use super::{contiguous_f32, fast_path, with_values};
+use super::matmul::{product, MatRef};
+use super::{contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +28,9 @@ fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 /// The bias as the op's third input: the layer's, or zeros for a layer without one.
 fn bias_or_zeros(bias: Option<&Tensor>, channels: usize, like: &Tensor, op: &str) -> Result<Tensor> {
     match bias {
-        Some(bias) if bias.elem_count() == channels && bias.dtype() == DType::F32 => bias.flatten_all()?.contiguous(),
+        Some(bias) if bias.elem_count() == channels && bias.dtype() == DType::F32 => {
+            parameter(bias).flatten_all()?.contiguous()
+        }
         Some(bias) => candle_core::bail!("{op}: a bias of shape {:?} for {channels} output channels", bias.shape()),
         None => Tensor::zeros(channels, DType::F32, like.device()),
     }
@@ -62,7 +64,11 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvPa
         grid_w: (width + 2 * padding - kernel) / stride + 1,
     };
     let bias = bias_or_zeros(bias, c_out, x, "conv2d")?;
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, Conv2d { geometry, c_out, cols: OnceLock::new() })
+    x.contiguous()?.apply_op3(
+        &parameter(weight).contiguous()?,
+        &bias,
+        Conv2d { geometry, c_out, cols: OnceLock::new() },
+    )
 }
 
 /// Transposed 2-D convolution of `x` (batch, c_in, h, w) with `weight` (c_in, c_out, k, k) and an optional
@@ -95,7 +101,7 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, para
     };
     let bias = bias_or_zeros(bias, c_out, x, "conv_transpose2d")?;
     let op = ConvTranspose2d { geometry, c_in, input: OnceLock::new() };
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, op)
+    x.contiguous()?.apply_op3(&parameter(weight).contiguous()?, &bias, op)
 }
 
 /// A convolution's two sides: the image (batch, channels, height, width) and the grid of patch positions
@@ -122,46 +128,50 @@ impl Geometry {
         (self.channels * self.kernel * self.kernel, self.batch * self.grid_h * self.grid_w)
     }
 
-    /// Calls `f(image index, column index)` for every patch element of the `channels` × `batches` block that
-    /// falls inside the image; column entries over the padding are zero and visited by no one.
+    /// The grid positions g (of `grid`) whose tap at kernel offset `k` lands inside an image side of `size`:
+    /// 0 ≤ g·stride + k − padding < size.
+    fn valid(&self, grid: usize, size: usize, k: usize) -> Range<usize> {
+        let (stride, padding) = (self.stride, self.padding);
+        let start = if k >= padding { 0 } else { (padding - k).div_ceil(stride) };
+        let end = if size + padding > k { (size + padding - k).div_ceil(stride).min(grid) } else { 0 };
+        start..end.max(start)
+    }
+
+    /// Calls `f(image index, column, n)` for every run of kernel tap (c, ky, kx) along one grid row of image `b`:
+    /// the `n` columns of its row from `column` on (counted within the row) read the image from `image index`
+    /// on, in steps of the stride. Columns over the padding are in no run (they stay zero). The runs come in
+    /// grid-row order, so sums over them keep the order of a plain loop.
     #[inline]
-    fn for_each(&self, channels: Range<usize>, batches: Range<usize>, mut f: impl FnMut(usize, usize)) {
-        let Geometry { batch, channels: n_channels, height, width, kernel, stride, padding, grid_h, grid_w } = *self;
-        let columns = batch * grid_h * grid_w;
-        for c in channels {
-            for ky in 0..kernel {
-                for kx in 0..kernel {
-                    let row = ((c * kernel + ky) * kernel + kx) * columns;
-                    for b in batches.clone() {
-                        let image = (b * n_channels + c) * height * width;
-                        for gy in 0..grid_h {
-                            let Some(iy) = (gy * stride + ky).checked_sub(padding).filter(|&y| y < height) else {
-                                continue;
-                            };
-                            let col = row + (b * grid_h + gy) * grid_w;
-                            for gx in 0..grid_w {
-                                if let Some(ix) = (gx * stride + kx).checked_sub(padding).filter(|&x| x < width) {
-                                    f(image + iy * width + ix, col + gx);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+    fn for_each_run(&self, (c, ky, kx): (usize, usize, usize), b: usize, mut f: impl FnMut(usize, usize, usize)) {
+        let Geometry { channels, height, width, stride, padding, grid_h, grid_w, .. } = *self;
+        let xs = self.valid(grid_w, width, kx);
+        if xs.is_empty() {
+            return;
+        }
+        for gy in self.valid(grid_h, height, ky) {
+            let iy = gy * stride + ky - padding;
+            let image = ((b * channels + c) * height + iy) * width + xs.start * stride + kx - padding;
+            f(image, (b * grid_h + gy) * grid_w + xs.start, xs.len());
         }
     }
 
-    /// In parallel over channels: each channel owns a contiguous band of k·k rows of the columns.
+    /// In parallel over the rows of the columns (one kernel tap of one channel each).
     fn im2col(&self, image: &[f32]) -> Vec<f32> {
         let (rows, columns) = self.cols_shape();
         let mut cols = vec![0f32; rows * columns];
-        let band = self.kernel * self.kernel * columns;
-        if band == 0 {
-            return cols; // an empty batch or kernel: nothing to copy (and rayon refuses chunks of 0)
+        if columns == 0 {
+            return cols; // an empty batch: nothing to copy (and rayon refuses chunks of 0)
         }
-        cols.par_chunks_mut(band).enumerate().for_each(|(c, out)| {
-            let offset = c * band;
-            self.for_each(c..c + 1, 0..self.batch, |i, j| out[j - offset] = image[i]);
+        let (kernel, stride) = (self.kernel, self.stride);
+        cols.par_chunks_mut(columns).enumerate().for_each(|(row, out)| {
+            let tap = (row / (kernel * kernel), row / kernel % kernel, row % kernel);
+            for b in 0..self.batch {
+                self.for_each_run(tap, b, |i, j, n| {
+                    for (out, x) in out[j..j + n].iter_mut().zip(image[i..].iter().step_by(stride)) {
+                        *out = *x;
+                    }
+                });
+            }
         });
         cols
     }
@@ -174,9 +184,17 @@ impl Geometry {
         if block == 0 {
             return image;
         }
+        let (kernel, stride, columns) = (self.kernel, self.stride, self.cols_shape().1);
         image.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
-            let offset = b * block;
-            self.for_each(0..self.channels, b..b + 1, |i, j| out[i - offset] += cols[j]);
+            for row in 0..self.channels * kernel * kernel {
+                let tap = (row / (kernel * kernel), row / kernel % kernel, row % kernel);
+                let cols = &cols[row * columns..(row + 1) * columns];
+                self.for_each_run(tap, b, |i, j, n| {
+                    for (out, col) in out[i - b * block..].iter_mut().step_by(stride).zip(&cols[j..j + n]) {
+                        *out += *col;
+                    }
+                });
+            }
         });
         image
     }
@@ -269,8 +287,7 @@ impl CustomOp3 for Conv2d {
             );
         }
         let cols = g.im2col(x);
-        let mut product = vec![0f32; c_out * columns];
-        matmul(&mut product, MatRef::new(w, c_out, rows), MatRef::new(&cols, rows, columns), false);
+        let product = product(MatRef::new(w, c_out, rows), MatRef::new(&cols, rows, columns));
         let y = batch_major(&product, c_out, g.batch, g.grid_h * g.grid_w, Some(bias));
         let _ = self.cols.set(cols);
         Ok((CpuStorage::F32(y), (g.batch, c_out, g.grid_h, g.grid_w).into()))
@@ -280,7 +297,7 @@ impl CustomOp3 for Conv2d {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _bias: &Tensor,
+        bias: &Tensor,
         _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -289,29 +306,20 @@ impl CustomOp3 for Conv2d {
         let (rows, columns) = g.cols_shape();
         let grid = g.grid_h * g.grid_w;
         let (grad_y, grad_bias) = with_values(&grad.contiguous()?, "conv2d", |grad| {
-            Ok((channel_major(grad, g.batch, c_out, grid), channel_sums(grad, g.batch, c_out, grid)))
+            let sums = bias.track_op().then(|| channel_sums(grad, g.batch, c_out, grid));
+            Ok((channel_major(grad, g.batch, c_out, grid), sums))
         })?;
         let grad_y = MatRef::new(&grad_y, c_out, columns);
-        // ∂L/∂W = ∂L/∂Y · im2col(x)ᵀ
-        let mut grad_w = vec![0f32; c_out * rows];
-        matmul(&mut grad_w, grad_y, MatRef::new(cols, rows, columns).t(), false);
+        // ∂L/∂W = ∂L/∂Y · im2col(x)ᵀ, unless the kernel is frozen.
+        let grad_w = w.track_op().then(|| product(grad_y, MatRef::new(cols, rows, columns).t()));
         // ∂L/∂x = col2im(Wᵀ · ∂L/∂Y), only where x needs one (not the images).
         let grad_x = if x.track_op() {
-            let mut grad_cols = vec![0f32; rows * columns];
-            with_values(w, "conv2d", |w| {
-                matmul(&mut grad_cols, MatRef::new(w, c_out, rows).t(), grad_y, false);
-                Ok(())
-            })?;
+            let grad_cols = with_values(w, "conv2d", |w| Ok(product(MatRef::new(w, c_out, rows).t(), grad_y)))?;
             Some(Tensor::from_vec(g.col2im(&grad_cols), x.shape(), x.device())?)
         } else {
             None
         };
-        let device = w.device();
-        Ok((
-            grad_x,
-            Some(Tensor::from_vec(grad_w, w.shape(), device)?),
-            Some(Tensor::from_vec(grad_bias, c_out, device)?),
-        ))
+        Ok((grad_x, parameter_grad(w, grad_w)?, parameter_grad(bias, grad_bias)?))
     }
 }
 
@@ -352,8 +360,7 @@ impl CustomOp3 for ConvTranspose2d {
             );
         }
         let input = channel_major(x, g.batch, c_in, g.grid_h * g.grid_w);
-        let mut cols = vec![0f32; rows * columns];
-        matmul(&mut cols, MatRef::new(w, c_in, rows).t(), MatRef::new(&input, c_in, columns), false);
+        let cols = product(MatRef::new(w, c_in, rows).t(), MatRef::new(&input, c_in, columns));
         let mut y = g.col2im(&cols);
         let plane = g.height * g.width;
         if plane > 0 {
@@ -370,7 +377,7 @@ impl CustomOp3 for ConvTranspose2d {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _bias: &Tensor,
+        bias: &Tensor,
         _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -379,27 +386,21 @@ impl CustomOp3 for ConvTranspose2d {
         let input = self.input.get().ok_or_else(|| no_saved(name))?;
         let (rows, columns) = g.cols_shape();
         let (grad_cols, grad_bias) = with_values(&grad.contiguous()?, name, |grad| {
-            Ok((g.im2col(grad), channel_sums(grad, g.batch, g.channels, g.height * g.width)))
+            let sums = bias.track_op().then(|| channel_sums(grad, g.batch, g.channels, g.height * g.width));
+            Ok((g.im2col(grad), sums))
         })?;
         let grad_cols = MatRef::new(&grad_cols, rows, columns);
-        // ∂L/∂W = x · im2col(∂L/∂Y)ᵀ
-        let mut grad_w = vec![0f32; c_in * rows];
-        matmul(&mut grad_w, MatRef::new(input, c_in, columns), grad_cols.t(), false);
+        // ∂L/∂W = x · im2col(∂L/∂Y)ᵀ, unless the kernel is frozen.
+        let grad_w = w.track_op().then(|| product(MatRef::new(input, c_in, columns), grad_cols.t()));
         // ∂L/∂x = W · im2col(∂L/∂Y), back in (batch, c_in, grid) order.
         let grad_x = if x.track_op() {
-            let mut grad_input = vec![0f32; c_in * columns];
-            with_values(w, name, |w| {
-                matmul(&mut grad_input, MatRef::new(w, c_in, rows), grad_cols, false);
-                Ok(())
-            })?;
+            let grad_input = with_values(w, name, |w| Ok(product(MatRef::new(w, c_in, rows), grad_cols)))?;
             let grad_x = batch_major(&grad_input, c_in, g.batch, g.grid_h * g.grid_w, None);
             Some(Tensor::from_vec(grad_x, x.shape(), x.device())?)
         } else {
             None
         };
-        let device = w.device();
-        let grad_bias = Tensor::from_vec(grad_bias, g.channels, device)?;
-        Ok((grad_x, Some(Tensor::from_vec(grad_w, w.shape(), device)?), Some(grad_bias)))
+        Ok((grad_x, parameter_grad(w, grad_w)?, parameter_grad(bias, grad_bias)?))
     }
 }
 

@@ -3,8 +3,8 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::matmul::{matmul, MatRef};
-use super::{contiguous_f32, fast_path, with_values};
+use super::matmul::{accumulate, product, MatRef};
+use super::{contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
 /// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device, dtype or
 /// rank goes to candle's.
@@ -18,11 +18,13 @@ pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> Result<Tensor> {
         candle_core::bail!("linear: input {:?} for a weight of shape {:?}", x.shape(), weight.shape());
     }
     let bias = match layer.bias() {
-        Some(bias) if bias.elem_count() == outputs && bias.dtype() == DType::F32 => bias.flatten_all()?.contiguous()?,
+        Some(bias) if bias.elem_count() == outputs && bias.dtype() == DType::F32 => {
+            parameter(bias).flatten_all()?.contiguous()?
+        }
         Some(bias) => candle_core::bail!("linear: a bias of shape {:?} for {outputs} outputs", bias.shape()),
         None => Tensor::zeros(outputs, DType::F32, x.device())?,
     };
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias, Linear { batch, inputs, outputs })
+    x.contiguous()?.apply_op3(&parameter(weight).contiguous()?, &bias, Linear { batch, inputs, outputs })
 }
 
 struct Linear {
@@ -53,7 +55,7 @@ impl CustomOp3 for Linear {
         }
         // Every row starts as the bias; the product accumulates onto it.
         let mut y: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
-        matmul(&mut y, MatRef::new(x, batch, inputs), MatRef::new(w, outputs, inputs).t(), true);
+        accumulate(&mut y, MatRef::new(x, batch, inputs), MatRef::new(w, outputs, inputs).t());
         Ok((CpuStorage::F32(y), (batch, outputs).into()))
     }
 
@@ -61,7 +63,7 @@ impl CustomOp3 for Linear {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _bias: &Tensor,
+        bias: &Tensor,
         _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -70,29 +72,20 @@ impl CustomOp3 for Linear {
         let device = w.device();
         with_values(&grad, "linear", |grad_y| {
             let grad_y = MatRef::new(grad_y, batch, outputs);
-            // ∂L/∂W = ∂L/∂Yᵀ · x
-            let mut grad_w = vec![0f32; outputs * inputs];
-            with_values(x, "linear", |x| {
-                matmul(&mut grad_w, grad_y.t(), MatRef::new(x, batch, inputs), false);
-                Ok(())
-            })?;
+            // ∂L/∂W = ∂L/∂Yᵀ · x, unless the weight is frozen.
+            let grad_w = match w.track_op() {
+                true => Some(with_values(x, "linear", |x| Ok(product(grad_y.t(), MatRef::new(x, batch, inputs))))?),
+                false => None,
+            };
             // ∂L/∂x = ∂L/∂Y · W, only where x needs one.
             let grad_x = if x.track_op() {
-                let mut grad_x = vec![0f32; batch * inputs];
-                with_values(w, "linear", |w| {
-                    matmul(&mut grad_x, grad_y, MatRef::new(w, outputs, inputs), false);
-                    Ok(())
-                })?;
+                let grad_x = with_values(w, "linear", |w| Ok(product(grad_y, MatRef::new(w, outputs, inputs))))?;
                 Some(Tensor::from_vec(grad_x, (batch, inputs), device)?)
             } else {
                 None
             };
-            let grad_bias = column_sums(grad_y, batch, outputs);
-            Ok((
-                grad_x,
-                Some(Tensor::from_vec(grad_w, (outputs, inputs), device)?),
-                Some(Tensor::from_vec(grad_bias, outputs, device)?),
-            ))
+            let grad_bias = bias.track_op().then(|| column_sums(grad_y, batch, outputs));
+            Ok((grad_x, parameter_grad(w, grad_w)?, parameter_grad(bias, grad_bias)?))
         })
     }
 }

@@ -31,48 +31,68 @@ impl<'a> MatRef<'a> {
     }
 }
 
-/// `dst = a · b` (or `dst += a · b` with `accumulate`), `dst` row-major `a.rows × b.cols`, on the rayon pool.
-pub(super) fn matmul(dst: &mut [f32], a: MatRef, b: MatRef, accumulate: bool) {
+/// `a · b` as a new row-major `a.rows × b.cols` matrix, on the rayon pool.
+pub(super) fn product(a: MatRef, b: MatRef) -> Vec<f32> {
+    let len = a.rows * b.cols;
+    assert_eq!(b.rows, a.cols, "inner dimensions differ: {}×{} · {}×{}", a.rows, a.cols, b.rows, b.cols);
+    if len == 0 || a.cols == 0 {
+        return vec![0.0; len];
+    }
+    // The product writes every element without reading any (no accumulation), so the destination is not
+    // zero-filled first: for the convolutions' column matrices that fill was a pass over tens of megabytes.
+    let mut dst = Vec::with_capacity(len);
+    // SAFETY: `dst` has room for `len` values, which `gemm` writes without reading (`read_dst` false,
+    // k > 0); only then does the length cover them.
+    unsafe {
+        gemm_raw(dst.as_mut_ptr(), a, b, false);
+        dst.set_len(len);
+    }
+    dst
+}
+
+/// `dst += a · b`, `dst` row-major `a.rows × b.cols` (e.g. a bias written there first), on the rayon pool.
+pub(super) fn accumulate(dst: &mut [f32], a: MatRef, b: MatRef) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ: {m}×{k} · {}×{n}", b.rows);
     assert_eq!(dst.len(), m * n, "the destination of a {m}×{n} product has {} values", dst.len());
-    if m == 0 || n == 0 {
+    if dst.is_empty() || k == 0 {
         return;
     }
-    if k == 0 {
-        if !accumulate {
-            dst.fill(0.0);
-        }
-        return;
-    }
+    // SAFETY: `dst` holds the m×n initialised values the product reads and writes.
+    unsafe { gemm_raw(dst.as_mut_ptr(), a, b, true) }
+}
+
+/// `dst = a · b` (`dst += a · b` with `read_dst`) through `gemm`, for m, n, k > 0 and matching shapes.
+///
+/// # Safety
+/// `dst` must be valid for writes of `a.rows · b.cols` values (and reads, with `read_dst`), and not overlap
+/// the operands. The operands' lengths were checked for their shapes and strides when they were made
+/// ([`MatRef::new`]; transposition keeps the same set of offsets).
+unsafe fn gemm_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
     let threads = rayon::current_num_threads();
     let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
-    // SAFETY: `MatRef::new` checked each operand's length for its shape and strides, transposition keeps the
-    // same set of offsets, and the destination's length is checked above; the three slices are distinct
-    // borrows, so nothing the product writes is read.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.col_stride as isize,
-            a.row_stride as isize,
-            b.data.as_ptr(),
-            b.col_stride as isize,
-            b.row_stride as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        n as isize,
+        read_dst,
+        a.data.as_ptr(),
+        a.col_stride as isize,
+        a.row_stride as isize,
+        b.data.as_ptr(),
+        b.col_stride as isize,
+        b.row_stride as isize,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        parallelism,
+    );
 }
 
 #[cfg(test)]
@@ -101,16 +121,15 @@ mod tests {
             (MatRef::new(&a, m, k), MatRef::new(&b_t, n, k).t()),
             (MatRef::new(&a_t, k, m).t(), MatRef::new(&b_t, n, k).t()),
         ] {
-            let mut dst = vec![f32::NAN; m * n];
-            matmul(&mut dst, lhs, rhs, false);
-            assert_eq!(dst, expected);
+            assert_eq!(product(lhs, rhs), expected);
             // Accumulating onto a bias-like start value adds it exactly (small integers and halves).
             let mut dst = vec![2.0; m * n];
-            matmul(&mut dst, lhs, rhs, true);
+            accumulate(&mut dst, lhs, rhs);
             assert_eq!(dst, expected.iter().map(|v| v + 2.0).collect::<Vec<_>>());
         }
-        let mut empty_inner = vec![f32::NAN; 4];
-        matmul(&mut empty_inner, MatRef::new(&[], 2, 0), MatRef::new(&[], 0, 2), false);
-        assert_eq!(empty_inner, vec![0.0; 4]);
+        assert_eq!(product(MatRef::new(&[], 2, 0), MatRef::new(&[], 0, 2)), vec![0.0; 4]);
+        let mut empty_inner = vec![1.0; 4];
+        accumulate(&mut empty_inner, MatRef::new(&[], 2, 0), MatRef::new(&[], 0, 2));
+        assert_eq!(empty_inner, vec![1.0; 4]);
     }
 }

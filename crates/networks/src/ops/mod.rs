@@ -97,6 +97,21 @@ fn with_values<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> 
     f(read_f32(&storage, layout, op)?)
 }
 
+/// A layer's parameter as its op's input: a constant (no gradient) inside `with_frozen_parameters`.
+fn parameter(t: &Tensor) -> Tensor {
+    if ssinfogan_core::parameters_frozen() {
+        t.detach()
+    } else {
+        t.clone()
+    }
+}
+
+/// A parameter's gradient as a tensor of its shape; `None` for a frozen parameter (one that does not track
+/// gradients), whose gradient was not computed.
+fn parameter_grad(parameter: &Tensor, values: Option<Vec<f32>>) -> Result<Option<Tensor>> {
+    values.map(|values| Tensor::from_vec(values, parameter.shape(), parameter.device())).transpose()
+}
+
 /// The values of a contiguous f32 CPU tensor's storage (from `Tensor::storage_and_layout`).
 fn read_f32<'a>(storage: &'a candle_core::Storage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let candle_core::Storage::Cpu(cpu) = storage else { candle_core::bail!("{op}: CPU tensors only") };
