@@ -101,24 +101,29 @@ fn channel_block(c: usize, s: usize) -> usize {
     (4096 / s.max(1)).clamp(1, c.max(1))
 }
 
-/// Per-channel sums of `term(channel, values of x, values of the other inputs)` over batch and space, in f64, in
-/// parallel over blocks of channels; each channel's terms are added in batch order.
-fn channel_reduce<const K: usize>(
+/// Per-channel sums over batch and space of `term(channel, run of x, run of each other input)`, in f64, in
+/// parallel over blocks of channels; a channel's runs (its `spatial` values in one batch item) come in batch
+/// order. Each input has x's (batch, channels, spatial) layout.
+fn channel_reduce<const K: usize, const I: usize>(
+    inputs: [&[f32]; I],
     (n, c, s): (usize, usize, usize),
-    term: impl Fn(usize, usize) -> [f64; K] + Sync,
+    term: impl Fn(usize, [&[f32]; I]) -> [f64; K] + Sync,
 ) -> Vec<[f64; K]> {
     let block = channel_block(c, s);
     let mut sums = vec![[0f64; K]; c];
+    if sums.is_empty() {
+        return sums;
+    }
     sums.par_chunks_mut(block).enumerate().for_each(|(i, sums)| {
         let first = i * block;
         for b in 0..n {
-            for (ch, sum) in (first..).zip(sums.iter_mut()) {
-                let start = (b * c + ch) * s;
-                for index in start..start + s {
-                    let t = term(ch, index);
-                    for k in 0..K {
-                        sum[k] += t[k];
-                    }
+            // This block's values in batch item b, one run of `s` per channel.
+            let start = (b * c + first) * s;
+            let rows = inputs.map(|input| &input[start..start + sums.len() * s]);
+            for (j, sum) in sums.iter_mut().enumerate() {
+                let t = term(first + j, rows.map(|row| &row[j * s..(j + 1) * s]));
+                for k in 0..K {
+                    sum[k] += t[k];
                 }
             }
         }
@@ -126,38 +131,38 @@ fn channel_reduce<const K: usize>(
     sums
 }
 
-/// Mean and biased variance of every channel of `x` (batch, channels, spatial): the variance around the mean,
-/// as candle computes it (two passes).
+/// Mean and biased variance of every channel of `x` (batch, channels, spatial), from one pass of f64 sums of
+/// the values and their squares.
 fn channel_statistics(x: &[f32], (n, c, s): (usize, usize, usize)) -> Statistics {
     let count = (n * s) as f64;
-    let mean: Vec<f64> = channel_reduce((n, c, s), |_, i| [f64::from(x[i])]).iter().map(|[v]| v / count).collect();
-    let var = channel_reduce((n, c, s), |ch, i| [(f64::from(x[i]) - mean[ch]).powi(2)]);
-    Statistics {
-        mean: mean.iter().map(|&m| m as f32).collect(),
-        var: var.iter().map(|[v]| (v / count) as f32).collect(),
-        count: n * s,
-    }
+    let sums = channel_reduce([x], (n, c, s), |_, [run]| {
+        run.iter().fold([0f64; 2], |[sum, squares], &v| [sum + f64::from(v), squares + f64::from(v) * f64::from(v)])
+    });
+    let (mean, var) = sums
+        .iter()
+        .map(|[sum, squares]| {
+            let mean = sum / count;
+            (mean as f32, (squares / count - mean * mean).max(0.0) as f32)
+        })
+        .unzip();
+    Statistics { mean, var, count: n * s }
 }
 
-/// `out[i] = f(channel, i)` over x's (batch, channels, spatial) layout, in parallel over the batch.
-fn map_channels(out: &mut [f32], (c, s): (usize, usize), f: impl Fn(usize, usize) -> f32 + Sync) {
-    if out.is_empty() {
+/// `f(channel, output run, input runs)` for every channel's run of x's (batch, channels, spatial) layout, in
+/// parallel over the batch.
+fn map_channels<const I: usize>(
+    out: &mut [f32],
+    inputs: [&[f32]; I],
+    (c, s): (usize, usize),
+    f: impl Fn(usize, &mut [f32], [&[f32]; I]) + Sync,
+) {
+    if out.is_empty() || s == 0 {
         return;
     }
     out.par_chunks_mut(c * s).enumerate().for_each(|(b, out)| {
-        let row = b * c * s;
-        if s == 1 {
-            // A 1-D BatchNorm: one loop along the row.
-            for (ch, out) in out.iter_mut().enumerate() {
-                *out = f(ch, row + ch);
-            }
-        } else {
-            for (ch, run) in out.chunks_mut(s).enumerate() {
-                let start = row + ch * s;
-                for (k, out) in run.iter_mut().enumerate() {
-                    *out = f(ch, start + k);
-                }
-            }
+        let rows = inputs.map(|input| &input[b * c * s..(b + 1) * c * s]);
+        for (ch, run) in out.chunks_exact_mut(s).enumerate() {
+            f(ch, run, rows.map(|row| &row[ch * s..(ch + 1) * s]));
         }
     });
 }
@@ -193,12 +198,11 @@ impl CustomOp3 for BatchNormTrain {
             stats.var.iter().zip(weight).map(|(v, w)| w / (f64::from(*v) + self.eps).sqrt() as f32).collect();
         let negative_slope = self.negative_slope;
         let mut y = vec![0f32; x.len()];
-        map_channels(&mut y, (c, s), |ch, i| {
-            let v = (x[i] - stats.mean[ch]) * scale[ch] + bias[ch];
-            if v > 0.0 {
-                v
-            } else {
-                v * negative_slope
+        map_channels(&mut y, [x], (c, s), |ch, y, [x]| {
+            let (mean, scale, shift) = (stats.mean[ch], scale[ch], bias[ch]);
+            for (y, x) in y.iter_mut().zip(x) {
+                let v = (x - mean) * scale + shift;
+                *y = if v > 0.0 { v } else { v * negative_slope };
             }
         });
         let _ = self.saved.set(stats);
@@ -231,12 +235,16 @@ impl CustomOp3 for BatchNormTrain {
         let (n, c, s) = channel_view(x_layout);
         let negative_slope = self.negative_slope;
         // The gradient before the activation.
-        let pre = move |i: usize| gs[i] * if ys[i] > 0.0 { 1.0 } else { negative_slope };
+        let pre = move |g: f32, y: f32| g * if y > 0.0 { 1.0 } else { negative_slope };
         let istd: Vec<f64> = stats.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
         // Σ∂L/∂z·x̂ (the scale's gradient) and Σ∂L/∂z (the shift's), per channel.
-        let sums = channel_reduce((n, c, s), |ch, i| {
-            let g = f64::from(pre(i));
-            [g * (f64::from(xs[i]) - f64::from(stats.mean[ch])) * istd[ch], g]
+        let sums = channel_reduce([xs, gs, ys], (n, c, s), |ch, [x, g, y]| {
+            let mean = stats.mean[ch];
+            let [dot, sum] = x.iter().zip(g).zip(y).fold([0f64; 2], |[dot, sum], ((x, g), y)| {
+                let g = f64::from(pre(*g, *y));
+                [dot + g * f64::from(x - mean), sum + g]
+            });
+            [dot * istd[ch], sum]
         });
         // ∂L/∂x = a·∂L/∂z + b·(x − mean) + d per channel, the coefficients in f64.
         let count = (n * s) as f64;
@@ -248,9 +256,11 @@ impl CustomOp3 for BatchNormTrain {
             })
             .collect();
         let mut grad_x = vec![0f32; xs.len()];
-        map_channels(&mut grad_x, (c, s), |ch, i| {
-            let [a, b, d] = coefficients[ch];
-            a * pre(i) + b * (xs[i] - stats.mean[ch]) + d
+        map_channels(&mut grad_x, [xs, gs, ys], (c, s), |ch, out, [x, g, y]| {
+            let ([a, b, d], mean) = (coefficients[ch], stats.mean[ch]);
+            for (out, ((x, g), y)) in out.iter_mut().zip(x.iter().zip(g).zip(y)) {
+                *out = a * pre(*g, *y) + b * (x - mean) + d;
+            }
         });
         let grad_scale: Vec<f32> = sums.iter().map(|[dot, _]| *dot as f32).collect();
         let grad_shift: Vec<f32> = sums.iter().map(|[_, sum]| *sum as f32).collect();
