@@ -167,6 +167,12 @@ fn map_channels<const I: usize>(
     });
 }
 
+/// Per channel, the factor scale/√(var + eps) that multiplies x − mean: the same f32 values forward and backward,
+/// where the sign of the pre-activation is recomputed from x.
+fn scales(stats: &Statistics, weight: &[f32], eps: f64) -> Vec<f32> {
+    stats.var.iter().zip(weight).map(|(v, w)| w / (f64::from(*v) + eps).sqrt() as f32).collect()
+}
+
 /// Training-mode BatchNorm and activation: (x, scale, shift) → act(scale·(x − mean)/√(var + eps) + shift),
 /// where act keeps positive values and multiplies the others by `negative_slope` (1 is no activation, 0 ReLU).
 struct BatchNormTrain {
@@ -194,8 +200,7 @@ impl CustomOp3 for BatchNormTrain {
         let (weight, bias) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
         let (n, c, s) = channel_view(l1);
         let stats = channel_statistics(x, (n, c, s));
-        let scale: Vec<f32> =
-            stats.var.iter().zip(weight).map(|(v, w)| w / (f64::from(*v) + self.eps).sqrt() as f32).collect();
+        let scale = scales(&stats, weight, self.eps);
         let negative_slope = self.negative_slope;
         let mut y = vec![0f32; x.len()];
         map_channels(&mut y, [x], (c, s), |ch, y, [x]| {
@@ -209,14 +214,15 @@ impl CustomOp3 for BatchNormTrain {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    /// ∂L/∂z = ∂L/∂y · act′ (read off y), then ∂L/∂x = scale·istd/M · (M·∂L/∂z − Σ∂L/∂z − x̂·Σ∂L/∂z·x̂); the two
-    /// sums are the gradients of the shift and the scale.
+    /// ∂L/∂z = ∂L/∂y · act′ (from the sign of the pre-activation, recomputed from x exactly as forward), then
+    /// ∂L/∂x = scale·istd/M · (M·∂L/∂z − Σ∂L/∂z − x̂·Σ∂L/∂z·x̂); the two sums are the gradients of the shift and the
+    /// scale.
     fn bwd(
         &self,
         x: &Tensor,
         weight: &Tensor,
         bias: &Tensor,
-        y: &Tensor,
+        _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let name = self.name();
@@ -224,24 +230,26 @@ impl CustomOp3 for BatchNormTrain {
         let (x, grad) = (x.contiguous()?, grad.contiguous()?);
         let (x_storage, x_layout) = x.storage_and_layout();
         let (grad_storage, grad_layout) = grad.storage_and_layout();
-        let (y_storage, y_layout) = y.storage_and_layout();
         let (w_storage, w_layout) = weight.storage_and_layout();
-        let xs = read_f32(&x_storage, x_layout, name)?;
-        let (gs, ys) = (read_f32(&grad_storage, grad_layout, name)?, read_f32(&y_storage, y_layout, name)?);
-        let ws = read_f32(&w_storage, w_layout, name)?;
-        if gs.len() != xs.len() || ys.len() != xs.len() {
-            candle_core::bail!("{name}: {} gradients and {} outputs for {} inputs", gs.len(), ys.len(), xs.len());
+        let (b_storage, b_layout) = bias.storage_and_layout();
+        let (xs, gs) = (read_f32(&x_storage, x_layout, name)?, read_f32(&grad_storage, grad_layout, name)?);
+        let (ws, shift) = (read_f32(&w_storage, w_layout, name)?, read_f32(&b_storage, b_layout, name)?);
+        if gs.len() != xs.len() {
+            candle_core::bail!("{name}: {} gradients for {} inputs", gs.len(), xs.len());
         }
         let (n, c, s) = channel_view(x_layout);
-        let negative_slope = self.negative_slope;
-        // The gradient before the activation.
-        let pre = move |g: f32, y: f32| g * if y > 0.0 { 1.0 } else { negative_slope };
+        let (negative_slope, scale) = (self.negative_slope, scales(stats, ws, self.eps));
+        // The gradient before the activation, whose derivative is 1 where the pre-activation is > 0.
+        let pre = move |g: f32, x: f32, ch: usize| {
+            let v = (x - stats.mean[ch]) * scale[ch] + shift[ch];
+            g * if v > 0.0 { 1.0 } else { negative_slope }
+        };
         let istd: Vec<f64> = stats.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
         // Σ∂L/∂z·x̂ (the scale's gradient) and Σ∂L/∂z (the shift's), per channel.
-        let sums = channel_reduce([xs, gs, ys], (n, c, s), |ch, [x, g, y]| {
+        let sums = channel_reduce([xs, gs], (n, c, s), |ch, [x, g]| {
             let mean = stats.mean[ch];
-            let [dot, sum] = x.iter().zip(g).zip(y).fold([0f64; 2], |[dot, sum], ((x, g), y)| {
-                let g = f64::from(pre(*g, *y));
+            let [dot, sum] = x.iter().zip(g).fold([0f64; 2], |[dot, sum], (x, g)| {
+                let g = f64::from(pre(*g, *x, ch));
                 [dot + g * f64::from(x - mean), sum + g]
             });
             [dot * istd[ch], sum]
@@ -256,10 +264,10 @@ impl CustomOp3 for BatchNormTrain {
             })
             .collect();
         let mut grad_x = vec![0f32; xs.len()];
-        map_channels(&mut grad_x, [xs, gs, ys], (c, s), |ch, out, [x, g, y]| {
+        map_channels(&mut grad_x, [xs, gs], (c, s), |ch, out, [x, g]| {
             let ([a, b, d], mean) = (coefficients[ch], stats.mean[ch]);
-            for (out, ((x, g), y)) in out.iter_mut().zip(x.iter().zip(g).zip(y)) {
-                *out = a * pre(*g, *y) + b * (x - mean) + d;
+            for (out, (x, g)) in out.iter_mut().zip(x.iter().zip(g)) {
+                *out = a * pre(*g, *x, ch) + b * (x - mean) + d;
             }
         });
         let grad_scale: Vec<f32> = sums.iter().map(|[dot, _]| *dot as f32).collect();

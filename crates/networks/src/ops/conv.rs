@@ -155,24 +155,39 @@ impl Geometry {
         }
     }
 
-    /// In parallel over the rows of the columns (one kernel tap of one channel each).
+    /// In parallel over the rows of the columns (one kernel tap of one channel each). Every value is written
+    /// once, the padding's as zeros, so the matrix is not zero-filled first (tens of megabytes for a layer).
     fn im2col(&self, image: &[f32]) -> Vec<f32> {
+        let Geometry { channels, height, width, kernel, stride, padding, grid_h, grid_w, .. } = *self;
         let (rows, columns) = self.cols_shape();
-        let mut cols = vec![0f32; rows * columns];
-        if columns == 0 {
-            return cols; // an empty batch: nothing to copy (and rayon refuses chunks of 0)
-        }
-        let (kernel, stride) = (self.kernel, self.stride);
-        cols.par_chunks_mut(columns).enumerate().for_each(|(row, out)| {
-            let tap = (row / (kernel * kernel), row / kernel % kernel, row % kernel);
-            for b in 0..self.batch {
-                self.for_each_run(tap, b, |i, j, n| {
-                    for (out, x) in out[j..j + n].iter_mut().zip(image[i..].iter().step_by(stride)) {
-                        *out = *x;
+        assert_eq!(image.len(), self.image_len(), "im2col: an image of {} values for {self:?}", image.len());
+        let mut cols = Vec::with_capacity(rows * columns);
+        if columns > 0 {
+            cols.spare_capacity_mut()[..rows * columns].par_chunks_mut(columns).enumerate().for_each(|(row, out)| {
+                let (c, ky, kx) = (row / (kernel * kernel), row / kernel % kernel, row % kernel);
+                let (xs, ys) = (self.valid(grid_w, width, kx), self.valid(grid_h, height, ky));
+                // One segment of grid_w columns per (batch item, grid row).
+                for (segment_index, segment) in out.chunks_exact_mut(grid_w).enumerate() {
+                    let (b, gy) = (segment_index / grid_h, segment_index % grid_h);
+                    if xs.is_empty() || !ys.contains(&gy) {
+                        segment.iter_mut().for_each(|v| _ = v.write(0.0));
+                        continue;
                     }
-                });
-            }
-        });
+                    let iy = gy * stride + ky - padding;
+                    let start = ((b * channels + c) * height + iy) * width + xs.start * stride + kx - padding;
+                    let taps = &image[start..=start + (xs.len() - 1) * stride];
+                    segment[..xs.start].iter_mut().for_each(|v| _ = v.write(0.0));
+                    for (v, x) in segment[xs.clone()].iter_mut().zip(taps.iter().step_by(stride)) {
+                        v.write(*x);
+                    }
+                    segment[xs.end..].iter_mut().for_each(|v| _ = v.write(0.0));
+                }
+            });
+        }
+        // SAFETY: the loop above wrote each of the rows·columns values: every segment of every row is zeroed
+        // or split into [0, xs.start) zeros, xs from `taps` (whose len()-1 steps of the stride end at its last
+        // value, so the zip covers all of xs) and [xs.end, grid_w) zeros.
+        unsafe { cols.set_len(rows * columns) };
         cols
     }
 
