@@ -16,7 +16,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
 
-use crate::mnist::{bn_relu, down, up, DOWNSAMPLE, UPSAMPLE};
+use crate::mnist::{bn_relu, down, down_activation, up, DOWNSAMPLE, UPSAMPLE};
 use crate::ops::{self, Activation};
 use crate::LayerConfig;
 
@@ -101,15 +101,16 @@ impl Colour32Discriminator {
         ops::batch_norm_activation(bn, x, train, Activation::LeakyRelu(self.slope))
     }
 
-    fn leaky(&self, x: &Tensor) -> Result<Tensor> {
-        crate::ops::leaky_relu(x, self.slope)
+    /// The first convolution, then leaky ReLU (no BatchNorm there), one op.
+    fn down_leaky(&self, layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
+        down_activation(layer, x, Activation::LeakyRelu(self.slope))
     }
 }
 
 impl Discriminator for Colour32Discriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
         let batch = images.dim(0)?;
-        let x = self.leaky(&down(&self.conv1, images)?)?; // (b, 64, 16, 16)
+        let x = self.down_leaky(&self.conv1, images)?; // (b, 64, 16, 16)
         let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 8, 8)
         let x = self.bn_leaky(&self.bn3, &down(&self.conv3, &x)?, train)?; // (b, 256, 4, 4)
         let body = x.reshape((batch, BODY))?;

@@ -28,7 +28,12 @@ pub(crate) fn up(layer: &ConvTranspose2d, x: &Tensor) -> Result<Tensor> {
 }
 
 pub(crate) fn down(layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
-    ops::conv2d(x, layer.weight(), layer.bias(), ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding })
+    down_activation(layer, x, Activation::Identity)
+}
+
+pub(crate) fn down_activation(layer: &Conv2d, x: &Tensor, activation: Activation) -> Result<Tensor> {
+    let params = ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding };
+    ops::conv2d_activation(x, layer.weight(), layer.bias(), params, activation)
 }
 
 /// BatchNorm then ReLU, one op.
@@ -117,15 +122,16 @@ impl MnistDiscriminator {
         ops::batch_norm_activation(bn, x, train, Activation::LeakyRelu(self.slope))
     }
 
-    fn leaky(&self, x: &Tensor) -> Result<Tensor> {
-        crate::ops::leaky_relu(x, self.slope)
+    /// The first convolution, then leaky ReLU (no BatchNorm there), one op.
+    fn down_leaky(&self, layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
+        down_activation(layer, x, Activation::LeakyRelu(self.slope))
     }
 }
 
 impl Discriminator for MnistDiscriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
         let batch = images.dim(0)?;
-        let x = self.leaky(&down(&self.conv1, images)?)?; // (b, 64, 14, 14)
+        let x = self.down_leaky(&self.conv1, images)?; // (b, 64, 14, 14)
         let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 7, 7)
         let x = x.reshape((batch, 128 * 7 * 7))?;
         let body = self.bn_leaky(&self.bn_fc, &ops::linear(&self.fc, &x)?, train)?; // (b, 1024)

@@ -6,39 +6,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, fast_path, leaky_relu, parameter, parameter_grad, read_f32};
-
-/// The activation after a BatchNorm layer.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Activation {
-    Identity,
-    Relu,
-    /// Leaky ReLU with this slope for negative inputs.
-    LeakyRelu(f64),
-}
-
-impl Activation {
-    /// candle's op (or [`leaky_relu`]) for the unfused path.
-    fn apply(self, x: Tensor) -> Result<Tensor> {
-        match self {
-            Self::Identity => Ok(x),
-            Self::Relu => x.relu(),
-            Self::LeakyRelu(slope) => leaky_relu(&x, slope),
-        }
-    }
-
-    /// The factor of values ≤ 0 in the fused op (its value and its derivative there). Both activations keep
-    /// the sign of their input (with ReLU's 0 for x ≤ 0), so the backward pass reads the derivative off the
-    /// output. `None` for a slope ≤ 0, which does not: that activation runs as its own op.
-    fn negative_slope(self) -> Option<f32> {
-        match self {
-            Self::Identity => Some(1.0),
-            Self::Relu => Some(0.0),
-            Self::LeakyRelu(slope) if slope > 0.0 => Some(slope as f32),
-            Self::LeakyRelu(_) => None,
-        }
-    }
-}
+use super::{contiguous_f32, fast_path, parameter, parameter_grad, read_f32, Activation};
 
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, train)`.
 pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {

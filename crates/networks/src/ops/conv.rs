@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::matmul::{product, MatRef};
-use super::{contiguous_f32, fast_path, parameter, parameter_grad, with_values};
+use super::{contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation};
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +39,17 @@ fn bias_or_zeros(bias: Option<&Tensor>, channels: usize, like: &Tensor, op: &str
 /// 2-D convolution of `x` (batch, c_in, h, w) with `weight` (c_out, c_in, k, k) and an optional `bias` (c_out),
 /// as `candle_nn::Conv2d` computes it.
 pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvParams) -> Result<Tensor> {
+    conv2d_activation(x, weight, bias, params, Activation::Identity)
+}
+
+/// [`conv2d`] then `activation`, in the same op on the CPU (the activation's derivative read off the output).
+pub fn conv2d_activation(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    activation: Activation,
+) -> Result<Tensor> {
     let ConvParams { stride, padding } = params;
     let (Ok(x_dims), Ok(w_dims)) = (x.dims4(), weight.dims4()) else {
         candle_core::bail!("conv2d: input {:?} and kernel {:?} must be 4-D", x.shape(), weight.shape());
@@ -48,9 +59,10 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvPa
         candle_core::bail!("conv2d: input {:?} does not fit kernel {:?} ({params:?})", x.shape(), weight.shape());
     }
     // Another device or dtype, or a non-square kernel: candle's op.
-    if !fast_path(x, weight) || kernel_w != kernel {
-        return add_bias(x.conv2d(weight, padding, stride, 1, 1)?, bias);
-    }
+    let Some(negative_slope) = activation.negative_slope().filter(|_| fast_path(x, weight) && kernel_w == kernel)
+    else {
+        return activation.apply(add_bias(x.conv2d(weight, padding, stride, 1, 1)?, bias)?);
+    };
     let (batch, c_out) = (x_dims.0, w_dims.0);
     let geometry = Geometry {
         batch,
@@ -67,7 +79,7 @@ pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvPa
     x.contiguous()?.apply_op3(
         &parameter(weight).contiguous()?,
         &bias,
-        Conv2d { geometry, c_out, cols: OnceLock::new() },
+        Conv2d { geometry, c_out, negative_slope, cols: OnceLock::new() },
     )
 }
 
@@ -231,8 +243,16 @@ fn channel_major(x: &[f32], batch: usize, channels: usize, spatial: usize) -> Ve
     out
 }
 
-/// The inverse of [`channel_major`], adding `bias[c]` to channel c on the way. In parallel over the batch.
-fn batch_major(x: &[f32], channels: usize, batch: usize, spatial: usize, bias: Option<&[f32]>) -> Vec<f32> {
+/// The inverse of [`channel_major`], adding `bias[c]` to channel c and multiplying values ≤ 0 by
+/// `negative_slope` (an activation; 1 for none) on the way. In parallel over the batch.
+fn batch_major(
+    x: &[f32],
+    channels: usize,
+    batch: usize,
+    spatial: usize,
+    bias: Option<&[f32]>,
+    negative_slope: f32,
+) -> Vec<f32> {
     let mut out = vec![0f32; x.len()];
     if out.is_empty() {
         return out;
@@ -242,7 +262,8 @@ fn batch_major(x: &[f32], channels: usize, batch: usize, spatial: usize, bias: O
             let start = (c * batch + b) * spatial;
             let shift = bias.map_or(0.0, |bias| bias[c]);
             for (out, x) in out.iter_mut().zip(&x[start..start + spatial]) {
-                *out = x + shift;
+                let v = x + shift;
+                *out = if v > 0.0 { v } else { v * negative_slope };
             }
         }
     });
@@ -271,6 +292,8 @@ fn no_saved(op: &str) -> candle_core::Error {
 struct Conv2d {
     geometry: Geometry,
     c_out: usize,
+    /// The activation's factor for values ≤ 0 (1: none).
+    negative_slope: f32,
     /// im2col(x), for the kernel gradient.
     cols: OnceLock<Vec<f32>>,
 }
@@ -303,7 +326,7 @@ impl CustomOp3 for Conv2d {
         }
         let cols = g.im2col(x);
         let product = product(MatRef::new(w, c_out, rows), MatRef::new(&cols, rows, columns));
-        let y = batch_major(&product, c_out, g.batch, g.grid_h * g.grid_w, Some(bias));
+        let y = batch_major(&product, c_out, g.batch, g.grid_h * g.grid_w, Some(bias), self.negative_slope);
         let _ = self.cols.set(cols);
         Ok((CpuStorage::F32(y), (g.batch, c_out, g.grid_h, g.grid_w).into()))
     }
@@ -313,14 +336,26 @@ impl CustomOp3 for Conv2d {
         x: &Tensor,
         w: &Tensor,
         bias: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (g, c_out) = (self.geometry, self.c_out);
         let cols = self.cols.get().ok_or_else(|| no_saved("conv2d"))?;
         let (rows, columns) = g.cols_shape();
         let grid = g.grid_h * g.grid_w;
-        let (grad_y, grad_bias) = with_values(&grad.contiguous()?, "conv2d", |grad| {
+        // The gradient before the activation: its derivative is read off the output, which keeps the sign.
+        let grad = match self.negative_slope {
+            1.0 => grad.contiguous()?,
+            slope => {
+                let masked = with_values(&grad.contiguous()?, "conv2d", |grad| {
+                    with_values(y, "conv2d", |y| {
+                        Ok(grad.iter().zip(y).map(|(g, y)| if *y > 0.0 { *g } else { g * slope }).collect::<Vec<_>>())
+                    })
+                })?;
+                Tensor::from_vec(masked, grad.shape(), grad.device())?
+            }
+        };
+        let (grad_y, grad_bias) = with_values(&grad, "conv2d", |grad| {
             let sums = bias.track_op().then(|| channel_sums(grad, g.batch, c_out, grid));
             Ok((channel_major(grad, g.batch, c_out, grid), sums))
         })?;
@@ -410,7 +445,7 @@ impl CustomOp3 for ConvTranspose2d {
         // ∂L/∂x = W · im2col(∂L/∂Y), back in (batch, c_in, grid) order.
         let grad_x = if x.track_op() {
             let grad_input = with_values(w, name, |w| Ok(product(MatRef::new(w, c_in, rows), grad_cols)))?;
-            let grad_x = batch_major(&grad_input, c_in, g.batch, g.grid_h * g.grid_w, None);
+            let grad_x = batch_major(&grad_input, c_in, g.batch, g.grid_h * g.grid_w, None, 1.0);
             Some(Tensor::from_vec(grad_x, x.shape(), x.device())?)
         } else {
             None
@@ -502,6 +537,53 @@ mod tests {
         check_convolution(true, (2, 64, 14, 14), 1, 4, down);
         check_convolution(true, (1, 3, 5, 4), 7, 3, same);
         check_convolution(true, (2, 5, 3, 6), 3, 4, down);
+    }
+
+    #[test]
+    fn a_convolution_with_its_activation_matches_candle_in_values_and_gradients() {
+        let down = ConvParams { stride: 2, padding: 1 };
+        for (x_shape, c_out, activation) in [
+            ((3, 1, 28, 28), 64, Activation::LeakyRelu(0.01)),
+            ((2, 5, 8, 10), 3, Activation::LeakyRelu(0.2)),
+            ((1, 3, 9, 9), 7, Activation::Relu),
+        ] {
+            let (b, c_in, h, w) = x_shape;
+            let values = |n: usize, seed: usize| -> Vec<f32> {
+                (0..n).map(|i| (((i * 7919 + seed * 104729) % 1000) as f32 / 500.0 - 1.0) * 0.5).collect()
+            };
+            let x = Var::from_vec(values(b * c_in * h * w, 1), x_shape, &Device::Cpu).unwrap();
+            let weight = Var::from_vec(values(c_out * c_in * 16, 2), (c_out, c_in, 4, 4), &Device::Cpu).unwrap();
+            let bias = Var::from_vec(values(c_out, 3), c_out, &Device::Cpu).unwrap();
+            let ours =
+                conv2d_activation(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), down, activation).unwrap();
+            let theirs = x
+                .as_tensor()
+                .conv2d(weight.as_tensor(), 1, 2, 1, 1)
+                .unwrap()
+                .broadcast_add(&bias.as_tensor().reshape((1, c_out, 1, 1)).unwrap())
+                .unwrap();
+            let theirs = match activation {
+                Activation::LeakyRelu(slope) => candle_nn::ops::leaky_relu(&theirs, slope).unwrap(),
+                _ => theirs.relu().unwrap(),
+            };
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
+                assert_eq!(a.len(), b.len(), "{what}");
+                for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-4 * (1.0 + b.abs()),
+                        "{what} [{i}] ({x_shape:?}, {activation:?}): {a} vs {b}"
+                    );
+                }
+            };
+            close(flat(&ours), flat(&theirs), "values");
+            let weights = Tensor::from_vec(values(ours.elem_count(), 4), ours.dims(), &Device::Cpu).unwrap();
+            let grads = |y: &Tensor| (y * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let (g_ours, g_theirs) = (grads(&ours), grads(&theirs));
+            for (var, what) in [(&x, "input gradient"), (&weight, "kernel gradient"), (&bias, "bias gradient")] {
+                close(flat(g_ours.get(var.as_tensor()).unwrap()), flat(g_theirs.get(var.as_tensor()).unwrap()), what);
+            }
+        }
     }
 
     #[test]

@@ -22,8 +22,8 @@ mod conv;
 mod linear;
 mod matmul;
 
-pub use batch_norm::{batch_norm, batch_norm_activation, Activation};
-pub use conv::{conv2d, conv_transpose2d, ConvParams};
+pub use batch_norm::{batch_norm, batch_norm_activation};
+pub use conv::{conv2d, conv2d_activation, conv_transpose2d, ConvParams};
 pub use linear::linear;
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
@@ -31,6 +31,38 @@ use ssinfogan_core::cpu_fast_paths;
 
 fn fast_path(x: &Tensor, weight: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && weight.dtype() == DType::F32 && cpu_fast_paths()
+}
+
+/// The activation after a layer, applied in the layer's own op where it can be.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Activation {
+    Identity,
+    Relu,
+    /// Leaky ReLU with this slope for negative inputs.
+    LeakyRelu(f64),
+}
+
+impl Activation {
+    /// candle's op (or [`leaky_relu`]) for the unfused path.
+    pub(crate) fn apply(self, x: Tensor) -> Result<Tensor> {
+        match self {
+            Self::Identity => Ok(x),
+            Self::Relu => x.relu(),
+            Self::LeakyRelu(slope) => leaky_relu(&x, slope),
+        }
+    }
+
+    /// The factor of values ≤ 0 in the fused op (its value and its derivative there). Both activations keep
+    /// the sign of their input (with ReLU's 0 for x ≤ 0), so the backward pass reads the derivative off the
+    /// output. `None` for a slope ≤ 0, which does not: that activation runs as its own op.
+    pub(crate) fn negative_slope(self) -> Option<f32> {
+        match self {
+            Self::Identity => Some(1.0),
+            Self::Relu => Some(0.0),
+            Self::LeakyRelu(slope) if slope > 0.0 => Some(slope as f32),
+            Self::LeakyRelu(_) => None,
+        }
+    }
 }
 
 /// Leaky ReLU, `x` for x > 0 and `slope·x` otherwise (PyTorch's gradient convention at 0: `slope`).
