@@ -90,6 +90,18 @@ fn parse_source(s: &str) -> Result<SourceKind, String> {
     s.parse().map_err(|e: ssinfogan_datasets::DataError| e.to_string())
 }
 
+/// Runs `command` on a thread of rayon's pool (RAYON_NUM_THREADS threads, as the kernels use) and waits for it.
+/// The matrix products and CPU kernels split their work over that pool; called from a worker, the caller is one
+/// of the threads that does the work, so a command uses RAYON_NUM_THREADS threads in all. Called from `main`,
+/// the pool's threads would spin waiting for the next op while `main` ran the serial parts between ops, three
+/// threads on two cores. The workers get `main`'s 8 MiB stack.
+fn on_the_compute_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
+    if let Err(e) = rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build_global() {
+        tracing::debug!("rayon's pool was already built: {e}");
+    }
+    rayon::scope(|_| command())
+}
+
 /// A training step allocates and frees hundreds of tensor buffers of up to tens of megabytes. glibc serves each
 /// one above its mmap threshold with a fresh `mmap` and returns it with `munmap`: page faults, zeroing and TLB
 /// shootdowns that took about a third of a batch-64 iteration on two cores (`perf`). Keeping freed memory in the
@@ -124,7 +136,7 @@ fn main() -> ExitCode {
         .with(indicatif)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = on_the_compute_pool(move || match cli.command {
         Command::Data(args) => data(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
@@ -133,7 +145,7 @@ fn main() -> ExitCode {
         Command::Classifier(args) => plan::prepare_classifier(args),
         Command::Report(args) => report::run(args),
         Command::Bench(args) => bench::run(args),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
