@@ -109,11 +109,9 @@ impl Colour32Discriminator {
 
 impl Discriminator for Colour32Discriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
-        let batch = images.dim(0)?;
         let x = self.down_leaky(&self.conv1, images)?; // (b, 64, 16, 16)
         let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 8, 8)
-        let x = self.bn_leaky(&self.bn3, &down(&self.conv3, &x)?, train)?; // (b, 256, 4, 4)
-        let body = x.reshape((batch, BODY))?;
+        let body = self.bn_leaky(&self.bn3, &down(&self.conv3, &x)?, train)?; // (b, 256, 4, 4), read as (b, BODY)
         let (q_fc, q_bn) = &self.q_hidden;
         let q = self.bn_leaky(q_bn, &ops::linear(q_fc, &body)?, train)?; // (b, 128)
         Ok(DiscriminatorOutput {

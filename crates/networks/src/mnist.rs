@@ -130,10 +130,8 @@ impl MnistDiscriminator {
 
 impl Discriminator for MnistDiscriminator {
     fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
-        let batch = images.dim(0)?;
         let x = self.down_leaky(&self.conv1, images)?; // (b, 64, 14, 14)
         let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 7, 7)
-        let x = x.reshape((batch, 128 * 7 * 7))?;
         let body = self.bn_leaky(&self.bn_fc, &ops::linear(&self.fc, &x)?, train)?; // (b, 1024)
         let q_us = match &self.q_us_head {
             Some((fc1, bn, fc2)) => {

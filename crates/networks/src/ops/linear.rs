@@ -6,14 +6,19 @@ use rayon::prelude::*;
 use super::matmul::{accumulate, product, MatRef};
 use super::{contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
-/// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device, dtype or
-/// rank goes to candle's.
+/// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device or
+/// dtype goes to candle's. `x` may also be (batch, …), as a convolution leaves it: it is read as
+/// (batch, product of the rest), without a reshape node whose gradient the backward pass would accumulate.
 pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> Result<Tensor> {
     let weight = layer.weight();
-    if !fast_path(x, weight) || x.rank() != 2 || weight.rank() != 2 {
+    if x.rank() > 2 && !fast_path(x, weight) {
+        return layer.forward(&x.flatten_from(1)?);
+    }
+    if !fast_path(x, weight) || x.rank() < 2 || weight.rank() != 2 {
         return layer.forward(x);
     }
-    let ((batch, inputs), (outputs, weight_inputs)) = (x.dims2()?, weight.dims2()?);
+    let (batch, inputs) = (x.dim(0)?, x.dims()[1..].iter().product::<usize>());
+    let (outputs, weight_inputs) = weight.dims2()?;
     if weight_inputs != inputs {
         candle_core::bail!("linear: input {:?} for a weight of shape {:?}", x.shape(), weight.shape());
     }
@@ -80,7 +85,7 @@ impl CustomOp3 for Linear {
             // ∂L/∂x = ∂L/∂Y · W, only where x needs one.
             let grad_x = if x.track_op() {
                 let grad_x = with_values(w, "linear", |w| Ok(product(grad_y, MatRef::new(w, outputs, inputs))))?;
-                Some(Tensor::from_vec(grad_x, (batch, inputs), device)?)
+                Some(Tensor::from_vec(grad_x, x.shape(), device)?)
             } else {
                 None
             };
@@ -146,6 +151,15 @@ mod tests {
             for (t, what) in [(x.as_tensor(), "input"), (weight, "weight"), (bias, "bias")] {
                 close(flat(g_ours.get(t).unwrap()), flat(g_theirs.get(t).unwrap()), what);
             }
+            // A (batch, …) input is read as (batch, product of the rest): the same values and gradients, the
+            // input's gradient in the input's shape.
+            let image = Var::from_vec(values(batch * inputs, 1), (batch, 1, 1, inputs), &Device::Cpu).unwrap();
+            let from_image = linear(&layer, image.as_tensor()).unwrap();
+            close(flat(&from_image), flat(&theirs), "values of a 4-D input");
+            let store = (from_image * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let image_grad = store.get(image.as_tensor()).unwrap();
+            assert_eq!(image_grad.dims(), &[batch, 1, 1, inputs]);
+            close(flat(image_grad), flat(g_theirs.get(x.as_tensor()).unwrap()), "gradient of a 4-D input");
             // An input that needs no gradient gets none; the layer's parameters still do.
             let constant = x.as_tensor().detach();
             let store = (linear(&layer, &constant).unwrap() * &weights).unwrap().sum_all().unwrap().backward().unwrap();
