@@ -69,6 +69,26 @@ fn channel_block(c: usize, s: usize) -> usize {
     (4096 / s.max(1)).clamp(1, c.max(1))
 }
 
+/// A 1-D BatchNorm's (batch, features) values as (1, features, batch), with that view: each feature one
+/// contiguous run, so the per-channel loops run along memory (and vectorise) instead of visiting one value per
+/// feature at a row's stride. `None` for a BatchNorm with spatial values (or a batch of 1), whose runs already are.
+fn feature_major(x: &[f32], (n, c, s): (usize, usize, usize)) -> Option<(Vec<f32>, (usize, usize, usize))> {
+    (s == 1 && n > 1).then(|| (transpose(x, n, c), (1, c, n)))
+}
+
+/// The row-major `rows × cols` matrix `x` transposed, in parallel over the output's rows.
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; x.len()];
+    if rows > 0 {
+        out.par_chunks_mut(rows).enumerate().for_each(|(j, out)| {
+            for (out, x) in out.iter_mut().zip(x[j..].iter().step_by(cols)) {
+                *out = *x;
+            }
+        });
+    }
+    out
+}
+
 /// Per-channel sums over batch and space of `term(channel, run of x, run of each other input)`, in f64, in
 /// parallel over blocks of channels; a channel's runs (its `spatial` values in one batch item) come in batch
 /// order. Each input has x's (batch, channels, spatial) layout.
@@ -166,7 +186,9 @@ impl CustomOp3 for BatchNormTrain {
     ) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s1, l1, self.name())?;
         let (weight, bias) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
-        let (n, c, s) = channel_view(l1);
+        let view = channel_view(l1);
+        let x_t = feature_major(x, view);
+        let (x, (n, c, s)) = x_t.as_ref().map_or((x, view), |(x, view)| (x.as_slice(), *view));
         let stats = channel_statistics(x, (n, c, s));
         let scale = scales(&stats, weight, self.eps);
         let negative_slope = self.negative_slope;
@@ -178,6 +200,7 @@ impl CustomOp3 for BatchNormTrain {
                 *y = if v > 0.0 { v } else { v * negative_slope };
             }
         });
+        let y = if x_t.is_some() { transpose(&y, c, s) } else { y };
         let _ = self.saved.set(stats);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -205,7 +228,10 @@ impl CustomOp3 for BatchNormTrain {
         if gs.len() != xs.len() {
             candle_core::bail!("{name}: {} gradients for {} inputs", gs.len(), xs.len());
         }
-        let (n, c, s) = channel_view(x_layout);
+        let view = channel_view(x_layout);
+        let (xs_t, gs_t) = (feature_major(xs, view), feature_major(gs, view));
+        let (xs, (n, c, s)) = xs_t.as_ref().map_or((xs, view), |(x, view)| (x.as_slice(), *view));
+        let gs = gs_t.as_ref().map_or(gs, |(g, _)| g.as_slice());
         let (negative_slope, scale) = (self.negative_slope, scales(stats, ws, self.eps));
         // The gradient before the activation, whose derivative is 1 where the pre-activation is > 0.
         let pre = move |g: f32, x: f32, ch: usize| {
@@ -238,6 +264,7 @@ impl CustomOp3 for BatchNormTrain {
                 *out = a * pre(*g, *x, ch) + b * (x - mean) + d;
             }
         });
+        let grad_x = if xs_t.is_some() { transpose(&grad_x, c, s) } else { grad_x };
         let grad_scale: Vec<f32> = sums.iter().map(|[dot, _]| *dot as f32).collect();
         let grad_shift: Vec<f32> = sums.iter().map(|[_, sum]| *sum as f32).collect();
         let device = weight.device();
