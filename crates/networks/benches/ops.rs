@@ -1,7 +1,7 @@
 //! The CPU kernels of `ssinfogan_networks::ops` beside the candle op they replace, forward + backward, at the
 //! networks' shapes (batch 64 and 128): leaky ReLU on the discriminator's largest activation, its second
-//! convolution, the generator's first transposed convolution, and BatchNorm in training mode on the generator's
-//! 6272-wide FC layer and the discriminator's 128-channel 7×7 map.
+//! convolution, the generator's first transposed convolution, the discriminator's 6272→1024 linear layer, and
+//! BatchNorm in training mode on the generator's 6272-wide FC layer and the discriminator's 128-channel 7×7 map.
 //!   cargo bench --workspace --bench ops
 
 use candle_core::{Device, Tensor, Var};
@@ -125,4 +125,32 @@ fn batch_norm_2d_ours(bencher: divan::Bencher, batch: usize) {
 #[divan::bench(args = [64, 128])]
 fn batch_norm_2d_candle(bencher: divan::Bencher, batch: usize) {
     batch_norm(bencher, batch, 49, false);
+}
+
+/// The discriminator's linear layer (6272→1024), forward and backward with respect to input, weight and bias.
+fn linear(bencher: divan::Bencher, batch: usize, ours: bool) {
+    use candle_core::Module;
+    let vars = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&vars, candle_core::DType::F32, &Device::Cpu);
+    let layer = candle_nn::linear(6272, 1024, vb).unwrap();
+    let n = batch * 6272;
+    let x = Var::from_vec((0..n).map(|i| (i % 13) as f32 / 13.0).collect(), (batch, 6272), &Device::Cpu).unwrap();
+    bencher.bench_local(|| {
+        let y = if ours {
+            ssinfogan_networks::ops::linear(&layer, x.as_tensor()).unwrap()
+        } else {
+            layer.forward(x.as_tensor()).unwrap()
+        };
+        y.sum_all().unwrap().backward().unwrap()
+    });
+}
+
+#[divan::bench(args = [64, 128])]
+fn linear_ours(bencher: divan::Bencher, batch: usize) {
+    linear(bencher, batch, true);
+}
+
+#[divan::bench(args = [64, 128])]
+fn linear_candle(bencher: divan::Bencher, batch: usize) {
+    linear(bencher, batch, false);
 }
