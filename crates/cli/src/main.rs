@@ -102,6 +102,20 @@ fn on_the_compute_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| command())
 }
 
+/// candle runs its element-wise CPU ops (among them the gradient sums of every backward pass) on a pool of its
+/// own, whose RAYON_NUM_THREADS − 1 threads spin for 25,000 pauses after each op before they sleep. Between
+/// candle's ops run ours, on rayon's pool of RAYON_NUM_THREADS threads, and a spinning candle thread takes a
+/// core from them: measured with `ssinfogan bench` on two cores, an iteration was 5–10 % slower, and a
+/// BatchNorm backward pass right after a gradient sum took twice its time. With a short spin the thread sleeps
+/// at once; a user's own CANDLE_BARRIER_POOL_SPIN_LIMIT is kept. Called first thing in `main`, before any thread
+/// starts (setting the environment is not thread-safe).
+fn park_candles_idle_threads() {
+    const SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
+    if std::env::var_os(SPIN_LIMIT).is_none() {
+        std::env::set_var(SPIN_LIMIT, "50");
+    }
+}
+
 /// A training step allocates and frees hundreds of tensor buffers of up to tens of megabytes. glibc serves each
 /// one above its mmap threshold with a fresh `mmap` and returns it with `munmap`: page faults, zeroing and TLB
 /// shootdowns that took about a third of a batch-64 iteration on two cores (`perf`). Keeping freed memory in the
@@ -122,6 +136,7 @@ fn keep_freed_buffers() {}
 
 fn main() -> ExitCode {
     keep_freed_buffers();
+    park_candles_idle_threads();
     // Log lines go through the progress-bar layer so they never tear a bar.
     let indicatif = tracing_indicatif::IndicatifLayer::new();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());

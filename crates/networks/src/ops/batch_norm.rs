@@ -1,6 +1,7 @@
 //! BatchNorm in training mode, with the activation that follows it, as one CPU op forward and one backward
 //! (candle's BatchNorm takes about ten tensor ops, and each activation is one more node).
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
@@ -15,7 +16,8 @@ pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<
 
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, then `activation`. In training mode on
 /// the CPU one op: the batch statistics, then normalisation, scale, shift and activation in one pass; backward,
-/// the two per-channel sums and the input gradient, with the activation's derivative read off the output. The
+/// the two per-channel sums and the input gradient, with the activation's derivative from the sign of the
+/// pre-activation, recomputed from x. The
 /// running statistics are updated as candle updates them (momentum, unbiased variance). Otherwise, and without
 /// an affine part, candle's BatchNorm and the activation as its own op.
 pub fn batch_norm_activation(
@@ -56,76 +58,165 @@ struct Statistics {
     count: usize,
 }
 
-/// The (batch, channels, spatial) view of a contiguous NC… layout.
-fn channel_view(layout: &Layout) -> (usize, usize, usize) {
-    let dims = layout.shape().dims();
-    (dims[0], dims[1], dims[2..].iter().product())
+/// x's layout as (batch, channels, spatial): a contiguous NC… tensor.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    n: usize,
+    c: usize,
+    s: usize,
 }
 
-/// Channels per parallel task of the per-channel reductions: a block is a contiguous run of every row of x
-/// (batch, channels, spatial), so a 1-D BatchNorm (spatial 1) reads its rows in order instead of one channel at
-/// a stride of the row.
-fn channel_block(c: usize, s: usize) -> usize {
-    (4096 / s.max(1)).clamp(1, c.max(1))
-}
-
-/// A 1-D BatchNorm's (batch, features) values as (1, features, batch), with that view: each feature one
-/// contiguous run, so the per-channel loops run along memory (and vectorise) instead of visiting one value per
-/// feature at a row's stride. `None` for a BatchNorm with spatial values (or a batch of 1), whose runs already are.
-fn feature_major(x: &[f32], (n, c, s): (usize, usize, usize)) -> Option<(Vec<f32>, (usize, usize, usize))> {
-    (s == 1 && n > 1).then(|| (transpose(x, n, c), (1, c, n)))
-}
-
-/// The row-major `rows × cols` matrix `x` transposed, in parallel over the output's rows.
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0f32; x.len()];
-    if rows > 0 {
-        out.par_chunks_mut(rows).enumerate().for_each(|(j, out)| {
-            for (out, x) in out.iter_mut().zip(x[j..].iter().step_by(cols)) {
-                *out = *x;
-            }
-        });
+impl Dims {
+    fn of(layout: &Layout) -> Self {
+        let dims = layout.shape().dims();
+        Self { n: dims[0], c: dims[1], s: dims[2..].iter().product() }
     }
-    out
+
+    fn len(self) -> usize {
+        self.n * self.c * self.s
+    }
+
+    /// Channels per parallel task of a reduction: about four tasks per thread, each channel's sum inside one
+    /// task (so the result does not depend on the number of threads).
+    fn channel_block(self) -> usize {
+        self.c.div_ceil(4 * rayon::current_num_threads()).max(1)
+    }
 }
 
-/// Per-channel sums over batch and space of `term(channel, run of x, run of each other input)`, in f64, in
-/// parallel over blocks of channels; a channel's runs (its `spatial` values in one batch item) come in batch
-/// order. Each input has x's (batch, channels, spatial) layout.
-fn channel_reduce<const K: usize, const I: usize>(
+/// Lanes of the per-channel sums along a run: independent accumulators, so the f64 sums vectorise instead of
+/// waiting on one another (a single running sum is one dependent add per value).
+const LANES: usize = 8;
+
+/// Two per-channel sums over batch and space of `term(inputs at one position, the channel's constants)`, in
+/// f64, in parallel over blocks of channels. Each input has x's layout; `constants` hold one value per channel.
+///
+/// With spatial values (2-D BatchNorm) a channel's values are runs of `s`, summed in [`LANES`] lanes; without
+/// (1-D, `s == 1`) a row holds one value of every channel, and the sums run along the row: either way along
+/// memory, and vectorised.
+fn channel_sums<const I: usize, const P: usize>(
     inputs: [&[f32]; I],
-    (n, c, s): (usize, usize, usize),
-    term: impl Fn(usize, [&[f32]; I]) -> [f64; K] + Sync,
-) -> Vec<[f64; K]> {
-    let block = channel_block(c, s);
-    let mut sums = vec![[0f64; K]; c];
-    if sums.is_empty() {
+    constants: [&[f32]; P],
+    dims: Dims,
+    term: impl Fn([f32; I], [f32; P]) -> [f64; 2] + Sync,
+) -> Vec<[f64; 2]> {
+    let Dims { n, c, s } = dims;
+    let mut sums = vec![[0f64; 2]; c];
+    if sums.is_empty() || s == 0 {
         return sums;
     }
+    let block = dims.channel_block();
     sums.par_chunks_mut(block).enumerate().for_each(|(i, sums)| {
         let first = i * block;
-        for b in 0..n {
-            // This block's values in batch item b, one run of `s` per channel.
-            let start = (b * c + first) * s;
-            let rows = inputs.map(|input| &input[start..start + sums.len() * s]);
-            for (j, sum) in sums.iter_mut().enumerate() {
-                let t = term(first + j, rows.map(|row| &row[j * s..(j + 1) * s]));
-                for k in 0..K {
-                    sum[k] += t[k];
+        let constants = constants.map(|k| &k[first..first + sums.len()]);
+        if s == 1 {
+            let (mut a, mut b) = (vec![0f64; sums.len()], vec![0f64; sums.len()]);
+            for row in 0..n {
+                let values = inputs.map(|input| &input[row * c + first..][..sums.len()]);
+                for j in 0..sums.len() {
+                    let [ta, tb] = term(values.map(|v| v[j]), constants.map(|k| k[j]));
+                    a[j] += ta;
+                    b[j] += tb;
                 }
             }
+            sums.iter_mut().zip(a.iter().zip(&b)).for_each(|(sum, (a, b))| *sum = [*a, *b]);
+            return;
+        }
+        for (j, sum) in sums.iter_mut().enumerate() {
+            let k = constants.map(|k| k[j]);
+            let (mut a, mut b) = ([0f64; LANES], [0f64; LANES]);
+            for batch in 0..n {
+                let runs = inputs.map(|input| &input[(batch * c + first + j) * s..][..s]);
+                let whole = s / LANES * LANES;
+                for start in (0..whole).step_by(LANES) {
+                    let lanes: [&[f32; LANES]; I] =
+                        runs.map(|r| r[start..start + LANES].try_into().expect("a whole lane"));
+                    for lane in 0..LANES {
+                        let [ta, tb] = term(lanes.map(|r| r[lane]), k);
+                        a[lane] += ta;
+                        b[lane] += tb;
+                    }
+                }
+                for (lane, i) in (whole..s).enumerate() {
+                    let [ta, tb] = term(runs.map(|r| r[i]), k);
+                    a[lane] += ta;
+                    b[lane] += tb;
+                }
+            }
+            *sum = [a.iter().sum(), b.iter().sum()];
         }
     });
     sums
 }
 
-/// Mean and biased variance of every channel of `x` (batch, channels, spatial), from one pass of f64 sums of
-/// the values and their squares.
-fn channel_statistics(x: &[f32], (n, c, s): (usize, usize, usize)) -> Statistics {
-    let count = (n * s) as f64;
-    let sums = channel_reduce([x], (n, c, s), |_, [run]| {
-        run.iter().fold([0f64; 2], |[sum, squares], &v| [sum + f64::from(v), squares + f64::from(v) * f64::from(v)])
+/// `out[i] = f(inputs at i, the constants of i's channel)` over x's layout, in parallel over the batch; every
+/// value of `out` is written (it need not be initialised).
+fn map_elements<const I: usize, const P: usize>(
+    out: &mut [MaybeUninit<f32>],
+    inputs: [&[f32]; I],
+    constants: [&[f32]; P],
+    dims: Dims,
+    f: impl Fn([f32; I], [f32; P]) -> f32 + Sync,
+) {
+    let Dims { c, s, .. } = dims;
+    if out.is_empty() {
+        return;
+    }
+    assert_eq!(out.len(), dims.len(), "batch norm: {} outputs for {dims:?}", out.len());
+    let constants = constants.map(|k| &k[..c]);
+    out.par_chunks_mut(c * s).enumerate().for_each(|(batch, out)| {
+        let item = inputs.map(|input| &input[batch * c * s..][..c * s]);
+        if s == 1 {
+            // One value of every channel: the constants run along the row with the values.
+            for (tile, out) in out.chunks_mut(TILE).enumerate() {
+                let range = tile * TILE..tile * TILE + out.len();
+                let (values, constants) = (item.map(|v| &v[range.clone()]), constants.map(|k| &k[range.clone()]));
+                write_tile(out, |i| f(values.map(|v| v[i]), constants.map(|k| k[i])));
+            }
+            return;
+        }
+        for (ch, out) in out.chunks_exact_mut(s).enumerate() {
+            let (run, k) = (item.map(|v| &v[ch * s..][..s]), constants.map(|k| k[ch]));
+            for (tile, out) in out.chunks_mut(TILE).enumerate() {
+                let values = run.map(|v| &v[tile * TILE..tile * TILE + out.len()]);
+                write_tile(out, |i| f(values.map(|v| v[i]), k));
+            }
+        }
     });
+}
+
+/// Values per tile of [`write_tile`].
+const TILE: usize = 64;
+
+/// `out[i] = value(i)` for the `out.len() ≤ TILE` values of `out`, computed into a buffer on the stack first:
+/// the loop that computes them then cannot overlap its inputs, so it is vectorised without run-time overlap
+/// checks (with many inputs and constants it otherwise is not), and the copy out is a short memcpy.
+#[inline(always)]
+fn write_tile(out: &mut [MaybeUninit<f32>], value: impl Fn(usize) -> f32) {
+    let mut tile = [0f32; TILE];
+    let tile = &mut tile[..out.len()];
+    for (i, v) in tile.iter_mut().enumerate() {
+        *v = value(i);
+    }
+    for (out, v) in out.iter_mut().zip(tile.iter()) {
+        out.write(*v);
+    }
+}
+
+/// A vector of `len` values written by `fill`, which must write every one (the outputs of the element-wise
+/// passes, tens of megabytes a step, are not zero-filled first).
+fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    fill(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote the first `len` values (each caller passes `map_elements`, which writes every
+    // value of its output).
+    unsafe { values.set_len(len) };
+    values
+}
+
+/// Mean and biased variance of every channel, from one pass of f64 sums of the values and their squares.
+fn channel_statistics(x: &[f32], dims: Dims) -> Statistics {
+    let count = (dims.n * dims.s) as f64;
+    let sums = channel_sums([x], [], dims, |[v], []| [f64::from(v), f64::from(v) * f64::from(v)]);
     let (mean, var) = sums
         .iter()
         .map(|[sum, squares]| {
@@ -133,32 +224,23 @@ fn channel_statistics(x: &[f32], (n, c, s): (usize, usize, usize)) -> Statistics
             (mean as f32, (squares / count - mean * mean).max(0.0) as f32)
         })
         .unzip();
-    Statistics { mean, var, count: n * s }
-}
-
-/// `f(channel, output run, input runs)` for every channel's run of x's (batch, channels, spatial) layout, in
-/// parallel over the batch.
-fn map_channels<const I: usize>(
-    out: &mut [f32],
-    inputs: [&[f32]; I],
-    (c, s): (usize, usize),
-    f: impl Fn(usize, &mut [f32], [&[f32]; I]) + Sync,
-) {
-    if out.is_empty() || s == 0 {
-        return;
-    }
-    out.par_chunks_mut(c * s).enumerate().for_each(|(b, out)| {
-        let rows = inputs.map(|input| &input[b * c * s..(b + 1) * c * s]);
-        for (ch, run) in out.chunks_exact_mut(s).enumerate() {
-            f(ch, run, rows.map(|row| &row[ch * s..(ch + 1) * s]));
-        }
-    });
+    Statistics { mean, var, count: dims.n * dims.s }
 }
 
 /// Per channel, the factor scale/√(var + eps) that multiplies x − mean: the same f32 values forward and backward,
 /// where the sign of the pre-activation is recomputed from x.
 fn scales(stats: &Statistics, weight: &[f32], eps: f64) -> Vec<f32> {
     stats.var.iter().zip(weight).map(|(v, w)| w / (f64::from(*v) + eps).sqrt() as f32).collect()
+}
+
+/// The activation's factor at pre-activation `v`: 1 above 0, `negative_slope` otherwise.
+#[inline(always)]
+fn slope_at(v: f32, negative_slope: f32) -> f32 {
+    if v > 0.0 {
+        1.0
+    } else {
+        negative_slope
+    }
 }
 
 /// Training-mode BatchNorm and activation: (x, scale, shift) → act(scale·(x − mean)/√(var + eps) + shift),
@@ -185,22 +267,17 @@ impl CustomOp3 for BatchNormTrain {
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(s1, l1, self.name())?;
-        let (weight, bias) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
-        let view = channel_view(l1);
-        let x_t = feature_major(x, view);
-        let (x, (n, c, s)) = x_t.as_ref().map_or((x, view), |(x, view)| (x.as_slice(), *view));
-        let stats = channel_statistics(x, (n, c, s));
+        let (weight, shift) = (contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
+        let dims = Dims::of(l1);
+        let stats = channel_statistics(x, dims);
         let scale = scales(&stats, weight, self.eps);
         let negative_slope = self.negative_slope;
-        let mut y = vec![0f32; x.len()];
-        map_channels(&mut y, [x], (c, s), |ch, y, [x]| {
-            let (mean, scale, shift) = (stats.mean[ch], scale[ch], bias[ch]);
-            for (y, x) in y.iter_mut().zip(x) {
+        let y = written(x.len(), |y| {
+            map_elements(y, [x], [&stats.mean, &scale, shift], dims, |[x], [mean, scale, shift]| {
                 let v = (x - mean) * scale + shift;
-                *y = if v > 0.0 { v } else { v * negative_slope };
-            }
+                v * slope_at(v, negative_slope)
+            })
         });
-        let y = if x_t.is_some() { transpose(&y, c, s) } else { y };
         let _ = self.saved.set(stats);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -228,51 +305,42 @@ impl CustomOp3 for BatchNormTrain {
         if gs.len() != xs.len() {
             candle_core::bail!("{name}: {} gradients for {} inputs", gs.len(), xs.len());
         }
-        let view = channel_view(x_layout);
-        let (xs_t, gs_t) = (feature_major(xs, view), feature_major(gs, view));
-        let (xs, (n, c, s)) = xs_t.as_ref().map_or((xs, view), |(x, view)| (x.as_slice(), *view));
-        let gs = gs_t.as_ref().map_or(gs, |(g, _)| g.as_slice());
+        let dims = Dims::of(x_layout);
         let (negative_slope, scale) = (self.negative_slope, scales(stats, ws, self.eps));
-        // The gradient before the activation, whose derivative is 1 where the pre-activation is > 0.
-        let pre = move |g: f32, x: f32, ch: usize| {
-            let v = (x - stats.mean[ch]) * scale[ch] + shift[ch];
-            g * if v > 0.0 { 1.0 } else { negative_slope }
-        };
+        // Σ∂L/∂z·(x − mean) and Σ∂L/∂z (the shift's gradient), per channel, where ∂L/∂z = ∂L/∂y · act′.
+        let sums = channel_sums([xs, gs], [&stats.mean, &scale, shift], dims, |[x, g], [mean, scale, shift]| {
+            let centred = x - mean;
+            let g = f64::from(g * slope_at(centred * scale + shift, negative_slope));
+            [g * f64::from(centred), g]
+        });
         let istd: Vec<f64> = stats.var.iter().map(|v| 1.0 / (f64::from(*v) + self.eps).sqrt()).collect();
-        // Σ∂L/∂z·x̂ (the scale's gradient) and Σ∂L/∂z (the shift's), per channel.
-        let sums = channel_reduce([xs, gs], (n, c, s), |ch, [x, g]| {
-            let mean = stats.mean[ch];
-            let [dot, sum] = x.iter().zip(g).fold([0f64; 2], |[dot, sum], (x, g)| {
-                let g = f64::from(pre(*g, *x, ch));
-                [dot + g * f64::from(x - mean), sum + g]
-            });
-            [dot * istd[ch], sum]
-        });
         // ∂L/∂x = a·∂L/∂z + b·(x − mean) + d per channel, the coefficients in f64.
-        let count = (n * s) as f64;
-        let coefficients: Vec<[f32; 3]> = (0..c)
-            .map(|ch| {
-                let factor = f64::from(ws[ch]) * istd[ch] / count;
-                let [dot, sum] = sums[ch];
-                [(factor * count) as f32, (-factor * istd[ch] * dot) as f32, (-factor * sum) as f32]
-            })
-            .collect();
-        let mut grad_x = vec![0f32; xs.len()];
-        map_channels(&mut grad_x, [xs, gs], (c, s), |ch, out, [x, g]| {
-            let ([a, b, d], mean) = (coefficients[ch], stats.mean[ch]);
-            for (out, (x, g)) in out.iter_mut().zip(x.iter().zip(g)) {
-                *out = a * pre(*g, *x, ch) + b * (x - mean) + d;
-            }
+        let count = (dims.n * dims.s) as f64;
+        let [mut a, mut b, mut d] = [vec![0f32; dims.c], vec![0f32; dims.c], vec![0f32; dims.c]];
+        for ch in 0..dims.c {
+            let factor = f64::from(ws[ch]) * istd[ch] / count;
+            let [dot, sum] = sums[ch];
+            (a[ch], b[ch], d[ch]) =
+                ((factor * count) as f32, (-factor * istd[ch] * istd[ch] * dot) as f32, (-factor * sum) as f32);
+        }
+        let grad_x = written(xs.len(), |out| {
+            map_elements(
+                out,
+                [xs, gs],
+                [&stats.mean, &scale, shift, &a, &b, &d],
+                dims,
+                |[x, g], [mean, scale, shift, a, b, d]| {
+                    let centred = x - mean;
+                    a * g * slope_at(centred * scale + shift, negative_slope) + b * centred + d
+                },
+            )
         });
-        let grad_x = if xs_t.is_some() { transpose(&grad_x, c, s) } else { grad_x };
-        let grad_scale: Vec<f32> = sums.iter().map(|[dot, _]| *dot as f32).collect();
+        let grad_scale: Vec<f32> = sums.iter().zip(&istd).map(|([dot, _], istd)| (dot * istd) as f32).collect();
         let grad_shift: Vec<f32> = sums.iter().map(|[_, sum]| *sum as f32).collect();
-        let device = weight.device();
-        let frozen = !weight.track_op();
         Ok((
-            Some(Tensor::from_vec(grad_x, x.shape(), device)?),
-            parameter_grad(weight, (!frozen).then_some(grad_scale))?,
-            parameter_grad(bias, (!frozen).then_some(grad_shift))?,
+            Some(Tensor::from_vec(grad_x, x.shape(), weight.device())?),
+            parameter_grad(weight, weight.track_op().then_some(grad_scale))?,
+            parameter_grad(bias, bias.track_op().then_some(grad_shift))?,
         ))
     }
 }
@@ -296,7 +364,17 @@ mod tests {
             Activation::LeakyRelu(0.2),
             Activation::LeakyRelu(-0.5),
         ];
-        let shapes = [vec![5, 7], vec![3, 4, 5, 5], vec![1, 3, 2, 3], vec![2, 9, 1, 1]];
+        // Rows and runs longer than a tile of the element-wise passes (64, here with a partial last tile), runs
+        // with and without a remainder after the sums' lanes (8), more channels than one task's block.
+        let shapes = [
+            vec![5, 7],
+            vec![4, 150],
+            vec![3, 4, 5, 5],
+            vec![2, 3, 9, 10],
+            vec![1, 3, 2, 3],
+            vec![2, 9, 1, 1],
+            vec![2, 37, 4, 4],
+        ];
         for (shape, activation) in shapes.iter().flat_map(|s| activations.iter().map(move |a| (s.clone(), *a))) {
             let channels = shape[1];
             let n: usize = shape.iter().product();
