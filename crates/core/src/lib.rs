@@ -18,5 +18,8 @@ pub use device::{cpu_fast_paths, DeviceChoice};
 pub use image::ImageSpec;
 pub use init::initialise;
 pub use latent::{LatentBatch, LatentSpec, SemiSupervisedCode};
-pub use model::{parameters_frozen, with_frozen_parameters, Discriminator, DiscriminatorOutput, Generator};
+pub use model::{
+    add_parameter_gradient, backward, parameters_frozen, summing_parameter_gradients, with_frozen_parameters,
+    Discriminator, DiscriminatorOutput, Generator,
+};
 pub use rng::RngStreams;

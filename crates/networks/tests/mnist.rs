@@ -123,3 +123,47 @@ fn a_frozen_discriminator_passes_the_same_gradients_to_the_generator_and_gets_no
     }
     assert!(!ssinfogan_core::parameters_frozen(), "the flag is restored");
 }
+
+#[test]
+fn parameter_gradients_summed_in_place_equal_candles_backward_pass() {
+    // A D-step-like loss: D on two batches, so each of its parameters gets two gradients to sum; and G's
+    // parameters, reached through the second batch (the fakes).
+    let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
+    let g =
+        MnistGenerator::new(&latent(), &config(), VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();
+    let d =
+        MnistDiscriminator::new(&latent(), 2, &config(), VarBuilder::from_varmap(&d_vars, DType::F32, &Device::Cpu))
+            .unwrap();
+    initialise(&g_vars, 0.02, &mut RngStreams::new(2).stream("g")).unwrap();
+    initialise(&d_vars, 0.02, &mut RngStreams::new(2).stream("d")).unwrap();
+    let z = latent().sample(3, &mut RngStreams::new(2).stream("latent")).generator_input(&latent(), &Device::Cpu);
+    let fake = g.generate(&z.unwrap(), true).unwrap();
+    let real = Tensor::arange(0f32, 3.0 * 784.0, &Device::Cpu).unwrap().reshape((3, 1, 28, 28)).unwrap();
+    let real = (real / 2352.0).unwrap().sin().unwrap().affine(0.5, 0.5).unwrap();
+    let (on_real, on_fake) = (d.discriminate(&real, true).unwrap(), d.discriminate(&fake, true).unwrap());
+    let loss = [on_real.d_logits, on_real.q_ss_logits.sqr().unwrap(), on_fake.d_logits, on_fake.q_us.unwrap()]
+        .iter()
+        .map(|t| t.sum_all().unwrap())
+        .reduce(|a, b| (a + b).unwrap())
+        .unwrap();
+    let (candles, summed) = (loss.backward().unwrap(), ssinfogan_core::backward(&loss).unwrap());
+    assert!(!ssinfogan_core::summing_parameter_gradients(), "the sums are closed after the pass");
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let mut compared = 0;
+    for (name, var) in g_vars.data().lock().unwrap().iter().chain(d_vars.data().lock().unwrap().iter()) {
+        let (Some(theirs), ours) = (candles.get(var.as_tensor()), summed.get(var.as_tensor())) else {
+            assert!(summed.get(var.as_tensor()).is_none(), "{name}: a gradient candle's pass does not have");
+            continue;
+        };
+        let ours = ours.unwrap_or_else(|| panic!("{name}: no gradient"));
+        assert_eq!(ours.shape(), theirs.shape(), "{name}");
+        let (ours, theirs) = (flat(ours), flat(theirs));
+        let scale = theirs.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert!((a - b).abs() <= 1e-5 * (1.0 + scale), "{name}[{i}]: {a} vs {b}");
+        }
+        compared += 1;
+    }
+    let trainable = |vars: &VarMap| vars.data().lock().unwrap().keys().filter(|n| !n.contains("running")).count();
+    assert_eq!(compared, trainable(&g_vars) + trainable(&d_vars), "every parameter of G and D has a gradient");
+}

@@ -335,7 +335,7 @@ fn iteration_step(
     if !d_value.is_finite() {
         return Err(TrainError::Diverged { iteration, loss: "discriminator loss".into(), value: d_value });
     }
-    adam_d.step(&d_loss.backward()?)?;
+    adam_d.step(&ssinfogan_core::backward(&d_loss)?)?;
     logged.push(("d_real", scalar(&d_real)?));
     logged.push(("d_fake", scalar(&d_fake)?));
 
@@ -352,7 +352,7 @@ fn iteration_step(
     if !g_value.is_finite() {
         return Err(TrainError::Diverged { iteration, loss: "generator loss".into(), value: g_value });
     }
-    adam_g.step(&g_loss.backward()?)?;
+    adam_g.step(&ssinfogan_core::backward(&g_loss)?)?;
     logged.push(("g_adv", scalar(&g_adv)?));
     logged.push(("q_ss_fake", scalar(&q_ss_fake)?));
     Ok(logged)

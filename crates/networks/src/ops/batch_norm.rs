@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{contiguous_f32, fast_path, parameter, parameter_grad, read_f32, Activation};
+use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32, Activation};
 
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, train)`.
 pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -339,8 +339,8 @@ impl CustomOp3 for BatchNormTrain {
         let grad_shift: Vec<f32> = sums.iter().map(|[_, sum]| *sum as f32).collect();
         Ok((
             Some(Tensor::from_vec(grad_x, x.shape(), weight.device())?),
-            parameter_grad(weight, weight.track_op().then_some(grad_scale))?,
-            parameter_grad(bias, bias.track_op().then_some(grad_shift))?,
+            parameter_grad(weight, |sum| add_to_sum(sum, grad_scale))?,
+            parameter_grad(bias, |sum| add_to_sum(sum, grad_shift))?,
         ))
     }
 }

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::matmul::{product, MatRef};
-use super::{contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation};
+use super::matmul::{product, product_onto, MatRef};
+use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation};
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -356,12 +356,12 @@ impl CustomOp3 for Conv2d {
             }
         };
         let (grad_y, grad_bias) = with_values(&grad, "conv2d", |grad| {
-            let sums = bias.track_op().then(|| channel_sums(grad, g.batch, c_out, grid));
+            let sums = parameter_grad(bias, |sum| add_to_sum(sum, channel_sums(grad, g.batch, c_out, grid)))?;
             Ok((channel_major(grad, g.batch, c_out, grid), sums))
         })?;
         let grad_y = MatRef::new(&grad_y, c_out, columns);
         // ∂L/∂W = ∂L/∂Y · im2col(x)ᵀ, unless the kernel is frozen.
-        let grad_w = w.track_op().then(|| product(grad_y, MatRef::new(cols, rows, columns).t()));
+        let grad_w = parameter_grad(w, |sum| product_onto(sum, grad_y, MatRef::new(cols, rows, columns).t()))?;
         // ∂L/∂x = col2im(Wᵀ · ∂L/∂Y), only where x needs one (not the images).
         let grad_x = if x.track_op() {
             let grad_cols = with_values(w, "conv2d", |w| Ok(product(MatRef::new(w, c_out, rows).t(), grad_y)))?;
@@ -369,7 +369,7 @@ impl CustomOp3 for Conv2d {
         } else {
             None
         };
-        Ok((grad_x, parameter_grad(w, grad_w)?, parameter_grad(bias, grad_bias)?))
+        Ok((grad_x, grad_w, grad_bias))
     }
 }
 
@@ -436,12 +436,13 @@ impl CustomOp3 for ConvTranspose2d {
         let input = self.input.get().ok_or_else(|| no_saved(name))?;
         let (rows, columns) = g.cols_shape();
         let (grad_cols, grad_bias) = with_values(&grad.contiguous()?, name, |grad| {
-            let sums = bias.track_op().then(|| channel_sums(grad, g.batch, g.channels, g.height * g.width));
+            let spatial = g.height * g.width;
+            let sums = parameter_grad(bias, |sum| add_to_sum(sum, channel_sums(grad, g.batch, g.channels, spatial)))?;
             Ok((g.im2col(grad), sums))
         })?;
         let grad_cols = MatRef::new(&grad_cols, rows, columns);
         // ∂L/∂W = x · im2col(∂L/∂Y)ᵀ, unless the kernel is frozen.
-        let grad_w = w.track_op().then(|| product(MatRef::new(input, c_in, columns), grad_cols.t()));
+        let grad_w = parameter_grad(w, |sum| product_onto(sum, MatRef::new(input, c_in, columns), grad_cols.t()))?;
         // ∂L/∂x = W · im2col(∂L/∂Y), back in (batch, c_in, grid) order.
         let grad_x = if x.track_op() {
             let grad_input = with_values(w, name, |w| Ok(product(MatRef::new(w, c_in, rows), grad_cols)))?;
@@ -450,7 +451,7 @@ impl CustomOp3 for ConvTranspose2d {
         } else {
             None
         };
-        Ok((grad_x, parameter_grad(w, grad_w)?, parameter_grad(bias, grad_bias)?))
+        Ok((grad_x, grad_w, grad_bias))
     }
 }
 

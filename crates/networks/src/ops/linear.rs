@@ -3,8 +3,8 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::matmul::{accumulate, product, MatRef};
-use super::{contiguous_f32, fast_path, parameter, parameter_grad, with_values};
+use super::matmul::{accumulate, product, product_onto, MatRef};
+use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
 /// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device or
 /// dtype goes to candle's. `x` may also be (batch, …), as a convolution leaves it: it is read as
@@ -78,10 +78,9 @@ impl CustomOp3 for Linear {
         with_values(&grad, "linear", |grad_y| {
             let grad_y = MatRef::new(grad_y, batch, outputs);
             // ∂L/∂W = ∂L/∂Yᵀ · x, unless the weight is frozen.
-            let grad_w = match w.track_op() {
-                true => Some(with_values(x, "linear", |x| Ok(product(grad_y.t(), MatRef::new(x, batch, inputs))))?),
-                false => None,
-            };
+            let grad_w = with_values(x, "linear", |x| {
+                parameter_grad(w, |sum| product_onto(sum, grad_y.t(), MatRef::new(x, batch, inputs)))
+            })?;
             // ∂L/∂x = ∂L/∂Y · W, only where x needs one.
             let grad_x = if x.track_op() {
                 let grad_x = with_values(w, "linear", |w| Ok(product(grad_y, MatRef::new(w, outputs, inputs))))?;
@@ -89,8 +88,8 @@ impl CustomOp3 for Linear {
             } else {
                 None
             };
-            let grad_bias = bias.track_op().then(|| column_sums(grad_y, batch, outputs));
-            Ok((grad_x, parameter_grad(w, grad_w)?, parameter_grad(bias, grad_bias)?))
+            let grad_bias = parameter_grad(bias, |sum| add_to_sum(sum, column_sums(grad_y, batch, outputs)))?;
+            Ok((grad_x, grad_w, grad_bias))
         })
     }
 }

@@ -62,6 +62,18 @@ pub(super) fn accumulate(dst: &mut [f32], a: MatRef, b: MatRef) {
     unsafe { gemm_raw(dst.as_mut_ptr(), a, b, true) }
 }
 
+/// The gradient `a · b` for a parameter's running sum (see `parameter_grad`): accumulated onto `sum`, or a new
+/// matrix when there is none yet.
+pub(super) fn product_onto(sum: Option<&mut [f32]>, a: MatRef, b: MatRef) -> Option<Vec<f32>> {
+    match sum {
+        Some(sum) => {
+            accumulate(sum, a, b);
+            None
+        }
+        None => Some(product(a, b)),
+    }
+}
+
 /// `dst = a · b` (`dst += a · b` with `read_dst`) through `gemm`, for m, n, k > 0 and matching shapes.
 ///
 /// # Safety

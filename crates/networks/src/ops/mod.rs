@@ -138,10 +138,35 @@ fn parameter(t: &Tensor) -> Tensor {
     }
 }
 
-/// A parameter's gradient as a tensor of its shape; `None` for a frozen parameter (one that does not track
-/// gradients), whose gradient was not computed.
-fn parameter_grad(parameter: &Tensor, values: Option<Vec<f32>>) -> Result<Option<Tensor>> {
-    values.map(|values| Tensor::from_vec(values, parameter.shape(), parameter.device())).transpose()
+/// A parameter's gradient for candle's backward pass; `None` for a frozen parameter (one that does not track
+/// gradients), whose gradient is not computed. Inside `ssinfogan_core::backward` the gradient goes into the
+/// parameter's running sum there, `compute(None)` writing the first one and `compute(Some(sum))` adding a
+/// further one in place, and candle gets `None`; otherwise candle gets `compute(None)` as a tensor.
+fn parameter_grad(
+    parameter: &Tensor,
+    compute: impl FnOnce(Option<&mut [f32]>) -> Option<Vec<f32>>,
+) -> Result<Option<Tensor>> {
+    if !parameter.track_op() {
+        return Ok(None);
+    }
+    if ssinfogan_core::summing_parameter_gradients() {
+        ssinfogan_core::add_parameter_gradient(parameter, compute)?;
+        return Ok(None);
+    }
+    let values =
+        compute(None).ok_or_else(|| candle_core::Error::Msg("a parameter gradient was not computed".into()))?;
+    Tensor::from_vec(values, parameter.shape(), parameter.device()).map(Some)
+}
+
+/// A gradient's `values` for [`parameter_grad`]: added to the running `sum`, or returned as the first one.
+fn add_to_sum(sum: Option<&mut [f32]>, values: Vec<f32>) -> Option<Vec<f32>> {
+    match sum {
+        Some(sum) => {
+            sum.iter_mut().zip(&values).for_each(|(s, v)| *s += v);
+            None
+        }
+        None => Some(values),
+    }
 }
 
 /// The values of a contiguous f32 CPU tensor's storage (from `Tensor::storage_and_layout`).
