@@ -1,9 +1,8 @@
 //! A fully connected layer, `x · Wᵀ + b`, as one autograd node.
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
-use rayon::prelude::*;
 
-use super::matmul::{accumulate, product, product_onto, MatRef};
+use super::matmul::{accumulate, column_sums, product, product_onto, MatRef};
 use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
 /// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device or
@@ -88,29 +87,10 @@ impl CustomOp3 for Linear {
             } else {
                 None
             };
-            let grad_bias = parameter_grad(bias, |sum| add_to_sum(sum, column_sums(grad_y, batch, outputs)))?;
+            let grad_bias = parameter_grad(bias, |sum| add_to_sum(sum, column_sums(grad_y.data(), batch, outputs)))?;
             Ok((grad_x, grad_w, grad_bias))
         })
     }
-}
-
-/// Σ over the batch of every column of the row-major `rows × cols` matrix, in f64, in parallel over columns in
-/// blocks (each block reads its columns row by row).
-fn column_sums(m: MatRef, rows: usize, cols: usize) -> Vec<f32> {
-    const BLOCK: usize = 256;
-    let data = m.data();
-    let mut sums = vec![0f32; cols];
-    sums.par_chunks_mut(BLOCK).enumerate().for_each(|(block, out)| {
-        let start = block * BLOCK;
-        let mut acc = vec![0f64; out.len()];
-        for r in 0..rows {
-            for (a, v) in acc.iter_mut().zip(&data[r * cols + start..][..out.len()]) {
-                *a += f64::from(*v);
-            }
-        }
-        out.iter_mut().zip(acc).for_each(|(o, a)| *o = a as f32);
-    });
-    sums
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! place, optionally accumulating into the destination (a bias already written there).
 
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 /// A read-only matrix view: element (i, j) is `data[i·row_stride + j·col_stride]`.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +106,25 @@ unsafe fn gemm_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool) {
         false,
         parallelism,
     );
+}
+
+/// Σ over the rows (the batch) of every column of the row-major `rows × cols` matrix `data`, in f64, in parallel over columns in
+/// blocks (each block reads its columns row by row).
+pub(super) fn column_sums(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const BLOCK: usize = 256;
+    assert_eq!(data.len(), rows * cols, "column sums of {} values as a {rows}×{cols} matrix", data.len());
+    let mut sums = vec![0f32; cols];
+    sums.par_chunks_mut(BLOCK).enumerate().for_each(|(block, out)| {
+        let start = block * BLOCK;
+        let mut acc = vec![0f64; out.len()];
+        for r in 0..rows {
+            for (a, v) in acc.iter_mut().zip(&data[r * cols + start..][..out.len()]) {
+                *a += f64::from(*v);
+            }
+        }
+        out.iter_mut().zip(acc).for_each(|(o, a)| *o = a as f32);
+    });
+    sums
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@
 //!
 //! - [`linear`] and the convolutions ([`conv2d`], [`conv_transpose2d`]): the bias is added in the pass that
 //!   writes the output, and forward and backward are matrix products through the `gemm` crate (the one candle's
-//!   CPU matmul calls) on views that read transposed operands in place ([`matmul`]). A convolution is
-//!   `W · im2col(x)`, a transposed convolution `col2im(Wᵀ · x)`; im2col and col2im are each other's adjoint, so
-//!   each appears in the other's backward pass. The gradient of an input that needs none (the images, a
-//!   detached fake) is not computed.
-//! - [`batch_norm`] in training mode: statistics, normalisation, scale and shift in one op, backward in three
-//!   passes.
+//!   CPU matmul calls) on views that read transposed operands in place (`matmul`). A convolution is
+//!   `im2row(x) · Wᵀ` (one row of patch values per output position), a transposed convolution `row2im(x · W)`;
+//!   im2row and row2im are each other's adjoint, so each appears in the other's backward pass, and both work one
+//!   batch item at a time on a zero-padded copy in cache. The gradient of an input that needs none (the images,
+//!   a detached fake) is not computed. Inside `ssinfogan_core::backward` the parameters' gradients are summed in
+//!   place (`parameter_grad`) instead of by candle.
+//! - [`batch_norm`] in training mode (with the activation after it): statistics, normalisation, scale, shift
+//!   and activation in one op, vectorised passes along memory.
 //! - [`leaky_relu`]: `candle_nn::ops::leaky_relu` is `max(x, 0) + min(x, 0)·slope`, five tensors forward and two
 //!   masked comparisons backward; here one pass each way.
 
