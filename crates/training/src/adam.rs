@@ -266,7 +266,8 @@ mod tests {
         // ten steps of the same gradients (odd shapes, signs and sizes) the weights agree to f32 precision.
         let config = AdamConfig { learning_rate: 1e-2, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
         let (mut fused_map, mut reference_map) = (VarMap::new(), VarMap::new());
-        let shapes: [&[usize]; 3] = [&[1], &[7, 3], &[2, 5, 3]];
+        // The last is two and a half of the parallel update's blocks.
+        let shapes: [&[usize]; 4] = [&[1], &[7, 3], &[2, 5, 3], &[5, 1 << 15]];
         let mut pairs = Vec::new();
         for (k, shape) in shapes.iter().enumerate() {
             let n: usize = shape.iter().product();
