@@ -235,6 +235,8 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 }
 
 /// The checks serde cannot make.
+// `!(x > 0.0)` on purpose: it also rejects NaN, which `x <= 0.0` lets through.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
     let e = &config.evaluation;
     if e.samples_per_code == 0

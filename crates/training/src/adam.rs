@@ -211,19 +211,18 @@ impl InplaceOp2 for FusedAdam<'_> {
         // In parallel over blocks: one pass over four arrays of up to 6.4 million values is bound by memory
         // bandwidth, which one core does not saturate. Each value's update is independent of the others.
         const BLOCK: usize = 1 << 16;
-        let update = |(((theta, grad), m), v): (((&mut [f32], &[f32]), &mut [f32]), &mut [f32])| {
-            for (((theta, &g), m), v) in theta.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
-                *m = b1 * *m + c1 * g;
-                *v = b2 * *v + c2 * g * g;
-                *theta -= step * *m / (v.sqrt() + eps);
-            }
-        };
         theta
             .par_chunks_mut(BLOCK)
             .zip(grad.par_chunks(BLOCK))
             .zip(m.par_chunks_mut(BLOCK))
             .zip(v.par_chunks_mut(BLOCK))
-            .for_each(update);
+            .for_each(|(((theta, grad), m), v)| {
+                for (((theta, &g), m), v) in theta.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    *m = b1 * *m + c1 * g;
+                    *v = b2 * *v + c2 * g * g;
+                    *theta -= step * *m / (v.sqrt() + eps);
+                }
+            });
         Ok(())
     }
 }

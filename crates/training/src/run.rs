@@ -225,7 +225,7 @@ pub fn train(
     if last_means.is_empty() {
         last_means = read_last_means(&run.run_dir.metrics())?;
     }
-    if let Some(hook) = hook.as_deref_mut() {
+    if let Some(hook) = hook {
         hook.after_training(root, networks.generator.as_ref(), networks.discriminator.as_ref())?;
     }
     let summary = RunSummary {

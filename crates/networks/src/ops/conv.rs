@@ -4,11 +4,11 @@
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::matmul::{column_sums, product, product_onto, MatRef};
-use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation};
+use super::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation};
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,17 +22,6 @@ fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     match bias {
         Some(bias) => y.broadcast_add(&bias.reshape((1, bias.elem_count(), 1, 1))?),
         None => Ok(y),
-    }
-}
-
-/// The bias as the op's third input: the layer's, or zeros for a layer without one.
-fn bias_or_zeros(bias: Option<&Tensor>, channels: usize, like: &Tensor, op: &str) -> Result<Tensor> {
-    match bias {
-        Some(bias) if bias.elem_count() == channels && bias.dtype() == DType::F32 => {
-            parameter(bias).flatten_all()?.contiguous()
-        }
-        Some(bias) => candle_core::bail!("{op}: a bias of shape {:?} for {channels} output channels", bias.shape()),
-        None => Tensor::zeros(channels, DType::F32, like.device()),
     }
 }
 
@@ -503,7 +492,7 @@ impl CustomOp3 for ConvTranspose2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     /// Values and gradients (input, kernel, bias) of a fast convolution against candle's, on odd shapes.
     fn check_convolution(

@@ -1,9 +1,9 @@
 //! A fully connected layer, `x · Wᵀ + b`, as one autograd node.
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
 use super::matmul::{accumulate, column_sums, product, product_onto, MatRef};
-use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
+use super::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
 /// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device or
 /// dtype goes to candle's. `x` may also be (batch, …), as a convolution leaves it: it is read as
@@ -21,13 +21,7 @@ pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> Result<Tensor> {
     if weight_inputs != inputs {
         candle_core::bail!("linear: input {:?} for a weight of shape {:?}", x.shape(), weight.shape());
     }
-    let bias = match layer.bias() {
-        Some(bias) if bias.elem_count() == outputs && bias.dtype() == DType::F32 => {
-            parameter(bias).flatten_all()?.contiguous()?
-        }
-        Some(bias) => candle_core::bail!("linear: a bias of shape {:?} for {outputs} outputs", bias.shape()),
-        None => Tensor::zeros(outputs, DType::F32, x.device())?,
-    };
+    let bias = bias_or_zeros(layer.bias(), outputs, x, "linear")?;
     x.contiguous()?.apply_op3(&parameter(weight).contiguous()?, &bias, Linear { batch, inputs, outputs })
 }
 
@@ -96,7 +90,7 @@ impl CustomOp3 for Linear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
     use candle_nn::VarBuilder;
 
     #[test]

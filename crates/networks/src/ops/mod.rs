@@ -140,6 +140,17 @@ fn parameter(t: &Tensor) -> Tensor {
     }
 }
 
+/// The bias as the op's third input: the layer's, or zeros for a layer without one.
+fn bias_or_zeros(bias: Option<&Tensor>, channels: usize, like: &Tensor, op: &str) -> Result<Tensor> {
+    match bias {
+        Some(bias) if bias.elem_count() == channels && bias.dtype() == DType::F32 => {
+            parameter(bias).flatten_all()?.contiguous()
+        }
+        Some(bias) => candle_core::bail!("{op}: a bias of shape {:?} for {channels} output channels", bias.shape()),
+        None => Tensor::zeros(channels, DType::F32, like.device()),
+    }
+}
+
 /// A parameter's gradient for candle's backward pass; `None` for a frozen parameter (one that does not track
 /// gradients), whose gradient is not computed. Inside `ssinfogan_core::backward` the gradient goes into the
 /// parameter's running sum there, `compute(None)` writing the first one and `compute(Some(sum))` adding a
