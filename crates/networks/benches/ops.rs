@@ -7,6 +7,15 @@
 use candle_core::{Device, Tensor, Var};
 
 fn main() {
+    // As the `ssinfogan` binary does (`keep_freed_buffers`): freed tensor buffers stay in the heap for the next
+    // iteration. Without it every buffer above glibc's mmap threshold is a fresh mapping, and page faults
+    // dominate the larger batch, ours and candle's alike.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes glibc's allocation thresholds; called before any allocation-heavy work.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
     divan::main();
 }
 
