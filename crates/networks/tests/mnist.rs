@@ -83,19 +83,25 @@ fn initialisation_is_the_official_one_and_a_function_of_the_seed() {
     assert_ne!(values(&build(8), "conv1.weight"), values(&vars, "conv1.weight"));
 }
 
-#[test]
-fn a_frozen_discriminator_passes_the_same_gradients_to_the_generator_and_gets_none_itself() {
-    use ssinfogan_core::with_frozen_parameters;
+/// G and D (two continuous codes) initialised from `seed`, with their variables, and a latent batch of `batch`.
+fn initialised_networks(seed: u64, batch: usize) -> (VarMap, MnistGenerator, VarMap, MnistDiscriminator, Tensor) {
     let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
     let g =
         MnistGenerator::new(&latent(), &config(), VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();
     let d =
         MnistDiscriminator::new(&latent(), 2, &config(), VarBuilder::from_varmap(&d_vars, DType::F32, &Device::Cpu))
             .unwrap();
-    initialise(&g_vars, 0.02, &mut RngStreams::new(1).stream("g")).unwrap();
-    initialise(&d_vars, 0.02, &mut RngStreams::new(1).stream("d")).unwrap();
-    let z = latent().sample(4, &mut RngStreams::new(1).stream("latent")).generator_input(&latent(), &Device::Cpu);
-    let z = z.unwrap();
+    initialise(&g_vars, 0.02, &mut RngStreams::new(seed).stream("g")).unwrap();
+    initialise(&d_vars, 0.02, &mut RngStreams::new(seed).stream("d")).unwrap();
+    let z =
+        latent().sample(batch, &mut RngStreams::new(seed).stream("latent")).generator_input(&latent(), &Device::Cpu);
+    (g_vars, g, d_vars, d, z.unwrap())
+}
+
+#[test]
+fn a_frozen_discriminator_passes_the_same_gradients_to_the_generator_and_gets_none_itself() {
+    use ssinfogan_core::with_frozen_parameters;
+    let (g_vars, g, d_vars, d, z) = initialised_networks(1, 4);
     // A G-step-like loss through every head of D.
     let gradients = |frozen: bool| {
         let fake = g.generate(&z, true).unwrap();
@@ -128,16 +134,8 @@ fn a_frozen_discriminator_passes_the_same_gradients_to_the_generator_and_gets_no
 fn parameter_gradients_summed_in_place_equal_candles_backward_pass() {
     // A D-step-like loss: D on two batches, so each of its parameters gets two gradients to sum; and G's
     // parameters, reached through the second batch (the fakes).
-    let (g_vars, d_vars) = (VarMap::new(), VarMap::new());
-    let g =
-        MnistGenerator::new(&latent(), &config(), VarBuilder::from_varmap(&g_vars, DType::F32, &Device::Cpu)).unwrap();
-    let d =
-        MnistDiscriminator::new(&latent(), 2, &config(), VarBuilder::from_varmap(&d_vars, DType::F32, &Device::Cpu))
-            .unwrap();
-    initialise(&g_vars, 0.02, &mut RngStreams::new(2).stream("g")).unwrap();
-    initialise(&d_vars, 0.02, &mut RngStreams::new(2).stream("d")).unwrap();
-    let z = latent().sample(3, &mut RngStreams::new(2).stream("latent")).generator_input(&latent(), &Device::Cpu);
-    let fake = g.generate(&z.unwrap(), true).unwrap();
+    let (g_vars, g, d_vars, d, z) = initialised_networks(2, 3);
+    let fake = g.generate(&z, true).unwrap();
     let real = Tensor::arange(0f32, 3.0 * 784.0, &Device::Cpu).unwrap().reshape((3, 1, 28, 28)).unwrap();
     let real = (real / 2352.0).unwrap().sin().unwrap().affine(0.5, 0.5).unwrap();
     let (on_real, on_fake) = (d.discriminate(&real, true).unwrap(), d.discriminate(&fake, true).unwrap());

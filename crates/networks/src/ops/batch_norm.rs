@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32, Activation};
+use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32, written, Activation};
 
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, train)`.
 pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -17,9 +17,9 @@ pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, then `activation`. In training mode on
 /// the CPU one op: the batch statistics, then normalisation, scale, shift and activation in one pass; backward,
 /// the two per-channel sums and the input gradient, with the activation's derivative from the sign of the
-/// pre-activation, recomputed from x. The
-/// running statistics are updated as candle updates them (momentum, unbiased variance). Otherwise, and without
-/// an affine part, candle's BatchNorm and the activation as its own op.
+/// pre-activation, recomputed from x. The running statistics are updated as candle updates them (momentum,
+/// unbiased variance). Otherwise, and without an affine part, candle's BatchNorm and the activation as its own
+/// op.
 pub fn batch_norm_activation(
     bn: &candle_nn::BatchNorm,
     x: &Tensor,
@@ -200,17 +200,6 @@ fn write_tile(out: &mut [MaybeUninit<f32>], value: impl Fn(usize) -> f32) {
     for (out, v) in out.iter_mut().zip(tile.iter()) {
         out.write(*v);
     }
-}
-
-/// A vector of `len` values written by `fill`, which must write every one (the outputs of the element-wise
-/// passes, tens of megabytes a step, are not zero-filled first).
-fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut values = Vec::with_capacity(len);
-    fill(&mut values.spare_capacity_mut()[..len]);
-    // SAFETY: `fill` wrote the first `len` values (each caller passes `map_elements`, which writes every
-    // value of its output).
-    unsafe { values.set_len(len) };
-    values
 }
 
 /// Mean and biased variance of every channel, from one pass of f64 sums of the values and their squares.

@@ -8,7 +8,9 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::matmul::{column_sums, product, product_onto, MatRef};
-use super::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation};
+use super::{
+    add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values, written, Activation,
+};
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,23 +142,22 @@ impl Geometry {
         assert_eq!(image.len(), self.image_len(), "im2row: an image of {} values for {self:?}", image.len());
         let item = self.channels * self.height * self.width;
         let block = self.grid_h * self.grid_w * row_len;
-        let mut rows = Vec::with_capacity(positions * row_len);
-        if block > 0 {
-            rows.spare_capacity_mut()[..positions * row_len].par_chunks_mut(block).enumerate().for_each(|(b, out)| {
-                let padded = self.pad(&image[b * item..(b + 1) * item]);
-                // A literal kernel size makes each run a fixed-size copy.
-                match self.kernel {
-                    3 => self.patches(3, &padded, out),
-                    4 => self.patches(4, &padded, out),
-                    5 => self.patches(5, &padded, out),
-                    kernel => self.patches(kernel, &padded, out),
-                }
-            });
-        }
-        // SAFETY: each batch item's block of grid_h·grid_w rows of row_len values was written by `patches`,
-        // which writes every run of every row.
-        unsafe { rows.set_len(positions * row_len) };
-        rows
+        // Each batch item's block of grid_h·grid_w rows of row_len values is written by `patches`, which writes
+        // every run of every row.
+        written(positions * row_len, |rows| {
+            if block > 0 {
+                rows.par_chunks_mut(block).enumerate().for_each(|(b, out)| {
+                    let padded = self.pad(&image[b * item..(b + 1) * item]);
+                    // A literal kernel size makes each run a fixed-size copy.
+                    match self.kernel {
+                        3 => self.patches(3, &padded, out),
+                        4 => self.patches(4, &padded, out),
+                        5 => self.patches(5, &padded, out),
+                        kernel => self.patches(kernel, &padded, out),
+                    }
+                });
+            }
+        })
     }
 
     /// The adjoint of [`Geometry::im2row`]: every row's values added back onto the pixels they were copied
@@ -182,11 +183,10 @@ impl Geometry {
                 5 => self.add_patches(5, rows, &mut padded),
                 kernel => self.add_patches(kernel, rows, &mut padded),
             }
-            let (height, width, padding) = (self.height, self.width, self.padding);
+            let (height, width) = (self.height, self.width);
             for (i, line) in out.chunks_exact_mut(width).enumerate() {
                 let (c, y) = (i / height, i % height);
-                let (inside, shift) =
-                    (&padded[(c * hp + y + padding) * wp + padding..][..width], bias.map_or(0.0, |b| b[c]));
+                let (inside, shift) = (&padded[self.inside_start(c, y)..][..width], bias.map_or(0.0, |b| b[c]));
                 line.iter_mut().zip(inside).for_each(|(out, v)| *out = v + shift);
             }
         });
@@ -197,6 +197,21 @@ impl Geometry {
         (self.batch * self.grid_h * self.grid_w, self.channels * self.kernel * self.kernel)
     }
 
+    /// Where line y of channel c of the image starts in its zero-padded copy.
+    fn inside_start(&self, c: usize, y: usize) -> usize {
+        let (hp, wp) = self.padded();
+        (c * hp + y + self.padding) * wp + self.padding
+    }
+
+    /// Where run `run` = (c, ky) of the patch row at `position` = (gy, gx) starts in the zero-padded image: padded
+    /// row gy·stride + ky of channel c, from column gx·stride on.
+    #[inline(always)]
+    fn run_start(&self, kernel: usize, position: usize, run: usize) -> usize {
+        let (hp, wp) = self.padded();
+        let (gy, gx, c, ky) = (position / self.grid_w, position % self.grid_w, run / kernel, run % kernel);
+        (c * hp + gy * self.stride + ky) * wp + gx * self.stride
+    }
+
     /// One batch item's image (channels, height, width) inside a zero border of `padding`.
     fn pad(&self, image: &[f32]) -> Vec<f32> {
         let (hp, wp) = self.padded();
@@ -204,24 +219,21 @@ impl Geometry {
         if self.width > 0 {
             for (i, line) in image.chunks_exact(self.width).enumerate() {
                 let (c, y) = (i / self.height, i % self.height);
-                let start = (c * hp + y + self.padding) * wp + self.padding;
+                let start = self.inside_start(c, y);
                 padded[start..start + self.width].copy_from_slice(line);
             }
         }
         padded
     }
 
-    /// Writes one item's patch rows from its `padded` image: run (c, ky) of the row at (gy, gx) is the
-    /// `kernel` values of padded row gy·stride + ky of channel c from column gx·stride on.
+    /// Writes one item's patch rows from its `padded` image, each run the `kernel` values from its
+    /// [`Geometry::run_start`].
     #[inline(always)]
     fn patches(&self, kernel: usize, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let (hp, wp) = self.padded();
         let row_len = self.channels * kernel * kernel;
         for (position, row) in out.chunks_exact_mut(row_len).enumerate() {
-            let (gy, gx) = (position / self.grid_w, position % self.grid_w);
             for (run, values) in row.chunks_exact_mut(kernel).enumerate() {
-                let (c, ky) = (run / kernel, run % kernel);
-                let start = (c * hp + gy * self.stride + ky) * wp + gx * self.stride;
+                let start = self.run_start(kernel, position, run);
                 for (v, x) in values.iter_mut().zip(&padded[start..start + kernel]) {
                     v.write(*x);
                 }
@@ -232,13 +244,10 @@ impl Geometry {
     /// [`Geometry::patches`] backwards: adds each run of one item's `rows` onto the `padded` image.
     #[inline(always)]
     fn add_patches(&self, kernel: usize, rows: &[f32], padded: &mut [f32]) {
-        let (hp, wp) = self.padded();
         let row_len = self.channels * kernel * kernel;
         for (position, row) in rows.chunks_exact(row_len).enumerate() {
-            let (gy, gx) = (position / self.grid_w, position % self.grid_w);
             for (run, values) in row.chunks_exact(kernel).enumerate() {
-                let (c, ky) = (run / kernel, run % kernel);
-                let start = (c * hp + gy * self.stride + ky) * wp + gx * self.stride;
+                let start = self.run_start(kernel, position, run);
                 for (p, v) in padded[start..start + kernel].iter_mut().zip(values) {
                     *p += *v;
                 }
@@ -248,8 +257,8 @@ impl Geometry {
 }
 
 /// (batch·spatial) × channels rows (what a product with [`Geometry::im2row`]'s rows gives) → (batch, channels,
-/// spatial), adding `bias[c]` (if given) to channel c and multiplying values ≤ 0 by `negative_slope` (an activation; 1 for
-/// none) on the way. In parallel over the batch, each item a transpose of a block in cache.
+/// spatial), adding `bias[c]` (if given) to channel c and multiplying values ≤ 0 by `negative_slope` (an
+/// activation; 1 for none) on the way. In parallel over the batch, each item a transpose of a block in cache.
 fn rows_to_channels(
     x: &[f32],
     batch: usize,
@@ -260,23 +269,22 @@ fn rows_to_channels(
 ) -> Vec<f32> {
     let item = spatial * channels;
     assert_eq!(x.len(), batch * item, "{} values as {batch} items of {spatial}×{channels}", x.len());
-    let mut out = Vec::with_capacity(x.len());
-    if item > 0 {
-        out.spare_capacity_mut()[..x.len()].par_chunks_mut(item).enumerate().for_each(|(b, out)| {
-            let x = &x[b * item..(b + 1) * item];
-            for (c, out) in out.chunks_exact_mut(spatial).enumerate() {
-                let shift = bias.map_or(0.0, |bias| bias[c]);
-                for (out, x) in out.iter_mut().zip(x[c..].iter().step_by(channels)) {
-                    let v = x + shift;
-                    out.write(if v > 0.0 { v } else { v * negative_slope });
+    // Every item's channels·spatial values are written (each channel's run zips `spatial` values of x, one
+    // every `channels` from c).
+    written(x.len(), |out| {
+        if item > 0 {
+            out.par_chunks_mut(item).enumerate().for_each(|(b, out)| {
+                let x = &x[b * item..(b + 1) * item];
+                for (c, out) in out.chunks_exact_mut(spatial).enumerate() {
+                    let shift = bias.map_or(0.0, |bias| bias[c]);
+                    for (out, x) in out.iter_mut().zip(x[c..].iter().step_by(channels)) {
+                        let v = x + shift;
+                        out.write(if v > 0.0 { v } else { v * negative_slope });
+                    }
                 }
-            }
-        });
-    }
-    // SAFETY: every item's channels·spatial values were written above (each channel's run zips `spatial`
-    // values of x, one every `channels` from c).
-    unsafe { out.set_len(x.len()) };
-    out
+            });
+        }
+    })
 }
 
 /// The inverse of [`rows_to_channels`] for a gradient: (batch, channels, spatial) → (batch·spatial) × channels,

@@ -108,8 +108,8 @@ unsafe fn gemm_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool) {
     );
 }
 
-/// Σ over the rows (the batch) of every column of the row-major `rows × cols` matrix `data`, in f64, in parallel over columns in
-/// blocks (each block reads its columns row by row).
+/// Σ over the rows (the batch) of every column of the row-major `rows × cols` matrix `data`, in f64, in
+/// parallel over columns in blocks (each block reads its columns row by row).
 pub(super) fn column_sums(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const BLOCK: usize = 256;
     assert_eq!(data.len(), rows * cols, "column sums of {} values as a {rows}×{cols} matrix", data.len());

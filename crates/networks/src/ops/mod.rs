@@ -28,6 +28,8 @@ pub use batch_norm::{batch_norm, batch_norm_activation};
 pub use conv::{conv2d, conv2d_activation, conv_transpose2d, ConvParams};
 pub use linear::linear;
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use ssinfogan_core::cpu_fast_paths;
 
@@ -180,6 +182,16 @@ fn add_to_sum(sum: Option<&mut [f32]>, values: Vec<f32>) -> Option<Vec<f32>> {
         }
         None => Some(values),
     }
+}
+
+/// A vector of `len` values written by `fill`, which must write every one (the outputs of the element-wise
+/// passes and layout changes, tens of megabytes a step, are not zero-filled first).
+fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut values = Vec::with_capacity(len);
+    fill(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote the first `len` values (each caller's contract; see the callers' comments).
+    unsafe { values.set_len(len) };
+    values
 }
 
 /// The values of a contiguous f32 CPU tensor's storage (from `Tensor::storage_and_layout`).
