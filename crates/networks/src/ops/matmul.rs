@@ -45,7 +45,7 @@ pub(super) fn product(a: MatRef, b: MatRef) -> Vec<f32> {
     // SAFETY: `dst` has room for `len` values, which `gemm` writes without reading (`read_dst` false,
     // k > 0); only then does the length cover them.
     unsafe {
-        gemm_raw(dst.as_mut_ptr(), a, b, false);
+        gemm_raw(dst.as_mut_ptr(), a, b, false, true);
         dst.set_len(len);
     }
     dst
@@ -60,7 +60,26 @@ pub(super) fn accumulate(dst: &mut [f32], a: MatRef, b: MatRef) {
         return;
     }
     // SAFETY: `dst` holds the m×n initialised values the product reads and writes.
-    unsafe { gemm_raw(dst.as_mut_ptr(), a, b, true) }
+    unsafe { gemm_raw(dst.as_mut_ptr(), a, b, true, true) }
+}
+
+/// `dst = a · b` (`dst += a · b` with `read_dst`) on the calling thread: one block of a batch, the blocks
+/// run in parallel, so that the product is used while it is in cache.
+pub(super) fn product_in_thread(dst: &mut [f32], a: MatRef, b: MatRef, read_dst: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions differ: {m}×{k} · {}×{n}", b.rows);
+    assert_eq!(dst.len(), m * n, "the destination of a {m}×{n} product has {} values", dst.len());
+    if dst.is_empty() {
+        return;
+    }
+    if k == 0 {
+        if !read_dst {
+            dst.fill(0.0);
+        }
+        return;
+    }
+    // SAFETY: `dst` holds the m×n initialised values the product writes (and reads, with `read_dst`).
+    unsafe { gemm_raw(dst.as_mut_ptr(), a, b, read_dst, false) }
 }
 
 /// The gradient `a · b` for a parameter's running sum (see `parameter_grad`): accumulated onto `sum`, or a new
@@ -75,15 +94,16 @@ pub(super) fn product_onto(sum: Option<&mut [f32]>, a: MatRef, b: MatRef) -> Opt
     }
 }
 
-/// `dst = a · b` (`dst += a · b` with `read_dst`) through `gemm`, for m, n, k > 0 and matching shapes.
+/// `dst = a · b` (`dst += a · b` with `read_dst`) through `gemm`, for m, n, k > 0 and matching shapes, on the
+/// rayon pool if `parallel`.
 ///
 /// # Safety
 /// `dst` must be valid for writes of `a.rows · b.cols` values (and reads, with `read_dst`), and not overlap
 /// the operands. The operands' lengths were checked for their shapes and strides when they were made
 /// ([`MatRef::new`]; transposition keeps the same set of offsets).
-unsafe fn gemm_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool) {
+unsafe fn gemm_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    let threads = rayon::current_num_threads();
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
     let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     gemm::gemm(
         m,

@@ -187,11 +187,27 @@ fn add_to_sum(sum: Option<&mut [f32]>, values: Vec<f32>) -> Option<Vec<f32>> {
 /// A vector of `len` values written by `fill`, which must write every one (the outputs of the element-wise
 /// passes and layout changes, tens of megabytes a step, are not zero-filled first).
 fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut values = Vec::with_capacity(len);
-    fill(&mut values.spare_capacity_mut()[..len]);
-    // SAFETY: `fill` wrote the first `len` values (each caller's contract; see the callers' comments).
-    unsafe { values.set_len(len) };
+    let mut values = Vec::new();
+    rewritten(&mut values, len, fill);
     values
+}
+
+/// `buffer` reused for `len` values written by `fill` (as [`written`]), without a new allocation once it has
+/// the room: the scratch blocks of a convolution, one per thread.
+fn rewritten(buffer: &mut Vec<f32>, len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> &[f32] {
+    buffer.clear();
+    buffer.reserve(len);
+    fill(&mut buffer.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` wrote the first `len` values (each caller's contract; see the callers' comments).
+    unsafe { buffer.set_len(len) };
+    buffer
+}
+
+/// `out`, once `fill` has written every value of it (the callers' contract), as initialised values.
+fn filled(out: &mut [MaybeUninit<f32>], fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> &[f32] {
+    fill(out);
+    // SAFETY: every value of `out` was written by `fill`; the slice keeps `out`'s borrow.
+    unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<f32>(), out.len()) }
 }
 
 /// The values of a contiguous f32 CPU tensor's storage (from `Tensor::storage_and_layout`).
