@@ -789,6 +789,9 @@ mod tests {
         // (Height and width with different parity under stride 2 are not compared: candle's own conv2d backward
         // takes the output padding of the width from the height and fails on them.)
         check_convolution(false, (2, 5, 8, 10), 3, 4, down);
+        // More channels than one block of a layout change and not a multiple of it (20 × 7·7).
+        check_convolution(false, (2, 12, 9, 9), 20, 3, same);
+        check_convolution(true, (2, 20, 7, 7), 12, 3, same);
         // Kernel sizes with their own copy loops (3, 4, 5) and one without (2).
         check_convolution(false, (2, 3, 11, 11), 4, 5, ConvParams { stride: 2, padding: 2 });
         check_convolution(false, (1, 2, 6, 6), 3, 2, same);
