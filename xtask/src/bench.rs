@@ -1,7 +1,7 @@
 //! `cargo xtask bench`: ms per training iteration of `ssinfogan` (the training crate's own step) and of the
 //! PyTorch reference `bench/reference_torch.py` (the identical model and step), back to back on the same
-//! machine, batch sizes and thread count; prints both and the ratio, writes `results/bench/iteration.csv`.
-//! A benchmark, not a test: nothing asserts a time.
+//! machine, batch sizes and thread count, in alternating rounds; prints both and the ratio, writes
+//! `results/bench/iteration.csv`. A benchmark, not a test: nothing asserts a time.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,9 +21,14 @@ pub struct Args {
     /// Untimed iterations before timing.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Timed iterations per batch size; the median is reported.
+    /// Timed iterations per batch size and round; the median is reported.
     #[arg(long, default_value_t = 20)]
     iterations: usize,
+    /// Rounds of ssinfogan then PyTorch, one right after the other: a shared machine's speed drifts over
+    /// minutes (whole runs ±10 % here), and each round's ratio compares the two in the same state. The table
+    /// reports the median over rounds of each one's median and of the rounds' ratios.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
     /// Create target/bench-venv and install torch into it from PyPI when it is missing (a few GB, once).
     #[arg(long)]
     with_torch: bool,
@@ -83,11 +88,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "ssinfogan bench",
         )
     };
-    let ours = time_ours(false)?;
-    let candle_only = time_ours(true)?;
     let has_torch =
         Command::new(&python).args(["-c", "import torch"]).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    let reference = if has_torch {
+    if !has_torch {
+        eprintln!(
+            "{} has no torch: only ssinfogan is timed. `cargo xtask bench --with-torch` installs torch into \
+             target/bench-venv from PyPI, or pass --python PATH",
+            python.display()
+        );
+    }
+    let time_reference = || -> anyhow::Result<Vec<Timing>> {
         eprintln!("timing the PyTorch reference ({}) on {threads} threads…", python.display());
         collect(
             Command::new(&python)
@@ -97,50 +107,72 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .args(["--threads", &threads.to_string(), "--batch-sizes", &sizes])
                 .args(["--warmup", &args.warmup.to_string(), "--iterations", &args.iterations.to_string()]),
             "bench/reference_torch.py",
-        )?
-    } else {
-        eprintln!(
-            "{} has no torch: only ssinfogan is timed. `cargo xtask bench --with-torch` installs torch into \
-             target/bench-venv from PyPI, or pass --python PATH",
-            python.display()
-        );
-        Vec::new()
+        )
     };
+    let (mut ours_rounds, mut reference_rounds) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        eprintln!("round {round} of {}", args.rounds);
+        ours_rounds.push(time_ours(false)?);
+        if has_torch {
+            reference_rounds.push(time_reference()?);
+        }
+    }
+    let candle_only = time_ours(true)?;
+    let ours = over_rounds(&ours_rounds);
+    let reference = over_rounds(&reference_rounds);
+    // Each round's ratio, per batch size, in round order.
+    let mut round_ratios: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
+    for (ours, theirs) in ours_rounds.iter().zip(&reference_rounds) {
+        for t in ours {
+            if let Some(r) = theirs.iter().find(|r| r.batch_size == t.batch_size) {
+                round_ratios.entry(t.batch_size).or_default().push(t.median_ms / r.median_ms);
+            }
+        }
+    }
 
     let by_size: BTreeMap<usize, &Timing> = reference.iter().map(|t| (t.batch_size, t)).collect();
     let candle_by_size: BTreeMap<usize, &Timing> = candle_only.iter().map(|t| (t.batch_size, t)).collect();
     let torch_version = reference.first().map(|t| t.implementation.clone()).unwrap_or_else(|| "PyTorch".into());
     let cpu = cpu_model();
-    println!("\n{cpu}, {threads} threads, median of {} iterations after {} warm-up", args.iterations, args.warmup);
     println!(
-        "| batch | candle ops only ms/it | ssinfogan ms/it | {torch_version} ms/it | ours / candle only | ours / PyTorch |"
+        "\n{cpu}, {threads} threads, median of {} iterations after {} warm-up, over {} rounds (ssinfogan then PyTorch)",
+        args.iterations, args.warmup, args.rounds
     );
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| batch | candle ops only ms/it | ssinfogan ms/it | {torch_version} ms/it | ours / candle only | ours / PyTorch \
+         | each round |"
+    );
+    println!("|---|---|---|---|---|---|---|");
     let mut csv = String::from(
         "batch_size,threads,candle_ops_median_ms,ssinfogan_median_ms,ssinfogan_min_ms,ssinfogan_max_ms,\
-         pytorch_median_ms,pytorch_min_ms,pytorch_max_ms,ratio_to_candle_ops,ratio_to_pytorch,pytorch_version,cpu\n",
+         pytorch_median_ms,pytorch_min_ms,pytorch_max_ms,ratio_to_candle_ops,ratio_to_pytorch,\
+         ratio_to_pytorch_each_round,rounds,pytorch_version,cpu\n",
     );
-    if let Some(t) = ours.iter().chain(&candle_only).chain(&reference).find(|t| t.threads != threads) {
+    let every_timing = ours_rounds.iter().chain(&reference_rounds).flatten().chain(&candle_only);
+    if let Some(t) = every_timing.into_iter().find(|t| t.threads != threads) {
         bail!("{} ran on {} threads, not the {threads} asked for", t.implementation, t.threads);
     }
     for ours in &ours {
         let theirs = by_size.get(&ours.batch_size);
         let candle = candle_by_size.get(&ours.batch_size).map(|t| t.median_ms);
-        let ratio = theirs.map(|t| ours.median_ms / t.median_ms);
+        let rounds = round_ratios.get(&ours.batch_size).map_or(&[][..], Vec::as_slice);
+        let ratio = (!rounds.is_empty()).then(|| median(rounds));
+        let each_round = rounds.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(" ");
         let gain = candle.map(|c| ours.median_ms / c);
         let cell = |v: Option<f64>, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$}"));
         println!(
-            "| {} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {:.1} | {} | {} | {} | {} |",
             ours.batch_size,
             cell(candle, 1),
             ours.median_ms,
             cell(theirs.map(|t| t.median_ms), 1),
             cell(gain, 2),
-            cell(ratio, 2)
+            cell(ratio, 2),
+            if each_round.is_empty() { "–" } else { &each_round }
         );
         let field = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
         csv.push_str(&format!(
-            "{},{threads},{},{:.3},{:.3},{:.3},{},{},{},{},{},{},\"{cpu}\"\n",
+            "{},{threads},{},{:.3},{:.3},{:.3},{},{},{},{},{},{},{},{},\"{cpu}\"\n",
             ours.batch_size,
             field(candle),
             ours.median_ms,
@@ -151,6 +183,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             field(theirs.map(|t| t.max_ms)),
             field(gain),
             field(ratio),
+            each_round.replace(' ', ";"),
+            args.rounds,
             theirs.map_or(String::new(), |t| t.implementation.clone()),
         ));
     }
@@ -162,6 +196,40 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     std::fs::rename(&temporary, &path).with_context(|| format!("cannot write {}", path.display()))?;
     println!("\n{}", path.display());
     Ok(())
+}
+
+/// One timing per batch size from several rounds' timings: the median of the rounds' medians, the least of
+/// their minima and the largest of their maxima.
+fn over_rounds(rounds: &[Vec<Timing>]) -> Vec<Timing> {
+    let Some(first) = rounds.first() else { return Vec::new() };
+    first
+        .iter()
+        .map(|t| {
+            let same: Vec<&Timing> =
+                rounds.iter().filter_map(|r| r.iter().find(|u| u.batch_size == t.batch_size)).collect();
+            let medians: Vec<f64> = same.iter().map(|u| u.median_ms).collect();
+            Timing {
+                implementation: t.implementation.clone(),
+                batch_size: t.batch_size,
+                threads: t.threads,
+                median_ms: median(&medians),
+                min_ms: same.iter().map(|u| u.min_ms).fold(f64::INFINITY, f64::min),
+                max_ms: same.iter().map(|u| u.max_ms).fold(f64::NEG_INFINITY, f64::max),
+            }
+        })
+        .collect()
+}
+
+/// The median of a non-empty list (the mean of the middle two for an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
 }
 
 /// Runs `command` and parses one JSON timing per stdout line.
@@ -202,4 +270,29 @@ fn cpu_model() -> String {
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
         .replace('"', "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(batch_size: usize, median_ms: f64, min_ms: f64, max_ms: f64) -> Timing {
+        Timing { implementation: "x".into(), batch_size, threads: 2, median_ms, min_ms, max_ms }
+    }
+
+    #[test]
+    fn rounds_combine_into_the_median_of_medians_and_the_extremes() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+        let rounds = vec![
+            vec![timing(64, 10.0, 9.0, 12.0), timing(128, 20.0, 19.0, 22.0)],
+            vec![timing(128, 30.0, 25.0, 31.0), timing(64, 14.0, 8.0, 15.0)],
+            vec![timing(64, 11.0, 10.0, 13.0), timing(128, 21.0, 20.0, 40.0)],
+        ];
+        let combined = over_rounds(&rounds);
+        let by_size: Vec<(usize, f64, f64, f64)> =
+            combined.iter().map(|t| (t.batch_size, t.median_ms, t.min_ms, t.max_ms)).collect();
+        assert_eq!(by_size, vec![(64, 11.0, 8.0, 15.0), (128, 21.0, 19.0, 40.0)]);
+        assert!(over_rounds(&[]).is_empty());
+    }
 }
