@@ -369,7 +369,7 @@ fn item_blocks<'a>(
     blocks
 }
 
-/// A thread's buffers for [`ItemBlock`] work, reused from block to block.
+/// A worker's buffers for [`ItemBlock`] work, reused from block to block within one of rayon's jobs.
 #[derive(Default)]
 struct Scratch {
     rows: Vec<f32>,
@@ -409,9 +409,9 @@ fn no_saved(op: &str) -> candle_core::Error {
 /// discriminator's 64→128 convolution, batch 128: about 195 GFLOP/s against 165 on two cores), and im2row and
 /// its adjoint work one batch item at a time in cache.
 ///
-/// Both passes work through the batch in blocks of items (about a megabyte of data each, [`item_blocks`]),
-/// each block's layout changes and product on one thread one after the other, so that what one step writes
-/// the next reads from the core's cache. Made whole, the intermediate arrays are tens of megabytes each (the
+/// The forward pass, the input gradient and a small kernel's whole backward pass work through the batch in
+/// blocks of items (about a megabyte of data each, [`item_blocks`]), each block's layout changes and product on
+/// one thread one after the other, so that what one step writes the next reads from the core's cache. Made whole, the intermediate arrays are tens of megabytes each (the
 /// product of the gradient with the kernel is 25 MB for the discriminator's 64→128 convolution at batch 128),
 /// and every pass over them went to memory: in the training step at batch 128, the four convolution passes
 /// took ~143 ms one whole array after another and ~133 ms in blocks; the step 284 → 263 ms.
@@ -504,6 +504,8 @@ impl CustomOp3 for Conv2d {
             None if !w.track_op() => None,
             None => return Err(no_saved("conv2d")),
         };
+        // A kernel of at most an eighth of a block (128 KB: D's first convolution, 4 KB) is summed per block:
+        // the blocks' shares cost less than the whole-batch gradient rows would. (D's second, 512 KB, is not.)
         if c_out * row_len * 4 * 8 <= BLOCK_BYTES {
             return self.small_kernel_bwd(x, w, bias, y, &grad.contiguous()?, rows);
         }
@@ -575,7 +577,8 @@ impl Conv2d {
         let (grid, image) = (g.grid_h * g.grid_w, g.item_len());
         let need_x = x.track_op();
         let (out_item, grad_item) = (if need_x { image } else { 0 }, c_out * grid);
-        let bytes_per_item = (2 * grad_item + if need_x { grid * row_len + image } else { 0 }) * 4;
+        // The same blocks whether x takes a gradient or not, so that the kernel's shares add up in the same order.
+        let bytes_per_item = (2 * grad_item + grid * row_len + image) * 4;
         let mut shares: Vec<(Vec<f64>, Option<Vec<f32>>)> = Vec::new();
         let grad_x = with_values(grad, "conv2d", |grad| {
             with_values(y, "conv2d", |y| {
@@ -756,6 +759,8 @@ impl CustomOp3 for ConvTranspose2d {
         // a gradient). Each block writes all of its part of the kept rows (`im2row_item`) and of ∂L/∂x
         // (`rows_to_channels_item`).
         let out_item = if need_x { input_item } else { 0 };
+        // Nothing but the bias takes a gradient: no patch rows to make.
+        let patch_rows = keep_rows || need_x;
         let (grad_x, grad_bias) = with_values(&grad.contiguous()?, name, |grad| {
             let grad_bias = parameter_grad(bias, |sum| {
                 add_to_sum(sum, channel_sums(grad, g.batch, g.channels, g.height * g.width))
@@ -763,6 +768,9 @@ impl CustomOp3 for ConvTranspose2d {
             let grad_x = with_values(w, name, |w| {
                 let w_t = MatRef::new(w, c_in, row_len).t();
                 Ok(written(g.batch * out_item, |out| {
+                    if !patch_rows {
+                        return;
+                    }
                     let kept = room(&mut grad_rows, keep_rows, positions * row_len);
                     let blocks = item_blocks(g.batch, (block + out_item + image) * 4, out, out_item, kept, block);
                     blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {

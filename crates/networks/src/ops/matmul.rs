@@ -97,15 +97,17 @@ unsafe fn product_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool) {
     let half = k / 2;
     let (a1, a2) = (a.columns(0, half), a.columns(half, k));
     let (b1, b2) = (b.rows_range(0, half), b.rows_range(half, k));
-    let threads = (rayon::current_num_threads() / 2).max(1);
+    // The pool's threads between the halves (an odd one to the first).
+    let threads = rayon::current_num_threads();
+    let (first_threads, second_threads) = (threads.div_ceil(2), (threads / 2).max(1));
     let mut second: Vec<f32> = Vec::with_capacity(m * n);
     // The destination as an address, to move into the first half's closure (it is only written there).
     let first = dst as usize;
     rayon::join(
         // SAFETY: `dst` as the caller's contract; the second half writes only into `second`, which has room for
         // the m·n values it writes without reading.
-        || unsafe { gemm_raw(first as *mut f32, a1, b1, read_dst, threads) },
-        || unsafe { gemm_raw(second.as_mut_ptr(), a2, b2, false, threads) },
+        || unsafe { gemm_raw(first as *mut f32, a1, b1, read_dst, first_threads) },
+        || unsafe { gemm_raw(second.as_mut_ptr(), a2, b2, false, second_threads) },
     );
     // SAFETY: the second half wrote all m·n values of `second`, and `dst` holds m·n values (the caller's
     // contract), written by the first half.

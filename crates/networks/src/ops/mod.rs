@@ -193,7 +193,7 @@ fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
 }
 
 /// `buffer` reused for `len` values written by `fill` (as [`written`]), without a new allocation once it has
-/// the room: the scratch blocks of a convolution, one per thread.
+/// the room: the scratch blocks of a convolution.
 fn rewritten(buffer: &mut Vec<f32>, len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> &[f32] {
     buffer.clear();
     buffer.reserve(len);
