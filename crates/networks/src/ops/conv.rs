@@ -148,6 +148,14 @@ impl Geometry {
         }
     }
 
+    /// [`Geometry::im2row_item`] for consecutive items: `images` holds them, `out` their rows in order.
+    fn im2row_items(&self, images: &[f32], out: &mut [MaybeUninit<f32>]) {
+        let (item, rows) = (self.item_len(), self.grid_h * self.grid_w * self.rows_shape().1);
+        for (i, out) in out.chunks_exact_mut(rows).enumerate() {
+            self.im2row_item(&images[i * item..][..item], out);
+        }
+    }
+
     /// The adjoint of [`Geometry::im2row_item`]: every value of one item's patch `rows` added back onto the
     /// pixel it was copied from, plus `bias[c]` on channel c if given, summed in a fixed order into a
     /// zero-padded copy in cache whose inside is the item's image. Every value of `out` is written.
@@ -376,6 +384,20 @@ struct Scratch {
     product: Vec<f32>,
 }
 
+/// A block's rows written by `fill`: into its part of the kept rows if it has one (see [`room`]), else into the
+/// thread's `scratch` buffer (`len` values). `fill` must write every value.
+fn kept_or_scratch<'a>(
+    kept: Option<&'a mut [MaybeUninit<f32>]>,
+    scratch: &'a mut Vec<f32>,
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<f32>]),
+) -> &'a [f32] {
+    match kept {
+        Some(kept) => filled(kept, fill),
+        None => rewritten(scratch, len, fill),
+    }
+}
+
 /// `kept`'s room for `len` values when `keep` (for [`item_blocks`]); set its length once they are written.
 fn room(kept: &mut Vec<f32>, keep: bool, len: usize) -> Option<&mut [MaybeUninit<f32>]> {
     keep.then(|| {
@@ -463,15 +485,8 @@ impl CustomOp3 for Conv2d {
             let kept = room(&mut rows, self.keep_rows, positions * row_len);
             let blocks = item_blocks(g.batch, (block + out_item) * 4, out, out_item, kept, block);
             blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
-                let patches = |out: &mut [MaybeUninit<f32>]| {
-                    for (i, out) in out.chunks_exact_mut(block).enumerate() {
-                        g.im2row_item(&x[(b.first + i) * image..][..image], out);
-                    }
-                };
-                let rows = match b.kept {
-                    Some(kept) => filled(kept, patches),
-                    None => rewritten(rows, b.items * block, patches),
-                };
+                let images = &x[b.first * image..][..b.items * image];
+                let rows = kept_or_scratch(b.kept, rows, b.items * block, |out| g.im2row_items(images, out));
                 product.resize(b.items * out_item, 0.0);
                 product_in_thread(product, MatRef::new(rows, b.items * grid, row_len), w, false);
                 for (out, product) in b.out.chunks_exact_mut(out_item).zip(product.chunks_exact(out_item)) {
@@ -710,20 +725,11 @@ impl CustomOp3 for ConvTranspose2d {
             blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
                 let as_rows = |out: &mut [MaybeUninit<f32>]| {
                     for (i, out) in out.chunks_exact_mut(input_item).enumerate() {
-                        channels_to_rows_item(
-                            &x[(b.first + i) * input_item..][..input_item],
-                            None,
-                            1.0,
-                            out,
-                            c_in,
-                            grid,
-                        );
+                        let item = &x[(b.first + i) * input_item..][..input_item];
+                        channels_to_rows_item(item, None, 1.0, out, c_in, grid);
                     }
                 };
-                let input = match b.kept {
-                    Some(kept) => filled(kept, as_rows),
-                    None => rewritten(rows, b.items * input_item, as_rows),
-                };
+                let input = kept_or_scratch(b.kept, rows, b.items * input_item, as_rows);
                 product.resize(b.items * block, 0.0);
                 product_in_thread(product, MatRef::new(input, b.items * grid, c_in), w, false);
                 for (out, rows) in b.out.chunks_exact_mut(image).zip(product.chunks_exact(block)) {
@@ -774,15 +780,8 @@ impl CustomOp3 for ConvTranspose2d {
                     let kept = room(&mut grad_rows, keep_rows, positions * row_len);
                     let blocks = item_blocks(g.batch, (block + out_item + image) * 4, out, out_item, kept, block);
                     blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
-                        let patches = |out: &mut [MaybeUninit<f32>]| {
-                            for (i, out) in out.chunks_exact_mut(block).enumerate() {
-                                g.im2row_item(&grad[(b.first + i) * image..][..image], out);
-                            }
-                        };
-                        let rows = match b.kept {
-                            Some(kept) => filled(kept, patches),
-                            None => rewritten(rows, b.items * block, patches),
-                        };
+                        let images = &grad[b.first * image..][..b.items * image];
+                        let rows = kept_or_scratch(b.kept, rows, b.items * block, |out| g.im2row_items(images, out));
                         if need_x {
                             product.resize(b.items * input_item, 0.0);
                             product_in_thread(product, MatRef::new(rows, b.items * grid, row_len), w_t, false);
