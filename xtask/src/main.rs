@@ -4,6 +4,7 @@
 mod bench;
 mod data;
 mod reproduce;
+mod slurm;
 mod swap;
 
 use std::path::{Path, PathBuf};
@@ -56,10 +57,19 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Builds the release `ssinfogan` binary with the running cargo and returns its path. With `cuda`, the binary
+/// Builds the release `ssinfogan` binary with the running cargo and returns its path, or takes the one
+/// `SSINFOGAN_BINARY` names (built elsewhere, e.g. on a cluster's login node, or by the tests). With `cuda`, the binary
 /// has the `cuda` feature and is built under `<target>/cuda/`: it needs the NVIDIA driver (`libcuda.so.1`) even
 /// to start, so it never replaces the CPU binary.
 fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
+    if let Some(binary) = std::env::var_os("SSINFOGAN_BINARY").filter(|b| !b.is_empty()) {
+        let binary = PathBuf::from(binary);
+        if !binary.is_file() {
+            bail!("SSINFOGAN_BINARY is {}, which is not a file; unset it to build ssinfogan here", binary.display());
+        }
+        eprintln!("using {} (SSINFOGAN_BINARY), not building", binary.display());
+        return Ok(binary);
+    }
     let root = workspace_root();
     let mut target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     if cuda {

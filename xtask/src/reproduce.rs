@@ -1,21 +1,25 @@
 //! `cargo xtask reproduce <experiment>`: the project's main job. It builds `ssinfogan`, obtains the data, asks
 //! `ssinfogan plan` for the runs of the experiment's `[sweep]`, trains those not yet completed (resuming the
-//! interrupted ones, optionally several side by side), then has `ssinfogan report` write the tables, figures,
-//! sample grids and REPORT.md. With everything trained, a second invocation only rebuilds the report.
+//! interrupted ones, optionally several side by side, or as a Slurm job array with `--slurm`), then has
+//! `ssinfogan report` write the tables, figures, sample grids and REPORT.md. With everything trained, a second
+//! invocation only rebuilds the report.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::slurm;
+
 #[derive(clap::Args)]
 pub struct Args {
-    /// The experiment: experiments/<experiment>.toml (mnist, mnist-ablations, fashion-mnist, svhn, cifar10, celeba).
+    /// The experiment: experiments/<experiment>.toml (mnist, mnist-ablations, fashion-mnist, svhn, cifar10, celeba),
+    /// or the path of an experiment file of your own (`….toml`).
     experiment: String,
     /// The `quick` profile of the TOML: a few runs sized for a 2-core CPU (same as `--profile quick`).
     #[arg(long, conflicts_with = "profile")]
@@ -29,12 +33,21 @@ pub struct Args {
     /// Build with the `cuda` feature and train on `cuda:0`.
     #[arg(long)]
     cuda: bool,
-    /// Train nothing here: write a cluster job script for the runs (`slurm`: one array task per run) into
-    /// results/<experiment>/slurm/ and say how to submit it.
+    /// Train on a Slurm cluster: data and the evaluation classifier here, then the pending and interrupted runs
+    /// as one job array (one task per run, requeueable), followed to its end; then the report. Run it again to
+    /// attach to an array in flight (Ctrl-C stops following, not the tasks).
+    #[arg(long, conflicts_with_all = ["emit", "jobs"])]
+    slurm: bool,
+    /// Train nothing and submit nothing: write the job script `--slurm` would submit (`slurm`: one array task per
+    /// pending or interrupted run) into results/<experiment>/slurm/sweep.sbatch and say how to submit it.
     #[arg(long, value_parser = ["slurm"])]
     emit: Option<String>,
+    #[command(flatten)]
+    cluster: slurm::Flags,
+    /// Where runs, tables and the report go (results/<experiment>/), relative to the workspace root.
     #[arg(long, default_value = "results")]
     results: PathBuf,
+    /// Where datasets are found or downloaded to, relative to the workspace root.
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
 }
@@ -42,9 +55,11 @@ pub struct Args {
 /// What `ssinfogan plan --json` prints (the fields xtask needs).
 #[derive(Deserialize)]
 struct Plan {
+    experiment: String,
     results_dir: PathBuf,
     runs: Vec<PlannedRun>,
     skipped: Vec<Skipped>,
+    cluster: slurm::ClusterFile,
 }
 
 #[derive(Deserialize)]
@@ -62,22 +77,13 @@ struct Skipped {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let root = crate::workspace_root();
-    let toml = root.join("experiments").join(format!("{}.toml", args.experiment));
-    if !toml.is_file() {
-        let known: Vec<String> = std::fs::read_dir(root.join("experiments"))
-            .map(|entries| {
-                entries.filter_map(|e| e.ok()?.path().file_stem().map(|s| s.to_string_lossy().into_owned())).collect()
-            })
-            .unwrap_or_default();
-        bail!("no experiment `{}` ({} does not exist); known: {}", args.experiment, toml.display(), known.join(", "));
-    }
+    let toml = experiment_file(&args.experiment)?;
     let profile = if args.quick { Some("quick".to_string()) } else { args.profile.clone() };
     let binary = crate::build_ssinfogan(args.cuda)?;
-    let experiment_arg = format!("experiments/{}.toml", args.experiment);
+    let experiment_arg = toml.display().to_string();
     let mut common = vec![
         "--experiment".to_string(),
-        experiment_arg,
+        experiment_arg.clone(),
         "--results".into(),
         args.results.display().to_string(),
         "--data-root".into(),
@@ -88,10 +94,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
 
     eprintln!("[1/3] data");
-    let dataset = dataset_of(&toml)?;
+    let dataset = dataset_of(&crate::workspace_root().join(&toml))?;
     // With the experiment, so that the data is read with its label (a CelebA profile's attribute).
     let mut data_args = vec!["--data-root".to_string(), args.data_root.display().to_string()];
-    data_args.extend(["--experiment".to_string(), format!("experiments/{}.toml", args.experiment)]);
+    data_args.extend(["--experiment".to_string(), experiment_arg.clone()]);
     if let Some(profile) = &profile {
         data_args.extend(["--profile".to_string(), profile.clone()]);
     }
@@ -103,30 +109,34 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     classifier_args.extend(common.iter().cloned());
     crate::run_ssinfogan(&binary, &classifier_args)?;
 
-    if let Some(engine) = &args.emit {
-        let mut emit_args = vec!["plan".to_string(), "--emit".into(), engine.clone()];
-        emit_args.extend(common.iter().cloned());
-        if args.cuda {
-            emit_args.extend(["--device".to_string(), "cuda:0".into()]);
-        }
-        crate::run_ssinfogan(&binary, &emit_args)?;
-        let profile_flag = profile.as_ref().map(|p| format!(" --profile {p}")).unwrap_or_default();
-        eprintln!(
-            "submit with `sbatch {}/{}/slurm/sweep.sbatch` from {} (the binary must be reachable from the nodes); \
-             when the array is done: `cargo xtask report {}{profile_flag}`",
-            args.results.display(),
-            experiment_name(&binary, &common)?,
-            crate::workspace_root().display(),
-            args.experiment
-        );
-        return Ok(());
-    }
     let mut plan_args = vec!["plan".to_string(), "--json".into()];
     plan_args.extend(common.iter().cloned());
     if args.cuda {
         plan_args.extend(["--device".to_string(), "cuda:0".into()]);
     }
     let plan = read_plan(&binary, &plan_args)?;
+    if args.slurm || args.emit.is_some() {
+        let origin =
+            format!("{experiment_arg}{}", profile.as_ref().map(|p| format!(" (profile {p})")).unwrap_or_default());
+        return on_slurm(args, &binary, &common, &plan_args, plan, &origin);
+    }
+    print_plan(&plan);
+    let todo: VecDeque<&PlannedRun> =
+        plan.runs.iter().filter(|r| r.status == "pending" || r.status == "interrupted").collect();
+    let failures = train_all(&binary, todo, args.jobs as usize)?;
+
+    eprintln!("[3/3] report");
+    let mut report_args = vec!["report".to_string()];
+    report_args.extend(common);
+    crate::run_ssinfogan(&binary, &report_args)?;
+    if !failures.is_empty() {
+        bail!("{} run(s) failed and are marked as failed in the report:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok(())
+}
+
+/// The runs' states as the plan gives them, and what is skipped and why.
+fn print_plan(plan: &Plan) {
     let count = |status: &str| plan.runs.iter().filter(|r| r.status == status).count();
     eprintln!(
         "[2/3] runs: {} in {} — {} completed, {} failed, {} running elsewhere, {} interrupted, {} pending; {} label \
@@ -152,32 +162,203 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for running in plan.runs.iter().filter(|r| r.status == "running") {
         eprintln!("  being trained by another process, skipped here: {}", running.dir.display());
     }
-    let todo: VecDeque<&PlannedRun> =
-        plan.runs.iter().filter(|r| r.status == "pending" || r.status == "interrupted").collect();
-    let failures = train_all(&binary, todo, args.jobs as usize)?;
+}
 
+/// The Slurm path: attach to this experiment's array if one is in flight; otherwise write the job script for the
+/// pending and interrupted runs and (unless `--emit`) check its resources against `sinfo`, submit it, follow it
+/// and write the report.
+fn on_slurm(
+    args: &Args,
+    binary: &Path,
+    common: &[String],
+    plan_args: &[String],
+    plan: Plan,
+    origin: &str,
+) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    let slurm_dir = root.join(&plan.results_dir).join("slurm");
+    let record = slurm_dir.join("array.json");
+    let profile_flag = common
+        .iter()
+        .position(|a| a == "--profile")
+        .map(|i| format!(" --profile {}", common[i + 1]))
+        .unwrap_or_default();
+    let again = format!("cargo xtask reproduce {}{profile_flag} --slurm", args.experiment);
+    let poll = Duration::try_from_secs_f64(args.cluster.poll_seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .context("--poll-seconds must be a positive number")?;
+    if args.slurm {
+        if let Some(array) = slurm::read_array(&record)? {
+            let queued = slurm::queued_tasks(&array)?;
+            if !queued.is_empty() {
+                eprintln!(
+                    "[2/3] array {} ({} run(s), submitted earlier) is still in flight: following it; nothing is \
+                     submitted",
+                    array.job_id,
+                    array.tasks.len()
+                );
+                let ctrl_c = slurm::CtrlC::catch()?;
+                return follow_and_report(&array, binary, common, &slurm_dir, poll, &again, &ctrl_c);
+            }
+        }
+    }
+    print_plan(&plan);
+    let tasks: Vec<slurm::Task> = plan
+        .runs
+        .iter()
+        .filter(|r| r.status == "pending" || r.status == "interrupted")
+        .map(|r| slurm::Task {
+            name: r.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            dir: r.dir.clone(),
+            train_args: r.train_args.clone(),
+        })
+        .collect();
+    let report_args = || {
+        let mut report = vec!["report".to_string()];
+        report.extend(common.iter().cloned());
+        report
+    };
+    if tasks.is_empty() {
+        eprintln!("  nothing to submit: no run is pending or interrupted");
+        if args.emit.is_none() {
+            eprintln!("[3/3] report");
+            crate::run_ssinfogan(binary, &report_args())?;
+        }
+        return Ok(());
+    }
+    let resources = slurm::Resources::resolve(&plan.cluster, &args.cluster, args.cuda, origin)?;
+    let job_name = format!("ssinfogan-{}", plan.experiment);
+    let script_path = slurm_dir.join("sweep.sbatch");
+    let binary = std::fs::canonicalize(binary).with_context(|| format!("cannot find {}", binary.display()))?;
+    let text = slurm::script(&job_name, &tasks, &resources, &binary, &root, &slurm_dir);
+    slurm::write_atomically(&script_path, text.as_bytes())?;
+    if args.emit.is_some() {
+        eprintln!(
+            "{}: a Slurm job array of {} run(s). Submit it with `sbatch {}` (the binary {} and {} must be reachable \
+             from the nodes), or let `{again}` submit and follow it; when the array is done: \
+             `cargo xtask report {}{profile_flag}`",
+            script_path.display(),
+            tasks.len(),
+            script_path.display(),
+            binary.display(),
+            root.display(),
+            args.experiment
+        );
+        return Ok(());
+    }
+    let partition = slurm::check(&resources, &slurm::partitions()?, origin)?;
+    // The plan again, just before submitting: a run that another process started meanwhile is not submitted twice
+    // (its lock would make the twin task fail at once, but the report would count it).
+    let fresh = read_plan(binary.as_path(), plan_args)?;
+    let still: Vec<&PathBuf> =
+        fresh.runs.iter().filter(|r| r.status == "pending" || r.status == "interrupted").map(|r| &r.dir).collect();
+    if tasks.iter().any(|t| !still.contains(&&t.dir)) {
+        bail!("the runs' states changed while the array was being prepared (another sweep?); run `{again}` again");
+    }
+    let ctrl_c = slurm::CtrlC::catch()?;
+    let job_id = slurm::submit(&script_path)?;
+    let array = slurm::Array {
+        job_id,
+        job_name,
+        script: script_path,
+        submitted_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+        tasks,
+    };
+    slurm::write_atomically(&record, serde_json::to_string_pretty(&array)?.as_bytes())?;
+    eprintln!(
+        "  submitted array {} to partition {partition}: {} task(s), {} CPU(s){}{} each; logs: {}/{}_<task>.log",
+        array.job_id,
+        array.tasks.len(),
+        resources.cpus_per_task,
+        resources.memory.as_ref().map(|(m, _)| format!(", {m}")).unwrap_or_default(),
+        resources.time.as_ref().map(|(t, _)| format!(", {t}")).unwrap_or_default(),
+        slurm_dir.display(),
+        array.job_id
+    );
+    follow_and_report(&array, &binary, common, &slurm_dir, poll, &again, &ctrl_c)
+}
+
+/// Follows an array to its end, names each run that did not complete with the tail of its log, and writes the
+/// report from every run that did.
+fn follow_and_report(
+    array: &slurm::Array,
+    binary: &Path,
+    common: &[String],
+    slurm_dir: &Path,
+    poll: Duration,
+    again: &str,
+    ctrl_c: &slurm::CtrlC,
+) -> anyhow::Result<()> {
+    let root = crate::workspace_root();
+    eprintln!("  following array {} (Ctrl-C stops following; the tasks keep running)", array.job_id);
+    if !slurm::follow(array, &root, poll, ctrl_c)? {
+        eprintln!(
+            "stopped following array {}; its tasks keep running on the cluster. Follow it again (and write the \
+             report when it ends) with: {again}",
+            array.job_id
+        );
+        std::process::exit(130);
+    }
+    let failures = slurm::failures(array, &root, slurm_dir);
+    for failure in &failures {
+        eprintln!("  FAILED {failure}");
+    }
     eprintln!("[3/3] report");
     let mut report_args = vec!["report".to_string()];
-    report_args.extend(common);
-    crate::run_ssinfogan(&binary, &report_args)?;
+    report_args.extend(common.iter().cloned());
+    crate::run_ssinfogan(binary, &report_args)?;
     if !failures.is_empty() {
-        bail!("{} run(s) failed and are marked as failed in the report:\n  {}", failures.len(), failures.join("\n  "));
+        bail!(
+            "{} of {} run(s) of array {} did not complete (see above; the report counts them). `{again}` submits the \
+             interrupted ones again; a failed run is retried once its directory is deleted",
+            failures.len(),
+            array.tasks.len(),
+            array.job_id
+        );
     }
+    eprintln!("  array {}: all {} run(s) completed", array.job_id, array.tasks.len());
     Ok(())
 }
 
-/// The results directory name of the experiment (profiles may rename it), from `ssinfogan plan --json`.
-fn experiment_name(binary: &Path, common: &[String]) -> anyhow::Result<String> {
-    let mut plan_args = vec!["plan".to_string(), "--json".into()];
-    plan_args.extend(common.iter().cloned());
-    let plan = read_plan(binary, &plan_args)?;
-    Ok(plan.results_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+/// `experiments/<name>.toml` for a name, or the file itself for a path ending in `.toml` (made absolute: the binary
+/// runs in the workspace root).
+fn experiment_file(experiment: &str) -> anyhow::Result<PathBuf> {
+    let root = crate::workspace_root();
+    if experiment.ends_with(".toml") {
+        let path = std::fs::canonicalize(experiment)
+            .with_context(|| format!("cannot find the experiment file {experiment}"))?;
+        return Ok(path);
+    }
+    let toml = root.join("experiments").join(format!("{experiment}.toml"));
+    if !toml.is_file() {
+        let known: Vec<String> = std::fs::read_dir(root.join("experiments"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| {
+                        let path = e.ok()?.path();
+                        let stem = path.file_stem()?.to_string_lossy().into_owned();
+                        (path.extension()? == "toml").then_some(stem)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        bail!(
+            "no experiment `{experiment}` ({} does not exist); known: {}; or give the path of a .toml file",
+            toml.display(),
+            known.join(", ")
+        );
+    }
+    Ok(PathBuf::from("experiments").join(format!("{experiment}.toml")))
 }
 
 /// `cargo xtask report <experiment>`: rebuilds the report from the runs on disk (e.g. after a cluster sweep).
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// The experiment: experiments/<experiment>.toml.
+    /// The experiment: experiments/<experiment>.toml, or the path of an experiment file (`….toml`).
     experiment: String,
     /// The `quick` profile (same as `--profile quick`).
     #[arg(long, conflicts_with = "profile")]
@@ -195,7 +376,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let mut report_args = vec![
         "report".to_string(),
         "--experiment".into(),
-        format!("experiments/{}.toml", args.experiment),
+        experiment_file(&args.experiment)?.display().to_string(),
         "--results".into(),
         args.results.display().to_string(),
         "--data-root".into(),

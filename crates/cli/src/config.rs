@@ -61,8 +61,10 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
     let mut base = read(path)?;
     let variants = take_table(&mut base, "variants", path)?;
     let profiles = take_table(&mut base, "profiles", path)?;
-    // The sweep says which runs an experiment has; it is not part of any one run's config.
+    // The sweep says which runs an experiment has, and the cluster table what a cluster gives each run; neither
+    // is part of any one run's config.
     base.remove("sweep");
+    base.remove("cluster");
     let pick = |tables: &toml::Table, kind: &str, name: &str| -> anyhow::Result<toml::Table> {
         match tables.get(name) {
             Some(toml::Value::Table(t)) => Ok(t.clone()),
@@ -77,6 +79,7 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
     if let Some(profile) = profile {
         let mut overlay = pick(&profiles, "profiles", profile)?;
         overlay.remove("sweep");
+        overlay.remove("cluster");
         let named = overlay.get("experiment").and_then(|e| e.get("name")).is_some();
         merge(&mut base, overlay);
         // A profile keeps its results apart: `results/<name>-<profile>/` unless it names its own directory.
@@ -165,6 +168,46 @@ pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
         }
     }
     Ok(sweep)
+}
+
+/// `[cluster]`: what a cluster's scheduler gives each run of the sweep (one Slurm array task per run). Every key
+/// is optional; `cargo xtask reproduce --slurm` flags override them, and what the file leaves out the scheduler
+/// decides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// CPU cores per run; the run's threads follow it.
+    pub cpus_per_task: Option<u32>,
+    /// Memory per run, as Slurm writes it: `4G`, `3500M`, `4096` (megabytes).
+    pub memory: Option<String>,
+    /// Wall-clock limit per run, as Slurm writes it: `90` (minutes), `2:30:00`, `1-12:00:00`.
+    pub time: Option<String>,
+}
+
+/// Reads `[cluster]` of `path` (inherited through `extends`), overlaid by `[profiles.<profile>.cluster]`.
+pub fn load_cluster(path: &Path, profile: Option<&str>) -> anyhow::Result<Cluster> {
+    let mut base = read(path)?;
+    let profiles = take_table(&mut base, "profiles", path)?;
+    let mut cluster = match base.remove("cluster") {
+        Some(toml::Value::Table(t)) => t,
+        Some(_) => bail!("{}: `cluster` must be a table", path.display()),
+        None => toml::Table::new(),
+    };
+    if let Some(toml::Value::Table(p)) = profile.and_then(|p| profiles.get(p)) {
+        match p.get("cluster") {
+            Some(toml::Value::Table(over)) => merge(&mut cluster, over.clone()),
+            Some(_) => bail!("{}: `profiles.{}.cluster` must be a table", path.display(), profile.unwrap_or_default()),
+            None => {}
+        }
+    }
+    let cluster: Cluster = serde_path_to_error::deserialize(toml::Value::Table(cluster)).map_err(|e| {
+        let key = e.path().to_string();
+        anyhow::anyhow!("{}: key `cluster.{key}`: {}", path.display(), e.inner())
+    })?;
+    if cluster.cpus_per_task == Some(0) {
+        bail!("{}: `cluster.cpus_per_task` must be at least 1", path.display());
+    }
+    Ok(cluster)
 }
 
 /// Reads an experiment file and, if it has `extends = "<file>"` (relative to its own directory), the file it

@@ -1,6 +1,6 @@
 //! `ssinfogan plan`: the runs of an experiment's `[sweep]` (variant × label count × seed), where each lives and
-//! whether it is done. `cargo xtask reproduce` launches what this lists, and `ssinfogan report` reads it, so the
-//! two can never disagree on which runs make up an experiment.
+//! whether it is done. `cargo xtask reproduce` launches what this lists (on this machine or as a Slurm job array),
+//! and `ssinfogan report` reads it, so the two can never disagree on which runs make up an experiment.
 
 use std::path::{Path, PathBuf};
 
@@ -37,14 +37,8 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub experiment: ExperimentArgs,
     /// Print the plan as JSON (what `cargo xtask reproduce` reads) instead of a table.
-    #[arg(long, conflicts_with = "emit")]
+    #[arg(long)]
     pub json: bool,
-    /// Write a cluster job script instead: `slurm`, a job array with one task per run.
-    #[arg(long, value_parser = ["slurm"])]
-    pub emit: Option<String>,
-    /// Where `--emit` writes its script (default: <results>/<experiment>/slurm/sweep.sbatch).
-    #[arg(long, requires = "emit")]
-    pub out: Option<PathBuf>,
 }
 
 /// The runs of an experiment and the label counts the data cannot serve.
@@ -58,6 +52,8 @@ pub struct Plan {
     pub data_origin: String,
     pub runs: Vec<PlannedRun>,
     pub skipped: Vec<SkippedRun>,
+    /// What a cluster gives each run (`[cluster]` and the profile's), for `cargo xtask reproduce --slurm`.
+    pub cluster: config::Cluster,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -92,21 +88,8 @@ pub struct SkippedRun {
     pub reason: String,
 }
 
-pub fn run(PlanArgs { experiment: args, json, emit, out }: PlanArgs) -> anyhow::Result<()> {
+pub fn run(PlanArgs { experiment: args, json }: PlanArgs) -> anyhow::Result<()> {
     let plan = build(&args.experiment, args.profile.as_deref(), &args.device, &args.results, &args.data_root)?;
-    if emit.is_some() {
-        let path = out.unwrap_or_else(|| plan.results_dir.join("slurm").join("sweep.sbatch"));
-        let binary = std::env::current_exe().context("cannot locate the ssinfogan binary")?;
-        let workdir = std::env::current_dir().context("cannot read the working directory")?;
-        let script = slurm_script(&plan, &binary, &workdir);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        ssinfogan_core::run_dir::write_atomically(&path, script.as_bytes())
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        println!("{}: a Slurm job array of {} runs", path.display(), plan.runs.len());
-        return Ok(());
-    }
     if json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
         return Ok(());
@@ -184,6 +167,7 @@ pub fn build_for(
         data_origin: dataset.provenance.origin.clone(),
         runs: Vec::new(),
         skipped: Vec::new(),
+        cluster: config::load_cluster(experiment, profile)?,
     };
     for entry in &sweep.runs {
         let config = config::load(experiment, &entry.variant, profile)?;
@@ -253,40 +237,4 @@ pub fn status(dir: &RunDir) -> anyhow::Result<RunStatus> {
         }),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", dir.summary().display())),
     }
-}
-
-/// A Slurm job-array script: array task i trains run i of the plan with the same `ssinfogan train` command a
-/// local sweep uses, into the shared results directory. Completed runs exit at once, interrupted ones resume,
-/// and the run lock keeps a requeued task from training a run another task holds, so resubmitting is safe.
-pub fn slurm_script(plan: &Plan, binary: &Path, workdir: &Path) -> String {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
-    let mut script = format!(
-        "#!/bin/bash\n\
-         #SBATCH --job-name=ssinfogan-{name}\n\
-         #SBATCH --array=0-{last}\n\
-         #SBATCH --cpus-per-task=4\n\
-         #SBATCH --output={logs}/%A_%a.log\n\
-         # The {count} runs of `{name}`, one array task each (written by `ssinfogan plan --emit slurm`).\n\
-         # Submit: sbatch {this}; afterwards: cargo xtask report (same experiment and profile).\n\
-         # Resubmitting is safe: completed runs are skipped, interrupted ones resume, run.lock prevents twins.\n\
-         set -euo pipefail\n\
-         SSINFOGAN=\"${{SSINFOGAN:-{binary}}}\"\n\
-         cd {workdir}\n\
-         case \"${{SLURM_ARRAY_TASK_ID:?set by sbatch --array}}\" in\n",
-        name = plan.experiment,
-        last = plan.runs.len().saturating_sub(1),
-        count = plan.runs.len(),
-        logs = plan.results_dir.join("slurm").display(),
-        this = plan.results_dir.join("slurm").join("sweep.sbatch").display(),
-        binary = binary.display(),
-        workdir = quote(&workdir.display().to_string()),
-    );
-    for (i, run) in plan.runs.iter().enumerate() {
-        let args: Vec<String> = run.train_args.iter().map(|a| quote(a)).collect();
-        script.push_str(&format!("  {i}) args=({}) ;;\n", args.join(" ")));
-    }
-    script.push_str(
-        "  *) echo \"no run for array task $SLURM_ARRAY_TASK_ID\" >&2; exit 2 ;;\nesac\nexec \"$SSINFOGAN\" train \"${args[@]}\"\n",
-    );
-    script
 }

@@ -61,36 +61,3 @@ fn plan_train_and_report_a_smoke_sweep() {
     report(root.path());
     assert_eq!(std::fs::read(results.join("tables/main.csv")).unwrap(), first_csv);
 }
-
-#[test]
-fn the_slurm_script_lists_every_run_once_and_its_array_tasks_train_them() {
-    let root = tempfile::tempdir().unwrap();
-    write_idx_dir(&root.path().join("data/mnist"), 40, 20);
-    let out = ssinfogan(root.path(), &["plan", "--emit", "slurm", "--experiment", &experiment(), "--profile", "smoke"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let path = root.path().join("results/mnist-smoke/slurm/sweep.sbatch");
-    let script = std::fs::read_to_string(&path).unwrap();
-    assert!(script.contains("#SBATCH --array=0-1\n"), "{script}");
-    for (task, run) in [("0", "'infogan' '--labels' '0'"), ("1", "'ss-infogan' '--labels' '20'")] {
-        let lines: Vec<&str> = script.lines().filter(|l| l.contains(run)).collect();
-        assert_eq!(lines.len(), 1, "{run} must appear exactly once:\n{script}");
-        assert!(lines[0].trim_start().starts_with(&format!("{task}) args=(")), "{script}");
-    }
-    // Two array tasks, run here as Slurm would run them, train exactly their runs.
-    for task in ["1", "0"] {
-        let out = std::process::Command::new("bash")
-            .arg(&path)
-            .env("SLURM_ARRAY_TASK_ID", task)
-            .env("HF_HUB_OFFLINE", "1")
-            .env("HF_HOME", root.path().join("hf"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "task {task}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    for run in ["infogan-n0-s1", "ss-infogan-n20-s1"] {
-        let summary = root.path().join("results/mnist-smoke/runs").join(run).join("summary.json");
-        assert!(std::fs::read_to_string(summary).unwrap().contains("completed"), "{run}");
-    }
-    let beyond = std::process::Command::new("bash").arg(&path).env("SLURM_ARRAY_TASK_ID", "2").output().unwrap();
-    assert_eq!(beyond.status.code(), Some(2));
-}

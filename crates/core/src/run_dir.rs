@@ -132,7 +132,7 @@ impl RunLock {
         let path = run.lock();
         let io = |error| LockError::Io { path: path.clone(), error };
         std::fs::create_dir_all(run.root()).map_err(io)?;
-        let me = format!("{} {}", std::process::id(), host_name());
+        let me = owner_line();
         for _ in 0..2 {
             match std::fs::File::options().write(true).create_new(true).open(&path) {
                 Ok(mut file) => {
@@ -173,13 +173,39 @@ impl Drop for RunLock {
     }
 }
 
-/// A lock is stale when it names this host and a process id that is not running here.
+/// What a lock holds: `<pid> <host>`, and ` slurm-job=<id>` inside a Slurm job.
+fn owner_line() -> String {
+    let mut line = format!("{} {}", std::process::id(), host_name());
+    if let Some(job) = slurm_job() {
+        line.push_str(&format!(" slurm-job={job}"));
+    }
+    line
+}
+
+/// The Slurm job this process runs in (an array task has a job id of its own), if any.
+fn slurm_job() -> Option<String> {
+    std::env::var("SLURM_JOB_ID").ok().filter(|id| !id.is_empty())
+}
+
+/// A lock is stale when it names this host and a process id that is not running here, or when it was taken by
+/// an earlier start of the Slurm job this process belongs to: Slurm runs a job once at a time, so a requeued
+/// array task (the same job id, restarted on whichever node) finds its own lock from before and may take it over,
+/// even from another host whose process cannot be checked from here.
 fn is_stale(owner: &str) -> bool {
+    is_stale_in(owner, slurm_job().as_deref())
+}
+
+/// `is_stale` as seen from inside the Slurm job `our_job` (None: outside Slurm).
+fn is_stale_in(owner: &str, our_job: Option<&str>) -> bool {
     let mut parts = owner.split_whitespace();
     let (Some(pid), Some(host)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
         // Unreadable or half-written by a process killed while writing it: no live owner can be named.
         return true;
     };
+    let job = parts.find_map(|p| p.strip_prefix("slurm-job="));
+    if job.is_some() && job == our_job && pid != std::process::id() {
+        return true;
+    }
     host == host_name() && !process_alive(pid)
 }
 
@@ -249,13 +275,26 @@ mod tests {
         std::fs::write(run.lock(), format!("4294967294 {}", host_name())).unwrap();
         assert!(!RunLock::is_held(&run));
         let lock = RunLock::acquire(&run).unwrap();
-        assert_eq!(std::fs::read_to_string(run.lock()).unwrap(), format!("{} {}", std::process::id(), host_name()));
+        assert_eq!(std::fs::read_to_string(run.lock()).unwrap(), owner_line());
         drop(lock);
         // Another host's lock is respected.
         std::fs::write(run.lock(), "1 some-other-host").unwrap();
         assert!(RunLock::is_held(&run));
         assert!(matches!(RunLock::acquire(&run), Err(LockError::Held { .. })));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_requeued_slurm_job_takes_over_its_own_lock_from_any_host_and_no_other_job_does() {
+        let theirs = "4242 node-17 slurm-job=901";
+        // The same job started again (a requeued array task), here or on another node: its earlier start is gone.
+        assert!(is_stale_in(theirs, Some("901")));
+        // Another job, or a process outside Slurm, must respect another host's lock.
+        assert!(!is_stale_in(theirs, Some("902")));
+        assert!(!is_stale_in(theirs, None));
+        assert!(!is_stale_in("4242 node-17", Some("901")));
+        // This very process is never stale to itself.
+        assert!(!is_stale_in(&format!("{} node-17 slurm-job=901", std::process::id()), Some("901")));
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {
