@@ -131,11 +131,12 @@ start() {
     local state=""
     for _ in $(seq 120); do
         state="$(sinfo -h -N -o %T 2>/dev/null | head -n 1 || true)"
-        [[ "$state" == idle* || "$state" == mixed* || "$state" == allocated* ]] && break
+        # A suffix (`idle*`: not responding, `idle~`: powered down, `idle#`: powering up) is not ready yet.
+        [[ "$state" == idle || "$state" == mixed || "$state" == allocated ]] && break
         sleep 0.5
     done
     case "$state" in
-        idle* | mixed* | allocated*) say "node $state; partition local ($(sinfo -h -o '%c CPUs, %m MB' | head -n 1))" ;;
+        idle | mixed | allocated) say "node $state; partition local ($(sinfo -h -o '%c CPUs, %m MB' | head -n 1))" ;;
         *) die "the node did not come up (state '${state:-none}'); see $dir/log/slurmctld.log and slurmd.log" ;;
     esac
 }

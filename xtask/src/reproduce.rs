@@ -234,6 +234,14 @@ fn on_slurm(
     let text = slurm::script(&job_name, &tasks, &resources, &binary, &root, &slurm_dir);
     slurm::write_atomically(&script_path, text.as_bytes())?;
     if args.emit.is_some() {
+        // Where this host is a cluster's login node, a script no node can run is refused now rather than left to
+        // pend; elsewhere it is written for a cluster this host cannot see.
+        match slurm::partitions() {
+            Ok(partitions) => {
+                slurm::check(&resources, &partitions, origin)?;
+            }
+            Err(_) => eprintln!("  (no Slurm reachable from here: the resources asked were not checked against sinfo)"),
+        }
         eprintln!(
             "{}: a Slurm job array of {} run(s). Submit it with `sbatch {}` (the binary {} and {} must be reachable \
              from the nodes), or let `{again}` submit and follow it; when the array is done: \
@@ -270,12 +278,13 @@ fn on_slurm(
     };
     slurm::write_atomically(&record, serde_json::to_string_pretty(&array)?.as_bytes())?;
     eprintln!(
-        "  submitted array {} to partition {partition}: {} task(s), {} CPU(s){}{} each; logs: {}/{}_<task>.log",
+        "  submitted array {} to partition {partition}: {} task(s), each --cpus-per-task={}{}{}; logs: \
+         {}/{}_<task>.log",
         array.job_id,
         array.tasks.len(),
         resources.cpus_per_task,
-        resources.memory.as_ref().map(|(m, _)| format!(", {m}")).unwrap_or_default(),
-        resources.time.as_ref().map(|(t, _)| format!(", {t}")).unwrap_or_default(),
+        resources.memory.as_ref().map(|(m, _)| format!(" --mem={m}")).unwrap_or_default(),
+        resources.time.as_ref().map(|(t, _)| format!(" --time={t}")).unwrap_or_default(),
         slurm_dir.display(),
         array.job_id
     );

@@ -397,6 +397,43 @@ mod tests {
     }
 
     #[test]
+    fn cluster_resources_come_from_the_file_its_profile_and_what_it_extends() {
+        let mnist = experiments().join("mnist.toml");
+        let full = load_cluster(&mnist, None).unwrap();
+        assert_eq!(
+            (full.cpus_per_task, full.memory.as_deref(), full.time.as_deref()),
+            (Some(4), Some("4G"), Some("4:00:00"))
+        );
+        let smoke = load_cluster(&mnist, Some("smoke")).unwrap();
+        assert_eq!(
+            (smoke.cpus_per_task, smoke.memory.as_deref(), smoke.time.as_deref()),
+            (Some(1), Some("1G"), Some("10"))
+        );
+        // Inherited through `extends`, profile overlays included.
+        assert_eq!(load_cluster(&experiments().join("svhn.toml"), Some("quick")).unwrap().cpus_per_task, Some(2));
+
+        let dir = std::env::temp_dir().join(format!("ssinfogan-cluster-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let own = dir.join("own.toml");
+        let text = format!(
+            "extends = {:?}\n[cluster]\nmemory = \"3G\"\n[profiles.big]\ncluster = {{ cpus_per_task = 16 }}\n",
+            mnist.display().to_string()
+        );
+        std::fs::write(&own, text).unwrap();
+        let big = load_cluster(&own, Some("big")).unwrap();
+        assert_eq!(
+            (big.cpus_per_task, big.memory.as_deref(), big.time.as_deref()),
+            (Some(16), Some("3G"), Some("4:00:00"))
+        );
+        // The cluster table is no part of a run's config: the runs load as before.
+        assert_eq!(load(&own, "ss-infogan", Some("big")).unwrap().experiment.name, "mnist-big");
+        std::fs::write(&own, format!("extends = {:?}\n[cluster]\ncpus = 2\n", mnist.display().to_string())).unwrap();
+        let error = load_cluster(&own, None).unwrap_err().to_string();
+        assert!(error.contains("own.toml") && error.contains("cluster.cpus"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn every_experiment_file_resolves_every_run_of_every_profile() {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(experiments()).unwrap() {
