@@ -402,7 +402,7 @@ mod tests {
         let full = load_cluster(&mnist, None).unwrap();
         assert_eq!(
             (full.cpus_per_task, full.memory.as_deref(), full.time.as_deref()),
-            (Some(4), Some("4G"), Some("4:00:00"))
+            (Some(4), Some("2G"), Some("4:00:00"))
         );
         let smoke = load_cluster(&mnist, Some("smoke")).unwrap();
         assert_eq!(

@@ -1,10 +1,12 @@
 //! `REPORT.md`: the data and protocol at the top, then each of the paper's five claims with the measurement that
 //! tests it, the criterion, our numbers and the verdict, then the table, the figures and any failed runs.
-//! Verdicts compare ss-InfoGAN at its fewest labels with the variant trained without labels (InfoGAN, same code).
-//! With one seed there is no spread, and the report says that a verdict rests on one run.
+//! Verdicts compare ss-InfoGAN at its fewest labels with the variant trained without labels (InfoGAN, same code):
+//! a comparison holds only where the 95% confidence interval of the difference over seeds (Welch's t) lies on the
+//! claimed side of 0, and is "within seed noise" where it contains 0 or a side has fewer than two seeds.
 
 use std::fmt::Write as _;
 
+use crate::significance::Difference;
 use crate::tables::{fmt_stat, GroupRow, Stat, Tables, CONVERGENCE_THRESHOLDS};
 use crate::{ReportError, ReportInputs, Written};
 
@@ -19,6 +21,8 @@ pub const EFFECT_THRESHOLD: f64 = 0.02;
 pub enum Verdict {
     Held,
     NotHeld,
+    /// The difference the claim rests on is inside the seed noise (or there is only one seed a side).
+    WithinNoise,
     NotMeasured(String),
 }
 
@@ -27,6 +31,7 @@ impl std::fmt::Display for Verdict {
         match self {
             Verdict::Held => write!(f, "**held**"),
             Verdict::NotHeld => write!(f, "**not held**"),
+            Verdict::WithinNoise => write!(f, "**within seed noise**"),
             Verdict::NotMeasured(why) => write!(f, "**not measured** ({why})"),
         }
     }
@@ -39,13 +44,18 @@ pub struct ClaimResult {
     pub verdict: Verdict,
 }
 
-fn mean(row: &GroupRow, metric: &str) -> Option<f64> {
-    row.finals.get(metric).map(|s| s.mean)
+/// `a − b` of a final metric, if both rows have it.
+fn difference(a: &GroupRow, b: &GroupRow, metric: &str) -> Option<Difference> {
+    Some(Difference::of(*a.finals.get(metric)?, *b.finals.get(metric)?))
 }
 
-/// "a < b", and by more than the larger seed spread when both have one.
-fn clearly_less(a: Stat, b: Stat) -> bool {
-    a.mean < b.mean && (a.mean - b.mean).abs() > a.std.unwrap_or(0.0).max(b.std.unwrap_or(0.0))
+/// The verdict on "a is lower than b" (or higher, with `lower = false`).
+fn compare(d: Difference, lower: bool) -> Verdict {
+    match (d.within_noise(), lower, d.clearly_negative()) {
+        (true, ..) => Verdict::WithinNoise,
+        (false, true, true) | (false, false, false) => Verdict::Held,
+        _ => Verdict::NotHeld,
+    }
 }
 
 /// The five claims of PAPER.md, judged on `tables` (and the sweep grids of `inputs`).
@@ -102,20 +112,20 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
             let (a, b) = (ss.finals.get("frechet_distance").copied(), base.finals.get("frechet_distance").copied());
             let measurement = format!(
                 "Fréchet distance between real test images and fakes in the evaluation classifier's features (lower \
-                 is better): {} {}, {} {}. Classifier confidence on fakes: {} {}, {} {}. Criterion: lower Fréchet \
-                 distance, by more than the seed spread.",
+                 is better): {} {}, {} {}: {}. Classifier confidence on fakes: {} {}, {} {}. Criterion: a lower \
+                 Fréchet distance, its 95% interval (Welch's t over seeds) below 0.",
                 ss.group,
                 fmt_stat(a, 2),
                 base.group,
                 fmt_stat(b, 2),
+                difference(ss, base, "frechet_distance").map(|d| d.describe(2)).unwrap_or_else(|| "–".into()),
                 ss.group,
                 fmt_stat(ss.finals.get("classifier_confidence").copied(), 3),
                 base.group,
                 fmt_stat(base.finals.get("classifier_confidence").copied(), 3)
             );
             let verdict = match (a, b) {
-                (Some(a), Some(b)) if clearly_less(a, b) => Verdict::Held,
-                (Some(_), Some(_)) => Verdict::NotHeld,
+                (Some(a), Some(b)) => compare(Difference::of(a, b), true),
                 _ => Verdict::NotMeasured("no Fréchet distance in the runs' metrics".into()),
             };
             ClaimResult { claim, measurement, verdict }
@@ -143,14 +153,22 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
                     describe(base, t)
                 );
             }
-            measurement.push_str("criterion: ss-InfoGAN reaches 10% earlier than InfoGAN, or InfoGAN never does.");
             let ss_iters = Stat::of(&ss.convergence[0]);
             let base_iters = Stat::of(&base.convergence[0]);
             let verdict = match (ss_iters, base_iters) {
-                (Some(a), Some(b)) if a.mean < b.mean && a.n == ss.completed => Verdict::Held,
+                (Some(a), Some(b)) if a.n == ss.completed && b.n == base.completed => {
+                    let d = Difference::of(a, b);
+                    let _ = write!(measurement, "to 10%: {}; ", d.describe(0));
+                    compare(d, true)
+                }
+                (Some(a), Some(_)) if a.n == ss.completed => Verdict::Held,
                 (Some(a), None) if a.n == ss.completed => Verdict::Held,
                 _ => Verdict::NotHeld,
             };
+            measurement.push_str(
+                "criterion: every ss-InfoGAN seed reaches 10%, and earlier than InfoGAN (its 95% interval below 0 \
+                 where every InfoGAN seed reached it too), or not every InfoGAN seed does.",
+            );
             ClaimResult { claim, measurement, verdict }
         }
         _ => ClaimResult { claim, measurement: String::new(), verdict: missing("InfoGAN and ss-InfoGAN") },
@@ -207,32 +225,129 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
     results.push(match (fewest, baseline) {
         (Some(ss), Some(base)) => {
             let measurement = format!(
-                "I(code; class the evaluation classifier sees) / ln K: {} {}, {} {}. I(Q_ss prediction; true label) \
-                 on the real test split, nats: {} {}, {} {}. Criterion: both higher with labels.",
+                "I(code; class the evaluation classifier sees) / ln K: {} {}, {} {}: {}. I(Q_ss prediction; true \
+                 label) on the real test split, nats: {} {}, {} {}: {}. Criterion: both higher with labels, each 95% \
+                 interval (Welch's t over seeds) above 0.",
                 ss.group,
                 fmt_stat(ss.finals.get("mi_code_class_normalised").copied(), 3),
                 base.group,
                 fmt_stat(base.finals.get("mi_code_class_normalised").copied(), 3),
+                difference(ss, base, "mi_code_class_normalised").map(|d| d.describe(3)).unwrap_or_else(|| "–".into()),
                 ss.group,
                 fmt_stat(ss.finals.get("mi_q_ss_label").copied(), 3),
                 base.group,
-                fmt_stat(base.finals.get("mi_q_ss_label").copied(), 3)
+                fmt_stat(base.finals.get("mi_q_ss_label").copied(), 3),
+                difference(ss, base, "mi_q_ss_label").map(|d| d.describe(3)).unwrap_or_else(|| "–".into()),
             );
-            let verdict = match (
-                mean(ss, "mi_code_class_normalised"),
-                mean(base, "mi_code_class_normalised"),
-                mean(ss, "mi_q_ss_label"),
-                mean(base, "mi_q_ss_label"),
-            ) {
-                (Some(a), Some(b), Some(c), Some(d)) if a > b && c > d => Verdict::Held,
-                (Some(_), Some(_), Some(_), Some(_)) => Verdict::NotHeld,
-                _ => Verdict::NotMeasured("no mutual-information metrics in the runs".into()),
-            };
+            let verdict =
+                match (difference(ss, base, "mi_code_class_normalised"), difference(ss, base, "mi_q_ss_label")) {
+                    (Some(a), Some(b)) => match (compare(a, false), compare(b, false)) {
+                        (Verdict::Held, Verdict::Held) => Verdict::Held,
+                        (Verdict::NotHeld, _) | (_, Verdict::NotHeld) => Verdict::NotHeld,
+                        _ => Verdict::WithinNoise,
+                    },
+                    _ => Verdict::NotMeasured("no mutual-information metrics in the runs".into()),
+                };
             ClaimResult { claim, measurement, verdict }
         }
         _ => ClaimResult { claim, measurement: String::new(), verdict: missing("InfoGAN and ss-InfoGAN") },
     });
     results
+}
+
+/// Every ss-InfoGAN row against the row without labels: the difference of each final metric with its 95%
+/// interval over seeds.
+fn comparisons(tables: &Tables, md: &mut String) {
+    let Some(base) = tables.rows.iter().find(|r| r.n_labelled == 0 && r.completed > 0) else { return };
+    let labelled: Vec<&GroupRow> = tables.rows.iter().filter(|r| r.n_labelled > 0 && r.completed > 0).collect();
+    if labelled.is_empty() {
+        return;
+    }
+    let columns = [
+        ("c_err_identity", "C_err identity", 3),
+        ("c_err_hungarian", "C_err Hungarian", 3),
+        ("mi_code_class_normalised", "I(code; C) norm.", 3),
+        ("mi_q_ss_label", "I(Q_ss; label)", 3),
+        ("frechet_distance", "Fréchet", 2),
+    ];
+    let _ = writeln!(
+        md,
+        "## ss-InfoGAN against {}\n\nThe difference of the means (row minus {}) with its 95% confidence interval \
+         over seeds (Welch's t); \"within seed noise\" where the interval contains 0 or a side has fewer than two \
+         seeds.\n",
+        base.group, base.group
+    );
+    let _ = writeln!(md, "| row | {} |\n|---|{}", columns.map(|c| c.1).join(" | "), "---|".repeat(columns.len()));
+    for row in labelled {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|(metric, _, digits)| {
+                difference(row, base, metric).map(|d| d.describe(*digits)).unwrap_or_else(|| "–".into())
+            })
+            .collect();
+        let _ = writeln!(md, "| {} | {} |", row.group, cells.join(" | "));
+    }
+    md.push('\n');
+}
+
+/// The figures, shown where they were written, each with a caption that says what its lines, bands and bars are.
+fn figures(tables: &Tables, inputs: &ReportInputs, written: &Written, md: &mut String) {
+    let seeds: Vec<usize> = tables.rows.iter().filter(|r| r.completed > 0).map(|r| r.completed).collect();
+    let (fewest, most) = (seeds.iter().min().copied().unwrap_or(0), seeds.iter().max().copied().unwrap_or(0));
+    let over = if fewest == most { format!("{most}") } else { format!("{fewest}–{most}") };
+    let band = if most > 1 {
+        format!("line: mean over the completed seeds ({over} per curve); band: the seeds' minimum to maximum")
+    } else {
+        "one seed per curve: no band".to_string()
+    };
+    let bars = if most > 1 {
+        format!("markers: mean over the completed seeds ({over} per point); bars: ±1 sample standard deviation")
+    } else {
+        "one seed per point: no bars".to_string()
+    };
+    let exists =
+        |file: &str| inputs.results_dir.join(file).is_file() || written.files.iter().any(|f| f.ends_with(file));
+    md.push_str("## Figures (`figures/`, PNG and SVG)\n\n");
+    for (file, what, spread) in [
+        ("convergence", "C_err (Hungarian mapping) against iteration, one curve per variant and label count", &band),
+        ("c-err-identity", "C_err with code k read as class k against iteration", &band),
+        (
+            "c-err-vs-labels",
+            "final C_err (identity and Hungarian mappings) against the number of labels; variants without labels as \
+             horizontal lines",
+            &bars,
+        ),
+        ("mutual-information", "normalised I(code; class the evaluation classifier sees) against iteration", &band),
+        ("frechet-distance", "Fréchet distance to the real test split against iteration", &band),
+        ("losses", "training losses (epoch means) against iteration", &band),
+    ] {
+        let png = format!("figures/{file}.png");
+        if exists(&png) {
+            let _ = writeln!(md, "![{what}]({png})\n\n*{what}; {spread}. Vector version: `figures/{file}.svg`.*\n");
+        }
+    }
+    let mut codes: Vec<usize> = inputs.grids.iter().map(|g| g.continuous).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        let panels: Vec<String> = inputs
+            .grids
+            .iter()
+            .filter(|g| g.continuous == code)
+            .map(|g| format!("{} (seed {})", g.group(), g.seed))
+            .collect();
+        let png = format!("figures/samples-c{}.png", code + 1);
+        if exists(&png) {
+            let _ = writeln!(
+                md,
+                "![continuous code c{} swept]({png})\n\n*Rows: the semi-supervised code's values; columns: continuous \
+                 code c{} swept, every other input fixed; one seed per panel, left to right: {}.*\n",
+                code + 1,
+                code + 1,
+                panels.join(", ")
+            );
+        }
+    }
 }
 
 /// Writes `REPORT.md` and returns the claims as judged there.
@@ -263,7 +378,7 @@ pub fn write_report_md(
     let _ = writeln!(
         md,
         "**Protocol:** {}{}; seeds {}. Every metric is computed from the final checkpoint of each run, then averaged \
-         over seeds (mean ± sample std).{}\n",
+         over seeds (mean ± sample std); differences carry a 95% confidence interval over seeds (Welch's t).{}\n",
         inputs.profile.as_ref().map(|p| format!("profile `{p}`, ")).unwrap_or_default(),
         inputs.schedule,
         seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
@@ -288,9 +403,10 @@ pub fn write_report_md(
     if let Some(baseline) = &inputs.baseline {
         let _ = writeln!(
             md,
-            "## Ablations (`tables/ablations.csv`, `tables/ablations.md`)\n\nEach row changes one setting of \
-             `{baseline}`; cells are mean ± std over seeds and (Δ) the difference of the means to `{baseline}` at \
-             the same label count.\n"
+            "## Ablations (`tables/ablations.csv`, `tables/ablations.md`, `tables/ablations.tex`)\n\nEach row \
+             changes one setting of `{baseline}`; cells are mean ± std over seeds and (Δ) the difference of the means \
+             to `{baseline}` at the same label count with its 95% confidence interval (Welch's t over seeds), \
+             \"within seed noise\" where the interval contains 0 or a side has fewer than two seeds.\n"
         );
         md.push_str(&crate::tables::ablations_markdown(tables, baseline));
         md.push('\n');
@@ -309,44 +425,18 @@ pub fn write_report_md(
         let _ = writeln!(md, "Verdict: {}\n", c.verdict);
     }
 
-    md.push_str("## Results (`tables/main.csv`, `tables/main.md`)\n\n");
+    comparisons(tables, &mut md);
+    md.push_str(
+        "## Results (`tables/main.csv`, `tables/main.md`, `tables/main.tex`; per seed: `tables/final.csv`, every \
+         evaluation: `tables/curves.csv`)\n\n",
+    );
     md.push_str(&crate::tables::markdown(tables, inputs));
     md.push_str(
         "\nQ_err(real) is read under the identity mapping with labels and the Hungarian mapping without. Iterations \
          to a C_err level use the Hungarian mapping, averaged over the seeds that reached it.\n\n",
     );
 
-    md.push_str("## Figures (`figures/`)\n\n");
-    for (file, what) in [
-        (
-            "convergence",
-            "C_err (Hungarian mapping) against iteration, one curve per label amount, seed spread as a band",
-        ),
-        ("c-err-identity", "C_err with code k read as class k against iteration"),
-        ("c-err-vs-labels", "final C_err against the number of labels"),
-        ("mutual-information", "normalised I(code; classifier's class) against iteration"),
-        ("frechet-distance", "Fréchet distance against iteration"),
-        ("losses", "training losses against iteration"),
-    ] {
-        if inputs.results_dir.join("figures").join(format!("{file}.png")).is_file()
-            || written.files.iter().any(|f| f.ends_with(format!("figures/{file}.png")))
-        {
-            let _ = writeln!(md, "- `{file}.png` / `.svg`: {what}.");
-        }
-    }
-    let mut codes: Vec<usize> = inputs.grids.iter().map(|g| g.continuous).collect();
-    codes.dedup();
-    for code in codes {
-        let order: Vec<String> = inputs.grids.iter().filter(|g| g.continuous == code).map(|g| g.group()).collect();
-        let _ = writeln!(
-            md,
-            "- `samples-c{}.png`: rows = code value 0–9, columns = continuous code c{} swept, everything else fixed; \
-             panels left to right: {}.",
-            code + 1,
-            code + 1,
-            order.join(", ")
-        );
-    }
+    figures(tables, inputs, written, &mut md);
     let failures: Vec<String> =
         tables.rows.iter().flat_map(|r| r.failed.iter().map(move |f| format!("- {}, {f}", r.group))).collect();
     if !failures.is_empty() {

@@ -7,6 +7,8 @@
 pub mod claims;
 pub mod figures;
 pub mod grids;
+pub mod latex;
+pub mod significance;
 pub mod tables;
 
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 
+use crate::significance::Difference;
 use crate::{ReportError, ReportInputs, RunState, Written};
 
 /// The evaluation metrics of the final table, in column order (names as in `metrics.csv`).
@@ -80,6 +81,21 @@ pub struct Tables {
     pub rows: Vec<GroupRow>,
     /// Per metric name, one curve per group (groups without that metric are absent).
     pub curves: BTreeMap<String, Vec<Curve>>,
+    /// Every metric's last evaluated value in every completed run (`tables/final.csv`), in row, seed, metric order.
+    pub finals_long: Vec<RunValue>,
+    /// Every logged value of every completed run (`tables/curves.csv`), in run order, then as logged.
+    pub curves_long: Vec<RunValue>,
+}
+
+/// One value of one run: `row` indexes `Tables::rows`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunValue {
+    pub row: usize,
+    pub seed: u64,
+    /// The evaluation's iteration (curves); none for a final value.
+    pub iteration: Option<i64>,
+    pub metric: String,
+    pub value: f64,
 }
 
 impl Tables {
@@ -162,7 +178,26 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
         }
     }
     let mut curves = BTreeMap::new();
-    let Some(long) = load_metrics(inputs)? else { return Ok(Tables { rows, curves }) };
+    let Some(long) = load_metrics(inputs)? else {
+        return Ok(Tables { rows, curves, finals_long: Vec::new(), curves_long: Vec::new() });
+    };
+    let row_of = |groups: &[String], i: usize| rows.iter().position(|r| r.group == groups[i]);
+    let curves_long: Vec<RunValue> = {
+        let (groups, seeds, iterations) =
+            (strings(&long, "group")?, floats(&long, "seed")?, floats(&long, "iteration")?);
+        let (metrics, values) = (strings(&long, "metric")?, floats(&long, "value")?);
+        (0..long.height())
+            .filter_map(|i| {
+                Some(RunValue {
+                    row: row_of(&groups, i)?,
+                    seed: seeds[i]? as u64,
+                    iteration: Some(iterations[i]? as i64),
+                    metric: metrics[i].clone(),
+                    value: values[i]?,
+                })
+            })
+            .collect()
+    };
 
     // The last evaluated value of each metric in each run, then mean ± std over seeds.
     let finals = long
@@ -174,6 +209,21 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
         .collect()?;
     let (groups, metrics, values) =
         (strings(&finals, "group")?, strings(&finals, "metric")?, floats(&finals, "value")?);
+    let mut finals_long: Vec<RunValue> = {
+        let seeds = floats(&finals, "seed")?;
+        (0..finals.height())
+            .filter_map(|i| {
+                Some(RunValue {
+                    row: row_of(&groups, i)?,
+                    seed: seeds[i]? as u64,
+                    iteration: None,
+                    metric: metrics[i].clone(),
+                    value: values[i]?,
+                })
+            })
+            .collect()
+    };
+    finals_long.sort_by(|a, b| (a.row, a.seed, &a.metric).cmp(&(b.row, b.seed, &b.metric)));
     for row in &mut rows {
         for metric in FINAL_METRICS {
             let per_seed: Vec<f64> = (0..finals.height())
@@ -234,7 +284,7 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
             curves.insert(metric.to_string(), per_group);
         }
     }
-    Ok(Tables { rows, curves })
+    Ok(Tables { rows, curves, finals_long, curves_long })
 }
 
 fn strings(frame: &DataFrame, name: &str) -> Result<Vec<String>, ReportError> {
@@ -285,8 +335,54 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
     let mut frame = DataFrame::new(columns)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv).include_header(true).finish(&mut frame)?;
-    crate::write_file(&inputs.results_dir.join("tables").join("main.csv"), &csv, written)?;
-    crate::write_file(&inputs.results_dir.join("tables").join("main.md"), markdown(tables, inputs).as_bytes(), written)
+    let dir = inputs.results_dir.join("tables");
+    crate::write_file(&dir.join("main.csv"), &csv, written)?;
+    crate::write_file(&dir.join("main.md"), markdown(tables, inputs).as_bytes(), written)?;
+    crate::write_file(&dir.join("main.tex"), crate::latex::main_table(tables, inputs).as_bytes(), written)?;
+    write_long(tables, inputs, written)
+}
+
+/// `tables/final.csv` (variant, n_labelled, seed, metric, value: every metric's last evaluated value per run) and
+/// `tables/curves.csv` (iteration, variant, n_labelled, seed, metric, value: everything every run logged), long
+/// form, for analyses of one's own.
+fn write_long(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
+    let mut finals = String::from("variant,n_labelled,seed,metric,value\n");
+    for v in &tables.finals_long {
+        let row = &tables.rows[v.row];
+        finals.push_str(&format!(
+            "{},{},{},{},{}\n",
+            csv_field(&row.variant),
+            row.n_labelled,
+            v.seed,
+            csv_field(&v.metric),
+            v.value
+        ));
+    }
+    let mut curves = String::from("iteration,variant,n_labelled,seed,metric,value\n");
+    for v in &tables.curves_long {
+        let row = &tables.rows[v.row];
+        curves.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            v.iteration.unwrap_or_default(),
+            csv_field(&row.variant),
+            row.n_labelled,
+            v.seed,
+            csv_field(&v.metric),
+            v.value
+        ));
+    }
+    let dir = inputs.results_dir.join("tables");
+    crate::write_file(&dir.join("final.csv"), finals.as_bytes(), written)?;
+    crate::write_file(&dir.join("curves.csv"), curves.as_bytes(), written)
+}
+
+/// A CSV field, quoted where it holds a comma, a quote or a line break.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 /// The Markdown table: one row per (variant, labels), mean ± std over the completed seeds.
@@ -364,7 +460,7 @@ pub const ABLATION_COLUMNS: [(&str, &str, usize); 7] = [
 ];
 
 /// A row's statistic for an ablation column.
-fn ablation_stat(row: &GroupRow, metric: &str) -> Option<Stat> {
+pub fn ablation_stat(row: &GroupRow, metric: &str) -> Option<Stat> {
     if metric == ABLATION_CONVERGENCE {
         Stat::of(&row.convergence[0])
     } else {
@@ -373,24 +469,25 @@ fn ablation_stat(row: &GroupRow, metric: &str) -> Option<Stat> {
 }
 
 /// The baseline row an ablation row is compared with: the baseline variant at the same label count.
-fn baseline_row<'a>(tables: &'a Tables, baseline: &str, row: &GroupRow) -> Option<&'a GroupRow> {
+pub fn baseline_row<'a>(tables: &'a Tables, baseline: &str, row: &GroupRow) -> Option<&'a GroupRow> {
     tables.rows.iter().find(|r| r.variant == baseline && r.n_labelled == row.n_labelled)
 }
 
-/// The difference of `row`'s mean to the baseline's. Iterations to convergence are averaged over the seeds that
-/// converged, so they are compared only when every completed seed of both rows did: a row whose slow seed never
-/// got there must not look fast.
-fn ablation_delta(row: &GroupRow, reference: Option<&GroupRow>, metric: &str) -> Option<f64> {
+/// `row` minus the baseline, with its confidence interval over seeds. Iterations to convergence are averaged over
+/// the seeds that converged, so they are compared only when every completed seed of both rows did: a row whose
+/// slow seed never got there must not look fast.
+pub fn ablation_difference(row: &GroupRow, reference: Option<&GroupRow>, metric: &str) -> Option<Difference> {
     let reference = reference?;
     let (stat, base) = (ablation_stat(row, metric)?, ablation_stat(reference, metric)?);
     if metric == ABLATION_CONVERGENCE && (stat.n < row.completed || base.n < reference.completed) {
         return None;
     }
-    Some(stat.mean - base.mean)
+    Some(Difference::of(stat, base))
 }
 
-/// `tables/ablations.csv` (per metric: mean, std over seeds, mean minus the baseline's mean) and
-/// `tables/ablations.md` (`mean ± std (Δ)`), one row per ablation, the baseline first.
+/// `tables/ablations.csv` (per metric: mean, std over seeds, mean minus the baseline's mean with its 95% Welch
+/// interval and whether that holds 0), `tables/ablations.md` (`mean ± std (Δ, CI)`) and `tables/ablations.tex`,
+/// one row per ablation, the baseline first.
 pub fn write_ablations(
     tables: &Tables,
     inputs: &ReportInputs,
@@ -406,24 +503,35 @@ pub fn write_ablations(
     ];
     for (metric, _, _) in ABLATION_COLUMNS {
         let stats: Vec<Option<Stat>> = rows.iter().map(|r| ablation_stat(r, metric)).collect();
-        let deltas: Vec<Option<f64>> =
-            rows.iter().map(|r| ablation_delta(r, baseline_row(tables, baseline, r), metric)).collect();
+        let differences: Vec<Option<Difference>> =
+            rows.iter().map(|r| ablation_difference(r, baseline_row(tables, baseline, r), metric)).collect();
         push_mean_and_std(&mut columns, metric, &stats);
         if metric == ABLATION_CONVERGENCE {
             let reached: Vec<u64> = rows.iter().map(|r| r.convergence[0].len() as u64).collect();
             columns.push(Column::new(format!("{metric}_reached").into(), reached));
         }
+        let deltas: Vec<Option<f64>> = differences.iter().map(|d| d.map(|d| d.delta)).collect();
         columns.push(Column::new(format!("{metric}_delta").into(), deltas));
+        let low: Vec<Option<f64>> = differences.iter().map(|d| d.and_then(|d| d.ci).map(|c| c.0)).collect();
+        columns.push(Column::new(format!("{metric}_delta_ci95_low").into(), low));
+        let high: Vec<Option<f64>> = differences.iter().map(|d| d.and_then(|d| d.ci).map(|c| c.1)).collect();
+        columns.push(Column::new(format!("{metric}_delta_ci95_high").into(), high));
+        let noise: Vec<Option<bool>> = differences.iter().map(|d| d.map(|d| d.within_noise())).collect();
+        columns.push(Column::new(format!("{metric}_delta_within_seed_noise").into(), noise));
     }
     let mut frame = DataFrame::new(columns)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv).include_header(true).finish(&mut frame)?;
     crate::write_file(&inputs.results_dir.join("tables").join("ablations.csv"), &csv, written)?;
     let md = ablations_markdown(tables, baseline);
-    crate::write_file(&inputs.results_dir.join("tables").join("ablations.md"), md.as_bytes(), written)
+    let dir = inputs.results_dir.join("tables");
+    crate::write_file(&dir.join("ablations.md"), md.as_bytes(), written)?;
+    let tex = crate::latex::ablations_table(tables, inputs, baseline);
+    crate::write_file(&dir.join("ablations.tex"), tex.as_bytes(), written)
 }
 
-/// The Markdown ablation table: `mean ± std (Δ to the baseline)` per metric, the baseline's row first.
+/// The Markdown ablation table: `mean ± std (Δ to the baseline, its 95% CI over seeds)` per metric, the baseline's
+/// row first.
 pub fn ablations_markdown(tables: &Tables, baseline: &str) -> String {
     let mut out = String::from("| ablation | labels | seeds |");
     for (_, heading, _) in ABLATION_COLUMNS {
@@ -447,8 +555,8 @@ pub fn ablations_markdown(tables: &Tables, baseline: &str) -> String {
                 }
             }
             if row.variant != baseline {
-                if let Some(delta) = ablation_delta(row, reference, metric) {
-                    cell.push_str(&format!(" (Δ {delta:+.digits$})"));
+                if let Some(difference) = ablation_difference(row, reference, metric) {
+                    cell.push_str(&format!(" ({})", difference.describe(digits)));
                 }
             }
             cells.push(cell);
