@@ -3,7 +3,7 @@
 //! classifier is trained once per experiment and data, and cached under `results/<experiment>/classifier/`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor};
@@ -164,7 +164,22 @@ pub struct EvaluationHook<'a> {
     every: usize,
     seed: u64,
     device: &'a Device,
+    /// Where each evaluation draws its training-progress grid, and the iterations per epoch that name the frames.
+    progress: Option<Progress>,
 }
+
+/// The training-progress pictures of a run: a grid per evaluation, an animation at the end.
+struct Progress {
+    dir: PathBuf,
+    iterations_per_epoch: u64,
+    total_iterations: u64,
+    /// Time spent drawing them, so that the run can say what they cost.
+    spent: std::time::Duration,
+    frames: usize,
+}
+
+/// Noise samples (columns) of a progress grid.
+const PROGRESS_COLUMNS: usize = 10;
 
 impl<'a> EvaluationHook<'a> {
     /// The test split on `device` and the experiment's classifier, from the cache under
@@ -198,7 +213,50 @@ impl<'a> EvaluationHook<'a> {
             every,
             seed,
             device,
+            progress: None,
         })
+    }
+
+    /// During training: also draw a progress grid at each evaluation into `run_root/samples/progress/` (the same
+    /// latents each time, from the run seed's `progress-grid` stream), and animate them at the end.
+    pub fn with_progress(mut self, run_root: &Path, iterations_per_epoch: usize, total_iterations: u64) -> Self {
+        self.progress = Some(Progress {
+            dir: run_root.join("samples").join("progress"),
+            iterations_per_epoch: iterations_per_epoch as u64,
+            total_iterations,
+            spent: std::time::Duration::ZERO,
+            frames: 0,
+        });
+        self
+    }
+
+    fn draw_progress(
+        &mut self,
+        epoch: usize,
+        generator: &dyn ssinfogan_core::Generator,
+    ) -> Result<(), ssinfogan_training::TrainError> {
+        let Some(progress) = self.progress.as_mut() else { return Ok(()) };
+        let started = std::time::Instant::now();
+        let hook = ssinfogan_training::TrainError::Hook;
+        let mut rng = RngStreams::new(self.seed).stream("progress-grid");
+        let (rows, images) =
+            ssinfogan_metrics::sweep::progress_grid(generator, self.latent, PROGRESS_COLUMNS, &mut rng, self.device)
+                .map_err(|e| hook(e.to_string()))?;
+        let (_, c, h, w) = images.dims4().map_err(|e| hook(e.to_string()))?;
+        let pixels: Vec<f32> = images.flatten_all().and_then(|t| t.to_vec1()).map_err(|e| hook(e.to_string()))?;
+        let iteration = (epoch as u64 + 1) * progress.iterations_per_epoch;
+        ssinfogan_reporting::progress::write_frame(
+            &progress.dir,
+            iteration,
+            &pixels,
+            rows,
+            PROGRESS_COLUMNS,
+            (c, h, w),
+        )
+        .map_err(|e| hook(e.to_string()))?;
+        progress.spent += started.elapsed();
+        progress.frames += 1;
+        Ok(())
     }
 
     /// The evaluation classifier C.
@@ -241,7 +299,9 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         if (epoch + 1) % self.every != 0 {
             return Ok(Vec::new());
         }
-        Ok(self.evaluate(generator, discriminator)?.metrics)
+        let metrics = self.evaluate(generator, discriminator)?.metrics;
+        self.draw_progress(epoch, generator)?;
+        Ok(metrics)
     }
 
     /// The run's `samples.safetensors`, from the same fixed noise and codes as every evaluation.
@@ -253,6 +313,20 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
     ) -> Result<(), ssinfogan_training::TrainError> {
         let evaluation = self.evaluate(generator, discriminator)?;
         write_samples(&run_root.join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)
-            .map_err(|e| ssinfogan_training::TrainError::Hook(format!("{e:#}")))
+            .map_err(|e| ssinfogan_training::TrainError::Hook(format!("{e:#}")))?;
+        if let Some(progress) = &mut self.progress {
+            let started = std::time::Instant::now();
+            let out = progress.dir.with_extension("gif");
+            let frames = ssinfogan_reporting::progress::write_animation(&progress.dir, &out, progress.total_iterations)
+                .map_err(|e| ssinfogan_training::TrainError::Hook(e.to_string()))?;
+            progress.spent += started.elapsed();
+            tracing::info!(
+                "training progress: {frames} grids and {} ({} drawn here in {:.2} s in all)",
+                out.display(),
+                progress.frames,
+                progress.spent.as_secs_f64()
+            );
+        }
+        Ok(())
     }
 }

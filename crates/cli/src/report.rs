@@ -6,7 +6,7 @@ use anyhow::Context;
 use ssinfogan_core::run_dir::{RunDir, RunId};
 use ssinfogan_core::RngStreams;
 use ssinfogan_metrics::{continuous_sweeps, sweep_values};
-use ssinfogan_reporting::{DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo};
+use ssinfogan_reporting::{Axis, DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo, TraversalSheet};
 use ssinfogan_training::RunSummary;
 
 use crate::config;
@@ -16,6 +16,8 @@ use crate::train::build_networks;
 
 /// The continuous codes are swept over [−2, 2], twice their training range, as in the paper's figures.
 const SWEEP: (f32, f32, usize) = (-2.0, 2.0, 9);
+/// Noise samples the explorer page steps through per (variant, labels).
+const EXPLORER_NOISE_SAMPLES: usize = 4;
 
 pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
     let profile = args.profile.as_deref();
@@ -48,6 +50,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
 
     // One sweep grid per continuous code for each (variant, labels), from its first completed seed.
     let mut grids = Vec::new();
+    let mut traversals = Vec::new();
     let classifier_accuracy = hook.as_ref().map(EvaluationHook::classifier_accuracy);
     let mut done: Vec<(String, usize)> = Vec::new();
     for run in runs.iter().filter(|r| r.state == RunState::Completed) {
@@ -92,6 +95,39 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
                 effect: grid.effect,
             });
         }
+        // The explorer's sheet, from latents of its own stream: the sweeps above are unchanged by it.
+        let mut rng = RngStreams::new(run.seed).stream("explorer");
+        let sheet = ssinfogan_metrics::sweep::traversal(
+            networks.generator.as_ref(),
+            &config.latent,
+            EXPLORER_NOISE_SAMPLES,
+            &values,
+            &mut rng,
+            &device,
+        )?;
+        let (_, channels, height, width) = sheet.images.dims4()?;
+        traversals.push(TraversalSheet {
+            variant: run.variant.clone(),
+            n_labelled: run.n_labelled,
+            seed: run.seed,
+            code_name: config.latent.semi_supervised.first().map(|c| c.name.clone()).unwrap_or_else(|| "code".into()),
+            code_values: sheet.code_values,
+            noise_samples: sheet.noise_samples,
+            axes: sheet
+                .axes
+                .iter()
+                .map(|a| Axis {
+                    name: a.name.clone(),
+                    continuous: a.continuous,
+                    values: a.values.clone(),
+                    base: a.base.clone(),
+                })
+                .collect(),
+            channels,
+            height,
+            width,
+            pixels: sheet.images.flatten_all()?.to_vec1()?,
+        });
     }
 
     let s = &first.schedule;
@@ -122,9 +158,11 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
             .collect(),
         grids,
         baseline: config::load_sweep(&args.experiment, profile)?.baseline,
+        traversals,
     };
     let written = ssinfogan_reporting::write_report(&inputs)?;
     println!("{}: {} files written", plan.results_dir.join("REPORT.md").display(), written.files.len());
+    println!("{}: tables, figures and the latent explorer in one page", plan.results_dir.join("index.html").display());
     if inputs.baseline.is_some() {
         println!("{}", plan.results_dir.join("tables").join("ablations.md").display());
     }

@@ -142,7 +142,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         subset.per_class
     );
     let mut hook = match config.evaluation.eval_every {
-        Some(every) => Some(EvaluationHook::prepare(&config, &dataset, &args.results, every, args.seed, &device)?),
+        Some(every) => {
+            Some(EvaluationHook::prepare(&config, &dataset, &args.results, every, args.seed, &device)?.with_progress(
+                run_dir.root(),
+                config.schedule.iterations_per_epoch,
+                config.schedule.total_iterations(),
+            ))
+        }
         None => None,
     };
     let summary = train(&run, &mut networks, hook.as_mut().map(|h| h as &mut dyn ssinfogan_training::EpochHook))?;

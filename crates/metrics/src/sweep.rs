@@ -80,6 +80,151 @@ pub fn continuous_sweeps(
     Ok(grids)
 }
 
+/// The training-progress grid: rows = semi-supervised code values, `columns` noise samples, each column one draw of
+/// the noise and the unsupervised categorical codes, the continuous codes at 0. Drawn from `rng`, so that a fresh
+/// stream of the run seed gives the same latents at every evaluation. (rows · columns, C, H, W) in [0, 1],
+/// row-major.
+pub fn progress_grid(
+    generator: &dyn Generator,
+    latent: &LatentSpec,
+    columns: usize,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Result<(usize, Tensor)> {
+    let code =
+        latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
+    let rows = code.size;
+    let column = latent.sample_with(columns, vec![vec![0; columns]], rng);
+    let n = rows * columns;
+    let batch = LatentBatch {
+        batch: n,
+        semi_supervised: vec![(0..n).map(|i| (i / columns) as u32).collect()],
+        unsupervised_categorical: column
+            .unsupervised_categorical
+            .iter()
+            .map(|values| (0..n).map(|i| values[i % columns]).collect())
+            .collect(),
+        continuous: vec![0.0; n * latent.continuous],
+        noise: (0..n).flat_map(|i| column.noise[(i % columns) * latent.noise..][..latent.noise].to_vec()).collect(),
+    };
+    Ok((rows, generator.generate(&batch.generator_input(latent, device)?, false)?.detach()))
+}
+
+/// One code the explorer moves: a continuous code over `values`, or an unsupervised categorical code over its
+/// `values.len()` values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraversalAxis {
+    /// `c1`, `c2`, … for continuous codes, `u1`, `u2`, … for unsupervised categorical ones.
+    pub name: String,
+    pub continuous: bool,
+    pub values: Vec<f32>,
+    /// Per noise sample, the step at which this code has its base value (0 for a continuous code; the drawn value
+    /// for a categorical one).
+    pub base: Vec<usize>,
+}
+
+/// Latent traversals for the explorer page: for each noise sample z and each value c of the semi-supervised code
+/// (image row z · K + c), the image at the base point and along each axis with every other code at its base value.
+/// Columns: the axes' steps one after another. Moving one code at a time keeps the sheet linear in the number of
+/// codes (a product over SVHN's four continuous and three categorical codes would be millions of images).
+pub struct Traversal {
+    pub code_values: usize,
+    pub noise_samples: usize,
+    pub axes: Vec<TraversalAxis>,
+    /// (noise_samples · code_values · columns, C, H, W) in [0, 1], row-major.
+    pub images: Tensor,
+}
+
+impl Traversal {
+    pub fn columns(&self) -> usize {
+        self.axes.iter().map(|a| a.values.len()).sum::<usize>().max(1)
+    }
+}
+
+/// Generates the traversals of `noise_samples` noise draws from `rng`, continuous codes over `values`.
+pub fn traversal(
+    generator: &dyn Generator,
+    latent: &LatentSpec,
+    noise_samples: usize,
+    values: &[f32],
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Result<Traversal> {
+    let code =
+        latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
+    let k = code.size;
+    let draws = latent.sample_with(noise_samples, vec![vec![0; noise_samples]], rng);
+    let zero = values.iter().position(|v| *v == 0.0).unwrap_or(values.len() / 2);
+    let mut axes: Vec<TraversalAxis> = (0..latent.continuous)
+        .map(|j| TraversalAxis {
+            name: format!("c{}", j + 1),
+            continuous: true,
+            values: values.to_vec(),
+            base: vec![zero; noise_samples],
+        })
+        .collect();
+    for (j, &size) in latent.unsupervised_categorical.iter().enumerate() {
+        axes.push(TraversalAxis {
+            name: format!("u{}", j + 1),
+            continuous: false,
+            values: (0..size).map(|v| v as f32).collect(),
+            base: draws.unsupervised_categorical[j].iter().map(|&v| v as usize).collect(),
+        });
+    }
+    let columns = axes.iter().map(|a| a.values.len()).sum::<usize>().max(1);
+    let n = noise_samples * k * columns;
+    let mut batch = LatentBatch {
+        batch: n,
+        semi_supervised: vec![Vec::with_capacity(n)],
+        unsupervised_categorical: vec![Vec::with_capacity(n); latent.unsupervised_categorical.len()],
+        continuous: Vec::with_capacity(n * latent.continuous),
+        noise: Vec::with_capacity(n * latent.noise),
+    };
+    for z in 0..noise_samples {
+        for c in 0..k {
+            for column in 0..columns {
+                // Which axis and step this column is; with no axis at all, the one column is the base point.
+                let mut at = column;
+                let moved = axes.iter().enumerate().find_map(|(a, axis)| {
+                    if at < axis.values.len() {
+                        Some((a, at))
+                    } else {
+                        at -= axis.values.len();
+                        None
+                    }
+                });
+                batch.semi_supervised[0].push(c as u32);
+                for (j, values) in batch.unsupervised_categorical.iter_mut().enumerate() {
+                    let a = latent.continuous + j;
+                    let step = match moved {
+                        Some((m, step)) if m == a => step,
+                        _ => axes[a].base[z],
+                    };
+                    values.push(step as u32);
+                }
+                for j in 0..latent.continuous {
+                    let step = match moved {
+                        Some((m, step)) if m == j => step,
+                        _ => axes[j].base[z],
+                    };
+                    batch.continuous.push(axes[j].values[step]);
+                }
+                batch.noise.extend_from_slice(&draws.noise[z * latent.noise..][..latent.noise]);
+            }
+        }
+    }
+    // In pieces: a colour experiment's sheet is thousands of images.
+    let mut pieces = Vec::new();
+    let input = batch.generator_input(latent, device)?;
+    let piece = 500;
+    for start in (0..n).step_by(piece) {
+        let len = piece.min(n - start);
+        pieces.push(generator.generate(&input.narrow(0, start, len)?, false)?.detach());
+    }
+    let images = Tensor::cat(&pieces, 0)?;
+    Ok(Traversal { code_values: k, noise_samples, axes, images })
+}
+
 /// Mean over rows of the fraction of the row's predictions equal to its most frequent one.
 pub fn class_stability(predicted: &[u32], columns: usize) -> f64 {
     let rows: Vec<&[u32]> = predicted.chunks(columns.max(1)).collect();

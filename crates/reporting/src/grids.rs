@@ -20,30 +20,29 @@ pub(crate) fn write_png(
     rgb: Vec<u8>,
     written: &mut Written,
 ) -> Result<(), ReportError> {
-    let image = image::RgbImage::from_raw(width, height, rgb).ok_or_else(|| {
-        ReportError::Input(format!("{}: pixel buffer does not match {width}×{height}", path.display()))
-    })?;
-    let mut png = Vec::new();
-    image
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| ReportError::io(path, e))?;
+    let png = png_bytes(width, height, rgb).map_err(|e| ReportError::Input(format!("{}: {e}", path.display())))?;
     crate::write_file(path, &png, written)
 }
 
 /// The grid as an RGB image, each generated image scaled by `scale` (nearest neighbour).
 pub fn grid_pixels(grid: &GridImage, scale: u32) -> Result<(u32, u32, Vec<u8>), ReportError> {
-    let columns = grid.values.len();
-    let (c, h, w) = (grid.channels, grid.height, grid.width);
-    if grid.pixels.len() != grid.rows * columns * c * h * w || !(c == 1 || c == 3) {
-        return Err(ReportError::Input(format!(
-            "grid of {}: {} values for {} × {} images of {c}×{h}×{w}",
-            grid.group(),
-            grid.pixels.len(),
-            grid.rows,
-            columns
-        )));
+    tile(&grid.pixels, grid.rows, grid.values.len(), (grid.channels, grid.height, grid.width), scale)
+        .map_err(|why| ReportError::Input(format!("grid of {}: {why}", grid.group())))
+}
+
+/// `rows × columns` images of (channels, height, width) values in [0, 1], row-major, tiled into one RGB image,
+/// each scaled by `scale` (nearest neighbour).
+pub fn tile(
+    pixels: &[f32],
+    rows: usize,
+    columns: usize,
+    (c, h, w): (usize, usize, usize),
+    scale: u32,
+) -> Result<(u32, u32, Vec<u8>), String> {
+    if pixels.len() != rows * columns * c * h * w || !(c == 1 || c == 3) {
+        return Err(format!("{} values for {rows} × {columns} images of {c}×{h}×{w}", pixels.len()));
     }
-    let (width, height) = ((columns * w) as u32 * scale, (grid.rows * h) as u32 * scale);
+    let (width, height) = ((columns * w) as u32 * scale, (rows * h) as u32 * scale);
     let mut rgb = vec![0u8; (width * height * 3) as usize];
     for y in 0..height {
         for x in 0..width {
@@ -52,12 +51,21 @@ pub fn grid_pixels(grid: &GridImage, scale: u32) -> Result<(u32, u32, Vec<u8>), 
             let image = row * columns + column;
             for channel in 0..3 {
                 let source = if c == 1 { 0 } else { channel };
-                let v = grid.pixels[((image * c + source) * h + iy) * w + ix];
+                let v = pixels[((image * c + source) * h + iy) * w + ix];
                 rgb[((y * width + x) * 3) as usize + channel] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
             }
         }
     }
     Ok((width, height, rgb))
+}
+
+/// PNG bytes of an RGB buffer.
+pub fn png_bytes(width: u32, height: u32, rgb: Vec<u8>) -> Result<Vec<u8>, String> {
+    let image = image::RgbImage::from_raw(width, height, rgb)
+        .ok_or_else(|| format!("pixel buffer does not match {width}×{height}"))?;
+    let mut png = Vec::new();
+    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    Ok(png)
 }
 
 pub fn write_all(inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {

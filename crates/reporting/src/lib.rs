@@ -1,18 +1,22 @@
 //! Reports from `results/<experiment>/`: reads every run's `metrics.csv` (with polars, which lives in this crate
 //! only), aggregates over seeds, and writes the CSV and Markdown tables, the figures (plotters, PNG and SVG with
 //! a bundled font, so they render on a machine without fonts), the sample grids (`image`) and `REPORT.md`, where
-//! each claim of the paper stands beside the measurement that tests it. It depends on `core` only: the caller
-//! (the `ssinfogan report` command) says which runs exist and hands over generated grids as plain pixels.
+//! each claim of the paper stands beside the measurement that tests it, the LaTeX tables, and `index.html`, a
+//! self-contained page with a latent explorer. It depends on `core` only: the caller (the `ssinfogan report`
+//! command) says which runs exist and hands over generated grids and traversals as plain pixels.
 
 pub mod claims;
+pub mod explorer;
 pub mod figures;
 pub mod grids;
 pub mod latex;
+pub mod progress;
 pub mod significance;
 pub mod tables;
 
 use std::path::{Path, PathBuf};
 
+pub use explorer::{Axis, TraversalSheet};
 pub use tables::{Stat, Tables};
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,8 @@ pub struct ReportInputs {
     pub grids: Vec<GridImage>,
     /// An ablation study's reference variant: `tables/ablations.{csv,md}` compare every row with it.
     pub baseline: Option<String>,
+    /// The latent explorer's images of one seed per (variant, labels), in run order (`index.html`).
+    pub traversals: Vec<TraversalSheet>,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +152,10 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written, ReportError> {
     figures::write_all(&tables, inputs, &mut written)?;
     grids::write_all(inputs, &mut written)?;
     written.claims = claims::write_report_md(&tables, inputs, &mut written)?;
+    let ablations = inputs.baseline.as_ref().map(|b| tables::ablations_markdown(&tables, b));
+    let claims = std::mem::take(&mut written.claims);
+    explorer::write_page(inputs, &tables::markdown(&tables, inputs), ablations.as_deref(), &claims, &mut written)?;
+    written.claims = claims;
     Ok(written)
 }
 

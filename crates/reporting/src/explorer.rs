@@ -1,0 +1,302 @@
+//! `results/<experiment>/index.html`: one self-contained page (no server, no network, opens from `file://`) with
+//! the tables, the figures and a latent explorer. Per (variant, labels) the report lays the generator's images out
+//! in one sprite sheet (rows: noise sample × semi-supervised code value; columns: every other code moved one at a
+//! time over its values), and the page shows the cell that the controls pick: the semi-supervised value, a slider
+//! per continuous code, a selector per unsupervised categorical code, the noise sample. The state lives in the URL
+//! (`#run=ss-infogan-n132&digit=3&z=1&c1=0.5`), so a view can be shared, and the page marks itself
+//! `data-explorer="ready"` (or `data-error="…"`) on `<body>` for a browser test.
+
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+
+use crate::grids::{png_bytes, tile};
+use crate::{ReportError, ReportInputs, Written};
+
+/// A code the explorer moves (see `ssinfogan_metrics::sweep::TraversalAxis`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// `c1`, … continuous; `u1`, … unsupervised categorical.
+    pub name: String,
+    pub continuous: bool,
+    pub values: Vec<f32>,
+    /// Per noise sample, the step at which the code sits while another one moves.
+    pub base: Vec<usize>,
+}
+
+/// The explorer's images of one (variant, labels): `noise_samples · code_values` rows of `Σ axis steps` columns
+/// of (channels, height, width) images in [0, 1], row-major; row z · code_values + c.
+#[derive(Debug, Clone)]
+pub struct TraversalSheet {
+    pub variant: String,
+    pub n_labelled: usize,
+    pub seed: u64,
+    /// The semi-supervised code's name in the experiment (`digit`), its URL key.
+    pub code_name: String,
+    pub code_values: usize,
+    pub noise_samples: usize,
+    pub axes: Vec<Axis>,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<f32>,
+}
+
+impl TraversalSheet {
+    /// `ss-infogan-n132`: the page's name for it (`#run=`).
+    pub fn id(&self) -> String {
+        format!("{}-n{}", self.variant, self.n_labelled)
+    }
+
+    pub fn columns(&self) -> usize {
+        self.axes.iter().map(|a| a.values.len()).sum::<usize>().max(1)
+    }
+
+    /// The sheet as a PNG, one pixel per generated pixel.
+    pub fn png(&self) -> Result<Vec<u8>, String> {
+        let rows = self.noise_samples * self.code_values;
+        let (width, height, rgb) =
+            tile(&self.pixels, rows, self.columns(), (self.channels, self.height, self.width), 1)?;
+        png_bytes(width, height, rgb)
+    }
+}
+
+/// Displayed size of a generated pixel.
+const SCALE: usize = 8;
+
+fn data_uri(mime: &str, bytes: &[u8]) -> String {
+    format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A Markdown table (as `tables::markdown` writes it) as an HTML table.
+fn markdown_table(md: &str) -> String {
+    let mut html = String::from("<table>\n");
+    for (i, line) in md.lines().filter(|l| l.starts_with('|')).enumerate() {
+        if i == 1 {
+            continue; // the |---| rule
+        }
+        let cells: Vec<&str> = line.trim().trim_matches('|').split(" | ").map(str::trim).collect();
+        let tag = if i == 0 { "th" } else { "td" };
+        html.push_str("<tr>");
+        for cell in cells {
+            let _ = write!(html, "<{tag}>{}</{tag}>", html_escape(cell));
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+    html
+}
+
+/// The page's data about one sheet, as a JS object literal (serde_json writes it).
+fn sheet_json(sheet: &TraversalSheet, sprite: &str) -> serde_json::Value {
+    let mut offset = 0;
+    let axes: Vec<serde_json::Value> = sheet
+        .axes
+        .iter()
+        .map(|a| {
+            let value = serde_json::json!({
+                "name": a.name, "continuous": a.continuous, "values": a.values, "base": a.base, "offset": offset,
+            });
+            offset += a.values.len();
+            value
+        })
+        .collect();
+    serde_json::json!({
+        "id": sheet.id(),
+        "title": format!("{} ({} labels), seed {}", sheet.variant, sheet.n_labelled, sheet.seed),
+        "code": sheet.code_name,
+        "k": sheet.code_values,
+        "n": sheet.noise_samples,
+        "w": sheet.width,
+        "h": sheet.height,
+        "columns": sheet.columns(),
+        "axes": axes,
+        "sprite": sprite,
+    })
+}
+
+/// Writes `index.html` under the results directory.
+pub fn write_page(
+    inputs: &ReportInputs,
+    tables_md: &str,
+    ablations_md: Option<&str>,
+    claims: &[crate::claims::ClaimResult],
+    written: &mut Written,
+) -> Result<(), ReportError> {
+    let path = inputs.results_dir.join("index.html");
+    let mut sheets = Vec::new();
+    for sheet in &inputs.traversals {
+        let png = sheet.png().map_err(|e| ReportError::Input(format!("explorer sheet of {}: {e}", sheet.id())))?;
+        sheets.push(sheet_json(sheet, &data_uri("image/png", &png)));
+    }
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<h1>{}: ss-InfoGAN against InfoGAN</h1>\n<p>{} — {} training and {} test images{}. {}. \
+         <a href=\"REPORT.md\">REPORT.md</a> has the claims in full.</p>",
+        html_escape(&inputs.experiment),
+        html_escape(&inputs.data.origin),
+        inputs.data.train_size,
+        inputs.data.test_size,
+        if inputs.data.full_dataset { "" } else { " (a subset of the published dataset)" },
+        html_escape(&inputs.schedule)
+    );
+    if !sheets.is_empty() {
+        body.push_str(
+            "<section id=\"explorer\"><h2>Latent explorer</h2>\n<p>Pick the semi-supervised code's value, move one \
+             other code at a time (the others stay at their centre, or at the noise sample's draw for a categorical \
+             code), and step through noise samples. The view is in the address: copy it to share it.</p>\n\
+             <div class=\"explorer\"><div id=\"view\" role=\"img\"></div><div id=\"controls\"></div></div></section>\n",
+        );
+    }
+    if !claims.is_empty() {
+        body.push_str("<h2>The paper's claims</h2>\n<table><tr><th>#</th><th>claim</th><th>verdict</th></tr>\n");
+        for (i, c) in claims.iter().enumerate() {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                i + 1,
+                html_escape(c.claim),
+                html_escape(&c.verdict.to_string().replace("**", ""))
+            );
+        }
+        body.push_str("</table>\n");
+    }
+    let _ = write!(body, "<h2>Results</h2>\n{}", markdown_table(tables_md));
+    if let Some(md) = ablations_md {
+        let _ = write!(body, "<h2>Ablations</h2>\n{}", markdown_table(md));
+    }
+    let figures_dir = inputs.results_dir.join("figures");
+    let mut figures: Vec<_> = written
+        .files
+        .iter()
+        .filter(|f| f.starts_with(&figures_dir) && f.extension().is_some_and(|e| e == "png"))
+        .collect();
+    figures.sort();
+    if !figures.is_empty() {
+        body.push_str("<h2>Figures</h2>\n");
+        for figure in figures {
+            let bytes = std::fs::read(figure).map_err(|e| ReportError::io(figure, e))?;
+            let name = figure.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let _ = writeln!(
+                body,
+                "<figure><img alt=\"{0}\" src=\"{1}\"><figcaption>figures/{0}</figcaption></figure>",
+                html_escape(&name),
+                data_uri("image/png", &bytes)
+            );
+        }
+    }
+    let progress: Vec<_> =
+        inputs.runs.iter().filter(|r| r.dir.join("samples").join("progress.gif").is_file()).collect();
+    if !progress.is_empty() {
+        body.push_str("<h2>Training progress</h2>\n<ul>\n");
+        for run in progress {
+            let relative = run.dir.strip_prefix(&inputs.results_dir).unwrap_or(&run.dir).join("samples/progress.gif");
+            let _ = writeln!(
+                body,
+                "<li><a href=\"{0}\">{1}, seed {2}</a></li>",
+                html_escape(&relative.display().to_string()),
+                html_escape(&run.group()),
+                run.seed
+            );
+        }
+        body.push_str("</ul>\n");
+    }
+    let data = serde_json::to_string(&sheets).map_err(|e| ReportError::io(&path, e))?;
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{title}</title>\n\
+         <style>{STYLE}</style>\n</head>\n<body>\n{body}<script>\nconst SHEETS = {data};\nconst SCALE = {SCALE};\n\
+         {SCRIPT}</script>\n</body>\n</html>\n",
+        title = html_escape(&format!("{}: ss-InfoGAN report", inputs.experiment)),
+        data = data.replace("</", "<\\/"),
+    );
+    crate::write_file(&path, html.as_bytes(), written)
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px;color:#222}\
+table{border-collapse:collapse;margin:8px 0 24px;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;\
+text-align:left}figure{display:inline-block;margin:8px}figure img{max-width:640px}\
+.explorer{display:flex;gap:24px;align-items:flex-start}#view{image-rendering:pixelated;background-repeat:no-repeat;\
+border:1px solid #ccc;flex:none}#controls label{display:block;margin:6px 0}#controls input[type=range]{width:260px;\
+vertical-align:middle}";
+
+/// The explorer: reads the state from the URL, draws the controls, shows the sheet's cell, writes the state back.
+const SCRIPT: &str = r#"window.addEventListener('error', e => { document.body.dataset.error = String(e.message); });
+(function () {
+  if (!SHEETS.length) { document.body.dataset.explorer = 'ready'; return; }
+  const view = document.getElementById('view'), controls = document.getElementById('controls');
+  const nearest = (values, v) => values.reduce((b, x, i) => Math.abs(x - v) < Math.abs(values[b] - v) ? i : b, 0);
+  // The state: a sheet, the semi-supervised value, a noise sample, and at most one moved axis with its step.
+  function parse() {
+    const p = new URLSearchParams(location.hash.slice(1));
+    const sheet = SHEETS.find(s => s.id === p.get('run')) || SHEETS[0];
+    const clamp = (v, n) => Math.min(Math.max(parseInt(v, 10) || 0, 0), n - 1);
+    const state = { sheet, c: clamp(p.get(sheet.code), sheet.k), z: clamp(p.get('z'), sheet.n), axis: null, step: 0 };
+    for (const a of sheet.axes) {
+      if (!p.has(a.name)) continue;
+      const step = nearest(a.values, parseFloat(p.get(a.name)));
+      if (step !== a.base[state.z]) { state.axis = a.name; state.step = step; break; }
+    }
+    return state;
+  }
+  function hash(s) {
+    const p = new URLSearchParams();
+    p.set('run', s.sheet.id); p.set(s.sheet.code, s.c); p.set('z', s.z);
+    const a = s.sheet.axes.find(a => a.name === s.axis);
+    if (a) p.set(a.name, a.values[s.step]);
+    return '#' + p.toString();
+  }
+  function render(s) {
+    const sh = s.sheet, a = sh.axes.find(a => a.name === s.axis);
+    const row = s.z * sh.k + s.c, col = a ? a.offset + s.step : (sh.axes.length ? sh.axes[0].offset + sh.axes[0].base[s.z] : 0);
+    view.style.width = sh.w * SCALE + 'px'; view.style.height = sh.h * SCALE + 'px';
+    view.style.backgroundImage = 'url(' + sh.sprite + ')';
+    view.style.backgroundSize = sh.columns * sh.w * SCALE + 'px ' + sh.n * sh.k * sh.h * SCALE + 'px';
+    view.style.backgroundPosition = -col * sh.w * SCALE + 'px ' + -row * sh.h * SCALE + 'px';
+    view.setAttribute('aria-label', sh.title + ': ' + hash(s).slice(1));
+    view.dataset.row = row; view.dataset.column = col;
+    if (location.hash !== hash(s)) history.replaceState(null, '', hash(s));
+  }
+  function build(s) {
+    const sh = s.sheet;
+    let html = '<label>run <select id="run">' + SHEETS.map(x => '<option value="' + x.id + '"' + (x === sh ? ' selected' : '') + '>' + x.title + '</option>').join('') + '</select></label>';
+    html += '<label>' + sh.code + ' <select id="code">' + Array.from({ length: sh.k }, (_, i) => '<option' + (i === s.c ? ' selected' : '') + '>' + i + '</option>').join('') + '</select></label>';
+    html += '<label>noise sample <button id="prev">&larr;</button> <span id="zv">' + (s.z + 1) + ' / ' + sh.n + '</span> <button id="next">&rarr;</button></label>';
+    for (const a of sh.axes) {
+      const step = a.name === s.axis ? s.step : a.base[s.z];
+      html += '<label>' + a.name + (a.continuous ? '' : ' (categorical)') + ' <input type="range" id="axis-' + a.name + '" min="0" max="' + (a.values.length - 1) + '" value="' + step + '"> <span id="val-' + a.name + '">' + a.values[step] + '</span></label>';
+    }
+    controls.innerHTML = html;
+    const go = t => { location.hash = hash(t); };
+    document.getElementById('run').onchange = e => go({ sheet: SHEETS.find(x => x.id === e.target.value), c: 0, z: 0, axis: null, step: 0 });
+    document.getElementById('code').onchange = e => go(Object.assign({}, s, { c: parseInt(e.target.value, 10) }));
+    document.getElementById('prev').onclick = () => go(Object.assign({}, s, { z: (s.z + sh.n - 1) % sh.n, axis: null }));
+    document.getElementById('next').onclick = () => go(Object.assign({}, s, { z: (s.z + 1) % sh.n, axis: null }));
+    for (const a of sh.axes) {
+      document.getElementById('axis-' + a.name).oninput = e => go(Object.assign({}, s, { axis: a.name, step: parseInt(e.target.value, 10) }));
+    }
+  }
+  function update() { const s = parse(); build(s); render(s); }
+  window.addEventListener('hashchange', update);
+  update();
+  document.body.dataset.explorer = 'ready';
+})();
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_tables_become_html_rows_with_escaped_cells() {
+        let html = markdown_table("| a | b<c |\n|---|---|\n| 1 & 2 | ± 3 |\n");
+        assert_eq!(
+            html,
+            "<table>\n<tr><th>a</th><th>b&lt;c</th></tr>\n<tr><td>1 &amp; 2</td><td>± 3</td></tr>\n</table>\n"
+        );
+    }
+}
