@@ -142,7 +142,8 @@ fn emit_writes_the_script_of_the_pending_runs_and_its_tasks_train_them() {
     assert!(out.status.success(), "{}", text(&out));
     let script_path = results.join("emitted/slurm/sweep.sbatch");
     let script = std::fs::read_to_string(&script_path).unwrap();
-    for line in ["#SBATCH --array=0-1\n", "#SBATCH --cpus-per-task=3\n", "#SBATCH --mem=1500M\n", "#SBATCH --time=10\n"]
+    // The file's cluster.cpus_per_task, and the flags over its memory and time.
+    for line in ["#SBATCH --array=0-1\n", "#SBATCH --cpus-per-task=1\n", "#SBATCH --mem=700M\n", "#SBATCH --time=20\n"]
     {
         assert!(script.contains(line), "{line:?} missing:\n{script}");
     }
