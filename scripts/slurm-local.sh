@@ -70,6 +70,8 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
+# A job that does not say how much memory it needs gets this per CPU, not the whole node.
+DefMemPerCPU=1024
 SchedulerType=sched/backfill
 ReturnToService=2
 # No accounting daemon: jobs are followed with squeue and scontrol; finished ones stay known for MinJobAge.
@@ -99,12 +101,14 @@ start_munge() {
     [[ -s /etc/munge/munge.key ]] || die "/etc/munge/munge.key is missing (the munge package creates it)"
     install -d -o munge -g munge -m 0755 /run/munge
     install -d -o munge -g munge -m 0700 "$dir/munge"
-    runuser -u munge -- munged --force --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log"
+    runuser -u munge -- munged --force --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" ||
+        die "munged did not start (it runs as the munge user, who must be able to reach $dir); see $dir/munge/munged.log"
     # munged writes its pid file as the munge user; ours names it for `stop`.
     for _ in $(seq 50); do
         [[ -s "$dir/munge/munged.pid" ]] && break
         sleep 0.1
     done
+    [[ -s "$dir/munge/munged.pid" ]] || die "munged wrote no pid file; see $dir/munge/munged.log"
     cp "$dir/munge/munged.pid" "$dir/munged.pid"
     munge -n </dev/null | unmunge >/dev/null || die "munged does not answer; see $dir/munge/munged.log"
 }
@@ -117,6 +121,10 @@ start() {
         say "already running (config $conf)"
     else
         write_config
+        if [[ -L "$system_conf" && ! -e "$system_conf" ]]; then
+            # A link left by an earlier start from another directory, pointing nowhere now.
+            rm -f "$system_conf"
+        fi
         if [[ ! -e "$system_conf" ]]; then
             mkdir -p "$(dirname "$system_conf")"
             ln -s "$conf" "$system_conf"
@@ -144,12 +152,12 @@ start() {
 stop_one() {
     local name="$1" file="$2" pid
     if pid="$(live_pid "$file")"; then
-        kill "$pid"
+        kill "$pid" 2>/dev/null || true
         for _ in $(seq 100); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
+        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
         say "stopped $name ($pid)"
     fi
     rm -f "$file"

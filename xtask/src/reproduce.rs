@@ -30,6 +30,10 @@ pub struct Args {
     /// Runs trained side by side; each gets an equal share of the CPU threads and logs to <run>/train.log.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
+    /// Let the data step install a system package the dataset comes in (Fashion-MNIST: Debian's
+    /// dataset-fashion-mnist, with apt-get as root); without it, it says what to run.
+    #[arg(long)]
+    install: bool,
     /// Build with the `cuda` feature and train on `cuda:0`.
     #[arg(long)]
     cuda: bool,
@@ -101,7 +105,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(profile) = &profile {
         data_args.extend(["--profile".to_string(), profile.clone()]);
     }
-    crate::data::obtain(&binary, &dataset, &data_args)?;
+    crate::data::obtain(&binary, &dataset, &data_args, args.install)?;
 
     // The evaluation classifier first, so that runs side by side (or a cluster's array tasks) share it instead of
     // each training one.
@@ -372,10 +376,13 @@ pub struct ReportArgs {
     /// The `quick` profile (same as `--profile quick`).
     #[arg(long, conflicts_with = "profile")]
     quick: bool,
+    /// A `[profiles.<name>]` of the TOML.
     #[arg(long)]
     profile: Option<String>,
+    /// Where the runs are: <results>/<experiment>/, relative to the workspace root.
     #[arg(long, default_value = "results")]
     results: PathBuf,
+    /// Where datasets are found, relative to the workspace root.
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
 }

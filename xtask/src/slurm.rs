@@ -7,6 +7,7 @@
 //! latest checkpoint, as a local run does.
 
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -202,13 +203,13 @@ pub fn script(
          # --emit slurm only writes it). A requeued or resubmitted task resumes its run from the latest checkpoint;\n\
          # a completed run exits at once; run.lock keeps two tasks from training one run.\n\
          set -euo pipefail\n\
-         SSINFOGAN=\"${{SSINFOGAN:-{binary}}}\"\n\
+         SSINFOGAN=${{SSINFOGAN:-{binary}}}\n\
          cd {workdir}\n\
          # The run's threads: the cores Slurm gave the task.\n\
          export RAYON_NUM_THREADS=\"${{SLURM_CPUS_PER_TASK:-1}}\"\n\
          case \"${{SLURM_ARRAY_TASK_ID:?set by sbatch --array}}\" in\n",
         count = tasks.len(),
-        binary = binary.display(),
+        binary = quote(&binary.display().to_string()),
         workdir = quote(&workdir.display().to_string()),
     ));
     for (i, task) in tasks.iter().enumerate() {
@@ -287,24 +288,52 @@ pub fn check(resources: &Resources, partitions: &[Partition], origin: &str) -> a
     if !partition.up {
         bail!("partition `{}` is not up (sinfo); choose another with --partition ({})", partition.name, names());
     }
-    let most_cpus = partition.nodes.iter().map(|n| n.cpus).max().unwrap_or(0);
-    if resources.cpus_per_task > most_cpus {
-        bail!(
-            "each run asks for {} CPUs (--cpus-per-task, or cluster.cpus_per_task of {origin}) but the largest node of \
-             partition `{}` has {most_cpus} (sinfo): the array would pend forever; ask for at most {most_cpus}",
-            resources.cpus_per_task,
-            partition.name
-        );
-    }
-    if let Some((memory, mb)) = &resources.memory {
-        let most = partition.nodes.iter().map(|n| n.memory_mb).max().unwrap_or(0);
-        if *mb > most {
+    // One node must hold all of a task at once: CPUs, memory and a GPU on different nodes would pend forever too.
+    let fits = |n: &Node| {
+        n.cpus >= resources.cpus_per_task
+            && resources.memory.as_ref().is_none_or(|(_, mb)| n.memory_mb >= *mb)
+            && (!resources.gpu || n.gres.contains("gpu"))
+    };
+    if !partition.nodes.iter().any(fits) {
+        let most_cpus = partition.nodes.iter().map(|n| n.cpus).max().unwrap_or(0);
+        let most_memory = partition.nodes.iter().map(|n| n.memory_mb).max().unwrap_or(0);
+        let nodes: Vec<String> =
+            partition.nodes.iter().map(|n| format!("{} {} CPUs {}M {}", n.name, n.cpus, n.memory_mb, n.gres)).collect();
+        if resources.cpus_per_task > most_cpus {
             bail!(
-                "each run asks for {memory} of memory (--mem, or cluster.memory of {origin}) but the largest node of \
-                 partition `{}` has {most}M (sinfo); ask for at most {most}M",
+                "each run asks for {} CPUs (--cpus-per-task, or cluster.cpus_per_task of {origin}) but the largest \
+                 node of partition `{}` has {most_cpus} (sinfo): the array would pend forever; ask for at most \
+                 {most_cpus}",
+                resources.cpus_per_task,
                 partition.name
             );
         }
+        if let Some((memory, mb)) = &resources.memory {
+            if *mb > most_memory {
+                bail!(
+                    "each run asks for {memory} of memory (--mem, or cluster.memory of {origin}) but the largest node \
+                     of partition `{}` has {most_memory}M (sinfo); ask for at most {most_memory}M",
+                    partition.name
+                );
+            }
+        }
+        if resources.gpu && !partition.nodes.iter().any(|n| n.gres.contains("gpu")) {
+            bail!(
+                "--cuda asks each run for a GPU (--gres=gpu:1) but no node of partition `{}` has one (sinfo: {}); \
+                 choose a GPU partition with --partition",
+                partition.name,
+                nodes.join(", ")
+            );
+        }
+        bail!(
+            "no single node of partition `{}` has {} CPUs{}{} for one run (sinfo: {}); ask for less or choose \
+             another partition",
+            partition.name,
+            resources.cpus_per_task,
+            resources.memory.as_ref().map(|(m, _)| format!(", {m}")).unwrap_or_default(),
+            if resources.gpu { " and a GPU" } else { "" },
+            nodes.join(", ")
+        );
     }
     if let Some((time, seconds)) = &resources.time {
         if let Ok(limit) = time_seconds(&partition.time_limit) {
@@ -318,15 +347,15 @@ pub fn check(resources: &Resources, partitions: &[Partition], origin: &str) -> a
             }
         }
     }
-    if resources.gpu && !partition.nodes.iter().any(|n| n.gres.contains("gpu")) {
-        bail!(
-            "--cuda asks each run for a GPU (--gres=gpu:1) but no node of partition `{}` has one (sinfo: {}); choose \
-             a GPU partition with --partition",
-            partition.name,
-            partition.nodes.iter().map(|n| format!("{} {}", n.name, n.gres)).collect::<Vec<_>>().join(", ")
-        );
-    }
     Ok(partition.name.clone())
+}
+
+/// A Slurm client command in a process group of its own: Ctrl-C at the terminal reaches the whole foreground
+/// group, and must stop the following, not kill an `sbatch` whose job the controller has already taken.
+fn slurm(program: &str) -> Command {
+    let mut command = Command::new(program);
+    command.process_group(0);
+    command
 }
 
 /// `sbatch --parsable <script>`: the array's job id.
@@ -340,11 +369,11 @@ pub fn submit(script: &Path) -> anyhow::Result<String> {
     Ok(id)
 }
 
-/// The tasks of `array` Slurm still has queued or running, by task index (`PENDING`, `RUNNING`, …); empty once
-/// every task has ended (or Slurm has forgotten the job).
+/// The tasks of `array` Slurm still has queued or running, by task index (`PENDING (Resources)`, `RUNNING`, …);
+/// empty once every task has ended (or Slurm has forgotten the job).
 pub fn queued_tasks(array: &Array) -> anyhow::Result<BTreeMap<usize, String>> {
-    let output = Command::new("squeue")
-        .args(["-h", "-r", "-j", &array.job_id, "-o", "%K|%T|%j"])
+    let output = slurm("squeue")
+        .args(["-h", "-r", "-j", &array.job_id, "-o", "%K|%T|%j|%r"])
         .output()
         .context("cannot run squeue: is this a Slurm login node (slurm-client installed, SLURM_CONF set)?")?;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -363,8 +392,12 @@ pub fn queued_tasks(array: &Array) -> anyhow::Result<BTreeMap<usize, String>> {
         if name != array.job_name {
             continue;
         }
+        let state = match f.next() {
+            Some(reason) if state == "PENDING" && !matches!(reason, "" | "None") => format!("PENDING ({reason})"),
+            _ => state.to_string(),
+        };
         if let Ok(task) = task.parse() {
-            tasks.insert(task, state.to_string());
+            tasks.insert(task, state);
         }
     }
     Ok(tasks)
@@ -374,9 +407,12 @@ pub fn queued_tasks(array: &Array) -> anyhow::Result<BTreeMap<usize, String>> {
 /// `scontrol` while the controller still holds the job, else from `sacct` where accounting runs.
 pub fn ended_states(array: &Array) -> BTreeMap<usize, String> {
     let mut states = BTreeMap::new();
-    if let Ok(out) = Command::new("scontrol").args(["-o", "show", "job", &array.job_id]).output() {
+    if let Ok(out) = slurm("scontrol").args(["-o", "show", "job", &array.job_id]).output() {
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let field = |key: &str| line.split_whitespace().find_map(|f| f.strip_prefix(key)).map(str::to_string);
+            if field("JobName=").as_deref() != Some(array.job_name.as_str()) {
+                continue;
+            }
             if let (Some(task), Some(state)) = (field("ArrayTaskId="), field("JobState=")) {
                 if let Ok(task) = task.parse() {
                     states.insert(task, format!("{state} {}", field("ExitCode=").unwrap_or_default()));
@@ -386,7 +422,7 @@ pub fn ended_states(array: &Array) -> BTreeMap<usize, String> {
     }
     if states.is_empty() {
         if let Ok(out) =
-            Command::new("sacct").args(["-n", "-P", "-X", "-j", &array.job_id, "-o", "JobID,State,ExitCode"]).output()
+            slurm("sacct").args(["-n", "-P", "-X", "-j", &array.job_id, "-o", "JobID,State,ExitCode"]).output()
         {
             for line in String::from_utf8_lossy(&out.stdout).lines() {
                 let f: Vec<&str> = line.split('|').collect();
@@ -466,23 +502,46 @@ pub fn follow(array: &Array, root: &Path, poll: Duration, ctrl_c: &CtrlC) -> any
         if ctrl_c.pressed() {
             break Ok(false);
         }
-        let queued = match queued_tasks(array) {
+        // The controller may not answer for a moment (restarting, busy): a few tries before giving up.
+        let mut tries = 0;
+        let queued = loop {
+            match queued_tasks(array) {
+                Ok(q) => break Ok(q),
+                Err(e) if tries >= 4 || ctrl_c.pressed() => break Err(e),
+                Err(_) => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+            }
+        };
+        let queued = match queued {
             Ok(q) => q,
+            Err(_) if ctrl_c.pressed() => break Ok(false),
             Err(e) => break Err(e),
         };
         let (mut done, mut failed, mut running, mut waiting) = (0, 0, 0, 0);
+        let mut reasons: Vec<&str> = Vec::new();
         for (i, task) in array.tasks.iter().enumerate() {
             match (queued.get(&i).map(String::as_str), run_end(&root.join(&task.dir))) {
                 // A task that is still queued after its run ended (its process exiting) counts as ended.
                 (_, RunEnd::Completed) => done += 1,
                 (_, RunEnd::Failed(_)) => failed += 1,
                 (Some("RUNNING" | "COMPLETING"), RunEnd::Unfinished) => running += 1,
-                (Some(_), RunEnd::Unfinished) => waiting += 1,
+                (Some(state), RunEnd::Unfinished) => {
+                    waiting += 1;
+                    // Why Slurm holds it back (Resources, Priority, BeginTime after a requeue, JobHeldAdmin, …).
+                    if let Some(reason) = state.strip_prefix("PENDING (").and_then(|r| r.strip_suffix(')')) {
+                        if !reasons.contains(&reason) {
+                            reasons.push(reason);
+                        }
+                    }
+                }
                 // Ended without a summary: counted as failed; the end says how.
                 (None, RunEnd::Unfinished) => failed += 1,
             }
         }
-        let message = format!("{done} done, {failed} failed, {running} running, {waiting} waiting");
+        let why = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
+        let message = format!("{done} done, {failed} failed, {running} running, {waiting} waiting{why}");
         bar.set_position((done + failed) as u64);
         bar.set_message(message.clone());
         if bar.is_hidden() && message != last {
@@ -563,7 +622,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 fn slurm_command(program: &str, args: &[&str]) -> anyhow::Result<String> {
-    let output = Command::new(program).args(args).output().with_context(|| {
+    let output = slurm(program).args(args).output().with_context(|| {
         format!("cannot run {program}: the Slurm client commands must be on PATH (Debian: slurm-client; to try it on one machine: scripts/slurm-local.sh start)")
     })?;
     if !output.status.success() {

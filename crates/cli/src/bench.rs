@@ -16,8 +16,10 @@ use crate::train::{build_networks, load_dataset};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
+    /// The experiment TOML whose networks and losses the timed iteration uses.
     #[arg(long, default_value = "experiments/mnist.toml")]
     pub experiment: PathBuf,
+    /// The variant of that experiment.
     #[arg(long, default_value = "ss-infogan")]
     pub variant: String,
     /// Batch sizes to time, comma-separated.
@@ -29,8 +31,10 @@ pub struct BenchArgs {
     /// Timed iterations; the median is reported.
     #[arg(long, default_value_t = 20)]
     pub iterations: usize,
+    /// The device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
+    /// Where datasets are found (the real batches come from the experiment's data).
     #[arg(long, default_value = "data")]
     pub data_root: PathBuf,
     /// One JSON object per batch size instead of a table.

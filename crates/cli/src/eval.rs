@@ -300,7 +300,10 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
             return Ok(Vec::new());
         }
         let metrics = self.evaluate(generator, discriminator)?.metrics;
-        self.draw_progress(epoch, generator)?;
+        // A picture is not worth a run: a frame that cannot be drawn or written is reported and skipped.
+        if let Err(e) = self.draw_progress(epoch, generator) {
+            tracing::warn!("training progress grid after epoch {}: {e}", epoch + 1);
+        }
         Ok(metrics)
     }
 
@@ -317,8 +320,14 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         if let Some(progress) = &mut self.progress {
             let started = std::time::Instant::now();
             let out = progress.dir.with_extension("gif");
-            let frames = ssinfogan_reporting::progress::write_animation(&progress.dir, &out, progress.total_iterations)
-                .map_err(|e| ssinfogan_training::TrainError::Hook(e.to_string()))?;
+            let frames =
+                match ssinfogan_reporting::progress::write_animation(&progress.dir, &out, progress.total_iterations) {
+                    Ok(frames) => frames,
+                    Err(e) => {
+                        tracing::warn!("training progress animation: {e}");
+                        0
+                    }
+                };
             progress.spent += started.elapsed();
             tracing::info!(
                 "training progress: {frames} grids and {} ({} drawn here in {:.2} s in all)",

@@ -20,8 +20,21 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser)]
-#[command(name = "ssinfogan", version, about = "Semi-supervised InfoGAN (Spurr, Aksan & Hilliges, ECML-PKDD 2017)")]
+#[command(
+    name = "ssinfogan",
+    version,
+    about = "Semi-supervised InfoGAN (Spurr, Aksan & Hilliges, ECML-PKDD 2017)",
+    after_help = "Environment: RUST_LOG sets the log filter instead of -q/-v (e.g. RUST_LOG=debug or \
+                  RUST_LOG=ssinfogan_training=trace); NO_COLOR=1 turns colours off; RAYON_NUM_THREADS sets the \
+                  threads (default: every core); HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE steer the Hugging Face Hub."
+)]
 struct Cli {
+    /// Warnings and errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail: -v debug, -vv trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -137,20 +150,28 @@ fn keep_freed_buffers() {}
 fn main() -> ExitCode {
     keep_freed_buffers();
     park_candles_idle_threads();
+    let cli = Cli::parse();
     // Log lines go through the progress-bar layer so they never tear a bar.
     let indicatif = tracing_indicatif::IndicatifLayer::new();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
+    // https://no-color.org: a NO_COLOR that is set and not empty turns colours off.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::registry()
         .with(filter)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(indicatif.get_stderr_writer())
-                .with_ansi(std::io::stderr().is_terminal())
+                .with_ansi(colour)
                 .with_target(false),
         )
         .with(indicatif)
         .init();
-    let cli = Cli::parse();
     let result = on_the_compute_pool(move || match cli.command {
         Command::Data(args) => data(args),
         Command::Train(args) => train::run(args),

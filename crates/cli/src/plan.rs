@@ -26,8 +26,10 @@ pub struct ExperimentArgs {
     /// The device the listed `train` commands use: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
+    /// Where runs, tables and reports live: <results>/<experiment>/.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
+    /// Where datasets are found or downloaded to.
     #[arg(long, default_value = "data")]
     pub data_root: PathBuf,
 }

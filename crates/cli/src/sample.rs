@@ -20,6 +20,7 @@ pub struct SampleArgs {
     /// Images per code value.
     #[arg(long, default_value_t = 1000)]
     per_code: usize,
+    /// The device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
 }

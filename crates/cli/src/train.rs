@@ -30,13 +30,16 @@ pub struct TrainArgs {
     /// Number of labelled training images; overrides the variant's `data.n_labelled`.
     #[arg(long)]
     pub labels: Option<usize>,
+    /// The run seed: every random number of the run (initialisation, labelled subset, batches, latents) comes from named streams of it.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
+    /// Where the run directory goes: <results>/<experiment>/runs/<variant>-n<labels>-s<seed>/.
     #[arg(long, default_value = "results")]
     pub results: PathBuf,
+    /// Where datasets are found or downloaded to.
     #[arg(long, default_value = "data")]
     pub data_root: PathBuf,
 }
@@ -78,6 +81,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let (config, run_dir) = args.resolve()?;
     // Held until this function returns: a second sweep on the same results directory skips this run.
     let _lock = RunLock::acquire(&run_dir)?;
+    release_lock_when_stopped(run_dir.lock())?;
     if let Some(summary) = read_summary(&run_dir.summary())? {
         if summary.status == "completed" {
             tracing::info!("{} is complete; nothing to do", run_dir.root().display());
@@ -243,4 +247,22 @@ fn git_revision() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// On SIGTERM (what Slurm sends at a time limit, a `scancel` or a preemption, before SIGKILL) or SIGINT, removes
+/// the run's lock and exits: the run is then interrupted, not held, and whichever process or array task comes next
+/// resumes it from its latest checkpoint, on this host or another. Every result file is written through a
+/// temporary name and a rename, so exiting at any point leaves whole files; the next start removes temporaries.
+fn release_lock_when_stopped(lock: std::path::PathBuf) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).context("cannot install signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = std::fs::remove_file(&lock);
+            eprintln!("stopped by signal {signal}: run lock released; the run resumes from its latest checkpoint");
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
 }

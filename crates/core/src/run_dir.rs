@@ -173,40 +173,55 @@ impl Drop for RunLock {
     }
 }
 
-/// What a lock holds: `<pid> <host>`, and ` slurm-job=<id>` inside a Slurm job.
+/// What a lock holds: `<pid> <host>`, and inside a Slurm job ` slurm-job=<id> slurm-start=<restart count>`.
 fn owner_line() -> String {
     let mut line = format!("{} {}", std::process::id(), host_name());
     if let Some(job) = slurm_job() {
-        line.push_str(&format!(" slurm-job={job}"));
+        line.push_str(&format!(" slurm-job={} slurm-start={}", job.id, job.start));
     }
     line
 }
 
-/// The Slurm job this process runs in (an array task has a job id of its own), if any.
-fn slurm_job() -> Option<String> {
-    std::env::var("SLURM_JOB_ID").ok().filter(|id| !id.is_empty())
+/// A Slurm job (an array task has a job id of its own) and how often Slurm has restarted it (requeues).
+#[derive(Debug, Clone, PartialEq)]
+struct SlurmJob {
+    id: String,
+    start: u32,
 }
 
-/// A lock is stale when it names this host and a process id that is not running here, or when it was taken by
-/// an earlier start of the Slurm job this process belongs to: Slurm runs a job once at a time, so a requeued
-/// array task (the same job id, restarted on whichever node) finds its own lock from before and may take it over,
-/// even from another host whose process cannot be checked from here.
+/// The Slurm job this process runs in, if any.
+fn slurm_job() -> Option<SlurmJob> {
+    let id = std::env::var("SLURM_JOB_ID").ok().filter(|id| !id.is_empty())?;
+    let start = std::env::var("SLURM_RESTART_COUNT").ok().and_then(|c| c.parse().ok()).unwrap_or(0);
+    Some(SlurmJob { id, start })
+}
+
+/// A lock is stale when it names this host and a process id that is not running here, or when an earlier start
+/// of the Slurm job this process belongs to took it: Slurm runs a job once at a time, so a requeued array task (the
+/// same job id, a higher restart count, on whichever node) finds its own lock from before and may take it over,
+/// even from another host whose process cannot be checked from here. Two processes of one start of a job (two
+/// runs side by side in one allocation) respect each other's locks.
 fn is_stale(owner: &str) -> bool {
-    is_stale_in(owner, slurm_job().as_deref())
+    is_stale_in(owner, slurm_job().as_ref())
 }
 
-/// `is_stale` as seen from inside the Slurm job `our_job` (None: outside Slurm).
-fn is_stale_in(owner: &str, our_job: Option<&str>) -> bool {
+/// `is_stale` as seen from inside the Slurm job `ours` (None: outside Slurm).
+fn is_stale_in(owner: &str, ours: Option<&SlurmJob>) -> bool {
     let mut parts = owner.split_whitespace();
     let (Some(pid), Some(host)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
         // Unreadable or half-written by a process killed while writing it: no live owner can be named.
         return true;
     };
-    let job = parts.find_map(|p| p.strip_prefix("slurm-job="));
-    if job.is_some() && job == our_job && pid != std::process::id() {
-        return true;
+    if host == host_name() {
+        return !process_alive(pid);
     }
-    host == host_name() && !process_alive(pid)
+    let rest: Vec<&str> = parts.collect();
+    let field = |key: &str| rest.iter().find_map(|p| p.strip_prefix(key));
+    let theirs = field("slurm-job=").map(|id| SlurmJob {
+        id: id.to_string(),
+        start: field("slurm-start=").and_then(|s| s.parse().ok()).unwrap_or(0),
+    });
+    matches!((theirs, ours), (Some(theirs), Some(ours)) if theirs.id == ours.id && theirs.start < ours.start)
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -286,15 +301,23 @@ mod tests {
 
     #[test]
     fn a_requeued_slurm_job_takes_over_its_own_lock_from_any_host_and_no_other_job_does() {
-        let theirs = "4242 node-17 slurm-job=901";
-        // The same job started again (a requeued array task), here or on another node: its earlier start is gone.
-        assert!(is_stale_in(theirs, Some("901")));
-        // Another job, or a process outside Slurm, must respect another host's lock.
-        assert!(!is_stale_in(theirs, Some("902")));
+        let job = |id: &str, start| SlurmJob { id: id.into(), start };
+        let theirs = "4242 node-17 slurm-job=901 slurm-start=0";
+        // The same job started again (a requeued array task) on another node: its earlier start is gone.
+        assert!(is_stale_in(theirs, Some(&job("901", 1))));
+        // The same start of that job (two runs side by side in one allocation), another job, or a process outside
+        // Slurm must respect another host's lock.
+        assert!(!is_stale_in(theirs, Some(&job("901", 0))));
+        assert!(!is_stale_in(theirs, Some(&job("902", 3))));
         assert!(!is_stale_in(theirs, None));
-        assert!(!is_stale_in("4242 node-17", Some("901")));
-        // This very process is never stale to itself.
-        assert!(!is_stale_in(&format!("{} node-17 slurm-job=901", std::process::id()), Some("901")));
+        assert!(!is_stale_in("4242 node-17", Some(&job("901", 1))));
+        // On this host the process decides, whatever the job: this one is alive, that pid cannot be.
+        let here = host_name();
+        assert!(!is_stale_in(
+            &format!("{} {here} slurm-job=901 slurm-start=0", std::process::id()),
+            Some(&job("901", 1))
+        ));
+        assert!(is_stale_in(&format!("4294967294 {here} slurm-job=901 slurm-start=0"), Some(&job("901", 0))));
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {

@@ -1,4 +1,4 @@
-//! One evaluation of a generator and its Q heads: every metric of PAPER.md "How the results are measured",
+//! One evaluation of a generator and its Q heads: every metric of docs/method.md "How a run is measured",
 //! from fixed noise and codes (the caller's stream), with all networks in inference mode so that evaluating
 //! never changes a BatchNorm statistic of the run.
 

@@ -1,4 +1,4 @@
-//! How ss-InfoGAN runs are measured (Spurr et al. 2017, §4; PAPER.md "How the results are measured"):
+//! How ss-InfoGAN runs are measured (Spurr et al. 2017, §4; docs/method.md "How a run is measured"):
 //! C_err under the identity, greedy (official) and Hungarian code-to-class mappings ([`mapping`]), the
 //! mutual-information estimates in nats ([`information`]), and the Fréchet distance between feature sets
 //! ([`frechet`]) — pure functions of counts, probabilities and features — and the evaluation classifier

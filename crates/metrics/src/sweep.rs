@@ -96,9 +96,12 @@ pub fn progress_grid(
     let rows = code.size;
     let column = latent.sample_with(columns, vec![vec![0; columns]], rng);
     let n = rows * columns;
+    let mut semi_supervised = vec![vec![0u32; n]; latent.semi_supervised.len()];
+    // The first semi-supervised code picks the row; any further one stays at its first value.
+    semi_supervised[0] = (0..n).map(|i| (i / columns) as u32).collect();
     let batch = LatentBatch {
         batch: n,
-        semi_supervised: vec![(0..n).map(|i| (i / columns) as u32).collect()],
+        semi_supervised,
         unsupervised_categorical: column
             .unsupervised_categorical
             .iter()
@@ -175,7 +178,8 @@ pub fn traversal(
     let n = noise_samples * k * columns;
     let mut batch = LatentBatch {
         batch: n,
-        semi_supervised: vec![Vec::with_capacity(n)],
+        // The first semi-supervised code is the explorer's; any further one stays at its first value.
+        semi_supervised: vec![Vec::with_capacity(n); latent.semi_supervised.len()],
         unsupervised_categorical: vec![Vec::with_capacity(n); latent.unsupervised_categorical.len()],
         continuous: Vec::with_capacity(n * latent.continuous),
         noise: Vec::with_capacity(n * latent.noise),
@@ -194,6 +198,9 @@ pub fn traversal(
                     }
                 });
                 batch.semi_supervised[0].push(c as u32);
+                for other in batch.semi_supervised.iter_mut().skip(1) {
+                    other.push(0);
+                }
                 for (j, values) in batch.unsupervised_categorical.iter_mut().enumerate() {
                     let a = latent.continuous + j;
                     let step = match moved {

@@ -261,6 +261,19 @@ const SCRIPT: &str = r#"window.addEventListener('error', e => { document.body.da
     view.dataset.row = row; view.dataset.column = col;
     if (location.hash !== hash(s)) history.replaceState(null, '', hash(s));
   }
+  // The view follows a code's control as it moves (the address is replaced, not pushed, and the controls stay);
+  // the run, the code value and the noise sample go through the address (history, back button) and redraw all.
+  let current = null;
+  function moveAxis(a, step) {
+    current = Object.assign({}, current, { axis: a.name, step });
+    for (const b of current.sheet.axes) {
+      const at = b.name === current.axis ? current.step : b.base[current.z];
+      const input = document.getElementById('axis-' + b.name);
+      if (String(input.value) !== String(at)) input.value = at;
+      document.getElementById('val-' + b.name).textContent = b.values[at];
+    }
+    render(current);
+  }
   function build(s) {
     const sh = s.sheet;
     let html = '<label>run <select id="run">' + SHEETS.map(x => '<option value="' + x.id + '"' + (x === sh ? ' selected' : '') + '>' + x.title + '</option>').join('') + '</select></label>';
@@ -268,19 +281,24 @@ const SCRIPT: &str = r#"window.addEventListener('error', e => { document.body.da
     html += '<label>noise sample <button id="prev">&larr;</button> <span id="zv">' + (s.z + 1) + ' / ' + sh.n + '</span> <button id="next">&rarr;</button></label>';
     for (const a of sh.axes) {
       const step = a.name === s.axis ? s.step : a.base[s.z];
-      html += '<label>' + a.name + (a.continuous ? '' : ' (categorical)') + ' <input type="range" id="axis-' + a.name + '" min="0" max="' + (a.values.length - 1) + '" value="' + step + '"> <span id="val-' + a.name + '">' + a.values[step] + '</span></label>';
+      if (a.continuous) {
+        html += '<label>' + a.name + ' <input type="range" id="axis-' + a.name + '" min="0" max="' + (a.values.length - 1) + '" value="' + step + '"> <span id="val-' + a.name + '">' + a.values[step] + '</span></label>';
+      } else {
+        html += '<label>' + a.name + ' (categorical) <select id="axis-' + a.name + '">' + a.values.map((v, i) => '<option value="' + i + '"' + (i === step ? ' selected' : '') + '>' + v + '</option>').join('') + '</select> <span id="val-' + a.name + '" hidden>' + a.values[step] + '</span></label>';
+      }
     }
     controls.innerHTML = html;
     const go = t => { location.hash = hash(t); };
     document.getElementById('run').onchange = e => go({ sheet: SHEETS.find(x => x.id === e.target.value), c: 0, z: 0, axis: null, step: 0 });
-    document.getElementById('code').onchange = e => go(Object.assign({}, s, { c: parseInt(e.target.value, 10) }));
-    document.getElementById('prev').onclick = () => go(Object.assign({}, s, { z: (s.z + sh.n - 1) % sh.n, axis: null }));
-    document.getElementById('next').onclick = () => go(Object.assign({}, s, { z: (s.z + 1) % sh.n, axis: null }));
+    document.getElementById('code').onchange = e => go(Object.assign({}, current, { c: parseInt(e.target.value, 10) }));
+    document.getElementById('prev').onclick = () => go(Object.assign({}, current, { z: (current.z + sh.n - 1) % sh.n, axis: null }));
+    document.getElementById('next').onclick = () => go(Object.assign({}, current, { z: (current.z + 1) % sh.n, axis: null }));
     for (const a of sh.axes) {
-      document.getElementById('axis-' + a.name).oninput = e => go(Object.assign({}, s, { axis: a.name, step: parseInt(e.target.value, 10) }));
+      const input = document.getElementById('axis-' + a.name);
+      input[a.continuous ? 'oninput' : 'onchange'] = e => moveAxis(a, parseInt(e.target.value, 10));
     }
   }
-  function update() { const s = parse(); build(s); render(s); }
+  function update() { current = parse(); build(current); render(current); }
   window.addEventListener('hashchange', update);
   update();
   document.body.dataset.explorer = 'ready';

@@ -1,6 +1,8 @@
-//! The numbers of a report: every completed run's `metrics.csv` in one long polars frame, the final evaluation
-//! of each run, the mean ± std over seeds per (variant, labels), the convergence measure, and the curves the
-//! figures draw. Failed and unfinished runs are counted, never averaged in.
+//! The numbers of a report: every completed run's `metrics.csv` in one long polars frame (read and written with
+//! polars' CSV support; the grouping is a few loops over at most a few hundred thousand rows, without polars' lazy
+//! engine and the cloud and async stack it brings), the final evaluation of each run, the mean ± std over seeds
+//! per (variant, labels), the convergence measure, and the curves the figures draw. Failed and unfinished runs are
+//! counted, never averaged in.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -143,12 +145,63 @@ pub fn load_metrics(inputs: &ReportInputs) -> Result<Option<DataFrame>, ReportEr
             .try_into_reader_with_file_path(Some(path.clone()))
             .and_then(|reader| reader.finish())
             .map_err(|e| ReportError::io(&path, format!("not a metrics table (iteration,epoch,metric,value): {e}")))?;
-        frames.push(frame.lazy().with_columns([lit(run.group()).alias("group"), lit(run.seed as i64).alias("seed")]));
+        let height = frame.height();
+        let mut frame = frame;
+        frame.with_column(Column::new("group".into(), vec![run.group(); height]))?;
+        frame.with_column(Column::new("seed".into(), vec![run.seed as i64; height]))?;
+        frames.push(frame);
     }
-    if frames.is_empty() {
-        return Ok(None);
+    let mut frames = frames.into_iter();
+    let Some(mut long) = frames.next() else { return Ok(None) };
+    for frame in frames {
+        long.vstack_mut(&frame)?;
     }
-    Ok(Some(concat(frames, UnionArgs::default())?.collect()?))
+    Ok(Some(long))
+}
+
+/// The long frame as columns, in the order the runs logged them.
+struct Long {
+    groups: Vec<String>,
+    seeds: Vec<Option<f64>>,
+    iterations: Vec<Option<f64>>,
+    metrics: Vec<String>,
+    values: Vec<Option<f64>>,
+}
+
+impl Long {
+    fn of(frame: &DataFrame) -> Result<Long, ReportError> {
+        Ok(Long {
+            groups: strings(frame, "group")?,
+            seeds: floats(frame, "seed")?,
+            iterations: floats(frame, "iteration")?,
+            metrics: strings(frame, "metric")?,
+            values: floats(frame, "value")?,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.groups.len()
+    }
+}
+
+/// Keys in the order of their first row, each with its rows in order (what a stable group-by sees).
+fn group_rows<K: std::hash::Hash + Eq + Clone>(
+    rows: impl Iterator<Item = usize>,
+    key: impl Fn(usize) -> K,
+) -> Vec<(K, Vec<usize>)> {
+    let mut groups: Vec<(K, Vec<usize>)> = Vec::new();
+    let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    for i in rows {
+        let k = key(i);
+        match index.get(&k) {
+            Some(&g) => groups[g].1.push(i),
+            None => {
+                index.insert(k.clone(), groups.len());
+                groups.push((k, vec![i]));
+            }
+        }
+    }
+    groups
 }
 
 pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
@@ -181,55 +234,47 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
     let Some(long) = load_metrics(inputs)? else {
         return Ok(Tables { rows, curves, finals_long: Vec::new(), curves_long: Vec::new() });
     };
-    let row_of = |groups: &[String], i: usize| rows.iter().position(|r| r.group == groups[i]);
-    let curves_long: Vec<RunValue> = {
-        let (groups, seeds, iterations) =
-            (strings(&long, "group")?, floats(&long, "seed")?, floats(&long, "iteration")?);
-        let (metrics, values) = (strings(&long, "metric")?, floats(&long, "value")?);
-        (0..long.height())
-            .filter_map(|i| {
-                Some(RunValue {
-                    row: row_of(&groups, i)?,
-                    seed: seeds[i]? as u64,
-                    iteration: Some(iterations[i]? as i64),
-                    metric: metrics[i].clone(),
-                    value: values[i]?,
-                })
+    let long = Long::of(&long)?;
+    let row_of = |i: usize| rows.iter().position(|r| r.group == long.groups[i]);
+    let curves_long: Vec<RunValue> = (0..long.len())
+        .filter_map(|i| {
+            Some(RunValue {
+                row: row_of(i)?,
+                seed: long.seeds[i]? as u64,
+                iteration: Some(long.iterations[i]? as i64),
+                metric: long.metrics[i].clone(),
+                value: long.values[i]?,
             })
-            .collect()
-    };
+        })
+        .collect();
 
-    // The last evaluated value of each metric in each run, then mean ± std over seeds.
-    let finals = long
-        .clone()
-        .lazy()
-        .sort(["iteration"], SortMultipleOptions::default())
-        .group_by_stable([col("group"), col("seed"), col("metric")])
-        .agg([col("value").last()])
-        .collect()?;
-    let (groups, metrics, values) =
-        (strings(&finals, "group")?, strings(&finals, "metric")?, floats(&finals, "value")?);
-    let mut finals_long: Vec<RunValue> = {
-        let seeds = floats(&finals, "seed")?;
-        (0..finals.height())
-            .filter_map(|i| {
-                Some(RunValue {
-                    row: row_of(&groups, i)?,
-                    seed: seeds[i]? as u64,
-                    iteration: None,
-                    metric: metrics[i].clone(),
-                    value: values[i]?,
-                })
+    // The last evaluated value of each metric in each run, then mean ± std over seeds (in run order).
+    let mut by_iteration: Vec<usize> = (0..long.len()).collect();
+    by_iteration
+        .sort_by(|&a, &b| long.iterations[a].unwrap_or(f64::NAN).total_cmp(&long.iterations[b].unwrap_or(f64::NAN)));
+    let finals: Vec<((String, u64, String), Option<f64>)> = group_rows(by_iteration.into_iter(), |i| {
+        (long.groups[i].clone(), long.seeds[i].unwrap_or_default() as u64, long.metrics[i].clone())
+    })
+    .into_iter()
+    .map(|(key, rows)| (key, rows.last().and_then(|&i| long.values[i])))
+    .collect();
+    let mut finals_long: Vec<RunValue> = finals
+        .iter()
+        .filter_map(|((group, seed, metric), value)| {
+            Some(RunValue {
+                row: rows.iter().position(|r| &r.group == group)?,
+                seed: *seed,
+                iteration: None,
+                metric: metric.clone(),
+                value: (*value)?,
             })
-            .collect()
-    };
+        })
+        .collect();
     finals_long.sort_by(|a, b| (a.row, a.seed, &a.metric).cmp(&(b.row, b.seed, &b.metric)));
     for row in &mut rows {
         for metric in FINAL_METRICS {
-            let per_seed: Vec<f64> = (0..finals.height())
-                .filter(|&i| groups[i] == row.group && metrics[i] == metric)
-                .filter_map(|i| values[i])
-                .collect();
+            let per_seed: Vec<f64> =
+                finals.iter().filter(|((g, _, m), _)| *g == row.group && m == metric).filter_map(|(_, v)| *v).collect();
             if let Some(stat) = Stat::of(&per_seed) {
                 row.finals.insert(metric.to_string(), stat);
             }
@@ -238,47 +283,51 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
 
     // Convergence: the first evaluated iteration at or below each threshold, per run.
     for (t, threshold) in CONVERGENCE_THRESHOLDS.iter().enumerate() {
-        let reached = long
-            .clone()
-            .lazy()
-            .filter(col("metric").eq(lit(CONVERGENCE_METRIC)).and(col("value").lt_eq(lit(*threshold))))
-            .group_by_stable([col("group"), col("seed")])
-            .agg([col("iteration").min()])
-            .collect()?;
-        let (groups, iterations) = (strings(&reached, "group")?, floats(&reached, "iteration")?);
+        let reached = group_rows(
+            (0..long.len())
+                .filter(|&i| long.metrics[i] == CONVERGENCE_METRIC && long.values[i].is_some_and(|v| v <= *threshold)),
+            |i| (long.groups[i].clone(), long.seeds[i].unwrap_or_default() as u64),
+        );
         for row in &mut rows {
-            row.convergence[t] =
-                (0..reached.height()).filter(|&i| groups[i] == row.group).filter_map(|i| iterations[i]).collect();
+            row.convergence[t] = reached
+                .iter()
+                .filter(|((group, _), _)| *group == row.group)
+                .filter_map(|(_, seen)| seen.iter().filter_map(|&i| long.iterations[i]).reduce(f64::min))
+                .collect();
         }
     }
 
     // Curves: mean and seed spread per iteration.
     for metric in CURVE_METRICS {
-        let frame = long
-            .clone()
-            .lazy()
-            .filter(col("metric").eq(lit(metric)))
-            .group_by_stable([col("group"), col("iteration")])
-            .agg([col("value").mean().alias("mean"), col("value").min().alias("low"), col("value").max().alias("high")])
-            .sort(["iteration"], SortMultipleOptions::default())
-            .collect()?;
-        let groups = strings(&frame, "group")?;
-        let (iteration, mean, low, high) =
-            (floats(&frame, "iteration")?, floats(&frame, "mean")?, floats(&frame, "low")?, floats(&frame, "high")?);
         let mut per_group = Vec::new();
         for row in &rows {
-            let idx: Vec<usize> = (0..frame.height()).filter(|&i| groups[i] == row.group).collect();
-            if idx.is_empty() {
+            let points = group_rows(
+                (0..long.len()).filter(|&i| long.metrics[i] == metric && long.groups[i] == row.group),
+                |i| long.iterations[i].unwrap_or(f64::NAN).to_bits(),
+            );
+            if points.is_empty() {
                 continue;
             }
-            let take = |c: &[Option<f64>]| idx.iter().map(|&i| c[i].unwrap_or(f64::NAN)).collect::<Vec<_>>();
-            per_group.push(Curve {
+            let mut curve = Curve {
                 group: row.group.clone(),
-                iteration: take(&iteration),
-                mean: take(&mean),
-                low: take(&low),
-                high: take(&high),
-            });
+                iteration: Vec::new(),
+                mean: Vec::new(),
+                low: Vec::new(),
+                high: Vec::new(),
+            };
+            let mut points: Vec<(f64, Vec<f64>)> = points
+                .into_iter()
+                .map(|(bits, seen)| (f64::from_bits(bits), seen.iter().filter_map(|&i| long.values[i]).collect()))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            for (iteration, values) in points {
+                let n = values.len().max(1) as f64;
+                curve.iteration.push(iteration);
+                curve.mean.push(if values.is_empty() { f64::NAN } else { values.iter().sum::<f64>() / n });
+                curve.low.push(values.iter().copied().reduce(f64::min).unwrap_or(f64::NAN));
+                curve.high.push(values.iter().copied().reduce(f64::max).unwrap_or(f64::NAN));
+            }
+            per_group.push(curve);
         }
         if !per_group.is_empty() {
             curves.insert(metric.to_string(), per_group);
