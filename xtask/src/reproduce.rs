@@ -27,7 +27,8 @@ pub struct Args {
     /// A `[profiles.<name>]` of the TOML.
     #[arg(long)]
     profile: Option<String>,
-    /// Runs trained side by side; each gets an equal share of the CPU threads and logs to <run>/train.log.
+    /// Runs trained side by side; each gets an equal share of the CPU threads and logs to <run>/train.log, and the
+    /// terminal shows one bar for the sweep (runs done / failed / running, iterations, ETA).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: u16,
     /// Let the data step install a system package the dataset comes in (Fashion-MNIST: Debian's
@@ -450,28 +451,101 @@ fn train_all(binary: &Path, todo: VecDeque<&PlannedRun>, jobs: usize) -> anyhow:
     let jobs = jobs.min(total);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = (cores / jobs).max(1);
+    let dirs: Vec<PathBuf> = todo.iter().map(|r| crate::workspace_root().join(&r.dir)).collect();
     let queue = Mutex::new(todo.into_iter().enumerate().collect::<VecDeque<_>>());
     let failures = Mutex::new(Vec::new());
+    let (done, running) = (Mutex::new(0usize), Mutex::new(0usize));
     let started = Instant::now();
+    // Side by side, each run's own output goes to its train.log; the terminal shows one bar for the sweep:
+    // iterations trained (from each run's timing.csv) against the schedule (from its config.toml).
+    let bar = (jobs > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "  {elapsed_precise} [{bar:30}] {pos}/{len} iterations, ETA {eta}: {msg}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    });
+    let say = |line: String| match &bar {
+        Some(bar) if !bar.is_hidden() => bar.println(line),
+        _ => eprintln!("{line}"),
+    };
+    let finished = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let Some((index, run)) = queue.lock().unwrap().pop_front() else { break };
-                let begun = Instant::now();
-                let name = run.dir.display();
-                eprintln!("  [{}/{total}] training {name}", index + 1);
-                match train_one(binary, run, jobs, threads) {
-                    Ok(()) => eprintln!("  [{}/{total}] done {name} in {}", index + 1, minutes(begun)),
-                    Err(e) => {
-                        eprintln!("  [{}/{total}] FAILED {name}: {e:#}", index + 1);
-                        failures.lock().unwrap().push(format!("{name}: {e:#}"));
-                    }
+        if let Some(bar) = &bar {
+            let (dirs, done, running, failures, finished) = (&dirs, &done, &running, &failures, &finished);
+            scope.spawn(move || {
+                while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (trained, planned) =
+                        dirs.iter().map(|d| run_progress(d)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                    bar.set_length(planned.max(trained));
+                    bar.set_position(trained);
+                    let d = *done.lock().unwrap();
+                    let f = failures.lock().unwrap().len();
+                    let r = *running.lock().unwrap();
+                    let waiting = total.saturating_sub(d + f + r);
+                    bar.set_message(format!("runs {d} done, {f} failed, {r} running, {waiting} waiting"));
+                    std::thread::sleep(std::time::Duration::from_millis(500));
                 }
             });
         }
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let Some((index, run)) = queue.lock().unwrap().pop_front() else { break };
+                    let begun = Instant::now();
+                    let name = run.dir.display();
+                    *running.lock().unwrap() += 1;
+                    say(format!("  [{}/{total}] training {name}", index + 1));
+                    let result = train_one(binary, run, jobs, threads);
+                    *running.lock().unwrap() -= 1;
+                    match result {
+                        Ok(()) => {
+                            *done.lock().unwrap() += 1;
+                            say(format!("  [{}/{total}] done {name} in {}", index + 1, minutes(begun)));
+                        }
+                        Err(e) => {
+                            say(format!("  [{}/{total}] FAILED {name}: {e:#}", index + 1));
+                            failures.lock().unwrap().push(format!("{name}: {e:#}"));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            let _ = worker.join();
+        }
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
     });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     eprintln!("  {total} run(s) in {}", minutes(started));
     Ok(failures.into_inner().unwrap())
+}
+
+/// Iterations a run has trained (the last row of its timing.csv) and its schedule's total (its config.toml); zeros
+/// for what is not there yet.
+fn run_progress(dir: &Path) -> (u64, u64) {
+    let trained = std::fs::read_to_string(dir.join("timing.csv"))
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.split(',').next()?.parse().ok()))
+        .unwrap_or(0);
+    let planned = std::fs::read_to_string(dir.join("config.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .and_then(|t| {
+            let schedule = t.get("schedule")?;
+            Some(
+                schedule.get("epochs")?.as_integer()? as u64
+                    * schedule.get("iterations_per_epoch")?.as_integer()? as u64,
+            )
+        })
+        .unwrap_or(0);
+    (trained, planned)
 }
 
 /// One `ssinfogan train`; side by side, its output goes to `<run>/train.log` so that progress bars do not mix.

@@ -89,6 +89,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             run_dir: &run_dir,
             device: &device,
             inject_nan_at: None,
+            fault: None,
         };
         let mut seconds = time_iterations(&run, &networks, args.warmup, args.iterations)?;
         seconds.sort_by(f64::total_cmp);

@@ -146,9 +146,9 @@ pub fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Res
         ("images".to_string(), images.to_device(&Device::Cpu)?),
         ("codes".to_string(), Tensor::from_slice(codes, n, &Device::Cpu)?),
     ]);
-    let tmp = path.with_extension("safetensors.tmp");
+    let tmp = ssinfogan_core::run_dir::temporary_path(path);
     candle_core::safetensors::save(&tensors, &tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    ssinfogan_core::run_dir::commit(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// One evaluation setup (classifier, test split, fixed noise) for `eval`, and as a training hook: every `every`

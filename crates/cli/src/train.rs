@@ -137,6 +137,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         run_dir: &run_dir,
         device: &device,
         inject_nan_at: std::env::var("SSINFOGAN_INJECT_NAN_AT").ok().and_then(|v| v.parse().ok()),
+        fault: match std::env::var("SSINFOGAN_FAULT") {
+            Ok(text) if !text.is_empty() => {
+                Some(text.parse().map_err(|e: String| anyhow::anyhow!("SSINFOGAN_FAULT: {e}"))?)
+            }
+            _ => None,
+        },
     };
     tracing::info!(
         "training {} on {} ({} labelled: {:?} per class)",

@@ -1,12 +1,12 @@
 //! What a sweep left running overnight must survive, each on the smoke profile and a small IDX fixture:
-//! a second process on the same run, a diverging run among healthy ones, a SIGKILL at a random moment, and
-//! a results directory that cannot be written. And the same seed must give the same bytes.
+//! a second process on the same run, a diverging run among healthy ones, an abort at a checkpoint (after one, and
+//! in the middle of writing one), a results directory that cannot be written, and the refusals to resume under
+//! another config or to evaluate on other data. And the same seed must give the same bytes.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{ssinfogan, write_idx_dir};
 
@@ -109,42 +109,91 @@ fn a_diverging_run_fails_alone_and_the_report_marks_it_failed() {
     assert!(table.contains("| infogan | 0 (0.00%) | 0 (1 failed, 0 unfinished) |"), "{table}");
 }
 
+/// A run that dies at a checkpoint (`SSINFOGAN_FAULT`: abort right after checkpoint 1 is complete, or while
+/// checkpoint 2 is half written) resumes from the last complete one and ends with the bytes of a run never
+/// interrupted. The fault points are fixed, so every run of this test tests the same two things.
 #[test]
-fn a_run_killed_at_a_random_moment_resumes_to_the_same_bytes() {
+fn a_run_aborted_at_a_checkpoint_resumes_to_the_same_bytes() {
     let reference = fixture();
     let out = run(reference.path(), &train_args("ss-infogan", "20", "2"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-
-    let root = fixture();
-    // Warm the classifier cache first so that the kill lands in training, not in the classifier.
-    let warm = ssinfogan(root.path(), &["classifier", "--experiment", &experiment(), "--profile", "smoke"]);
-    assert!(warm.status.success(), "{}", String::from_utf8_lossy(&warm.stderr));
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos() as u64;
-    let delay = Duration::from_millis(300 + nanos % 1500);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
-        .current_dir(root.path())
-        .args(&train_args("ss-infogan", "20", "2")[..])
-        .env("HF_HUB_OFFLINE", "1")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(delay);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let out = run(root.path(), &train_args("ss-infogan", "20", "2"));
-    assert!(out.status.success(), "killed after {delay:?}: {}", String::from_utf8_lossy(&out.stderr));
-
-    let dir = run_dir(root.path(), "ss-infogan-n20-s2");
     let read = |dir: &Path, f: &str| std::fs::read(dir.join(f)).unwrap();
     let reference_dir = run_dir(reference.path(), "ss-infogan-n20-s2");
-    assert_eq!(read(&dir, "metrics.csv"), read(&reference_dir, "metrics.csv"), "killed after {delay:?}");
-    assert_eq!(read(&dir, "summary.json"), read(&reference_dir, "summary.json"));
-    assert_eq!(read(&dir, "samples.safetensors"), read(&reference_dir, "samples.safetensors"));
-    // No temporary file is left behind, nor a lock.
-    for entry in walk(&dir) {
-        let name = entry.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(!name.ends_with(".tmp") && name != "run.lock", "left behind: {}", entry.display());
+
+    for (fault, resumes_after) in [("abort-after-checkpoint:1", "epoch 1"), ("abort-in-checkpoint:2", "epoch 1")] {
+        let root = fixture();
+        let aborted = Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
+            .current_dir(root.path())
+            .args(&train_args("ss-infogan", "20", "2")[..])
+            .env("HF_HUB_OFFLINE", "1")
+            .env("SSINFOGAN_FAULT", fault)
+            .output()
+            .unwrap();
+        assert!(!aborted.status.success(), "{fault}: the run did not abort");
+        let dir = run_dir(root.path(), "ss-infogan-n20-s2");
+        assert!(!dir.join("summary.json").exists() && dir.join("run.lock").exists(), "{fault}: not an aborted run");
+        let out = run(root.path(), &train_args("ss-infogan", "20", "2"));
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{fault}: {log}");
+        assert!(log.contains(&format!("after {resumes_after}")), "{fault}: did not resume from a checkpoint:\n{log}");
+        assert_eq!(read(&dir, "metrics.csv"), read(&reference_dir, "metrics.csv"), "{fault}");
+        assert_eq!(read(&dir, "summary.json"), read(&reference_dir, "summary.json"), "{fault}");
+        assert_eq!(read(&dir, "samples.safetensors"), read(&reference_dir, "samples.safetensors"), "{fault}");
+        // No temporary file is left behind, nor a lock.
+        for entry in walk(&dir) {
+            let name = entry.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(!name.ends_with(".tmp") && name != "run.lock", "{fault}: left behind: {}", entry.display());
+        }
     }
+    let bad = Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
+        .current_dir(reference.path())
+        .args(&train_args("infogan", "0", "9")[..])
+        .env("SSINFOGAN_FAULT", "abort-sometime")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("SSINFOGAN_FAULT: `abort-sometime` is not a fault"));
+}
+
+/// A run directory trained under one config is not resumed under another: the run would mix two experiments.
+#[test]
+fn resuming_with_a_changed_config_is_refused() {
+    let root = fixture();
+    // A run interrupted after its first epoch.
+    let aborted = Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
+        .current_dir(root.path())
+        .args(&train_args("ss-infogan", "20", "4")[..])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("SSINFOGAN_FAULT", "abort-after-checkpoint:1")
+        .output()
+        .unwrap();
+    assert!(!aborted.status.success());
+    // The same run (variant, labels, seed, results directory) from an experiment file that changes λ_ss.
+    let changed = root.path().join("changed.toml");
+    std::fs::write(&changed, format!("extends = {:?}\n[loss]\nlambda_ss = 8.0\n", experiment())).unwrap();
+    let mut args = train_args("ss-infogan", "20", "4");
+    args[2] = changed.display().to_string();
+    let before = std::fs::read(run_dir(root.path(), "ss-infogan-n20-s4").join("metrics.csv")).unwrap();
+    let out = run(root.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("holds a run with a different config"), "{stderr}");
+    assert_eq!(std::fs::read(run_dir(root.path(), "ss-infogan-n20-s4").join("metrics.csv")).unwrap(), before);
+}
+
+/// A run is evaluated only on the data it was trained on: other data would give numbers of another experiment.
+#[test]
+fn evaluating_on_other_data_is_refused() {
+    let root = fixture();
+    let out = run(root.path(), &train_args("infogan", "0", "5"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The same file names, other digits.
+    write_idx_dir(&root.path().join("data/mnist"), 41, 20);
+    let mut args = train_args("infogan", "0", "5");
+    args[0] = "eval".into();
+    let out = run(root.path(), &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("is not the data") && stderr.contains("was trained on"), "{stderr}");
 }
 
 #[test]

@@ -11,6 +11,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The identity of one run within an experiment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -127,41 +128,84 @@ pub struct RunLock {
     path: PathBuf,
 }
 
+/// Locks are written under a name of their own first; a counter keeps two threads of one process apart (and
+/// `remove_temporaries` removes what a killed process left of one).
+static LOCK_ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How long a lock that names no owner (empty or cut short) may be a writer's, still writing, before it counts as
+/// left by a crash. This version never leaves one (a lock appears whole or not at all); older ones could.
+const UNNAMED_LOCK_GRACE: Duration = Duration::from_secs(30);
+
 impl RunLock {
+    /// Takes `run`'s lock, or says who holds it. The lock appears whole or not at all: its line is written to a file
+    /// of this process's own and hard-linked to `run.lock`, which fails when `run.lock` exists (as `create_new`
+    /// does). A stale lock is taken over under an exclusive lock on `.run.lock.takeover` (flock): the taker reads
+    /// the lock again there, removes it only if it is still the one judged stale, and links its own; of processes
+    /// that found one stale lock at once, exactly one gets it.
     pub fn acquire(run: &RunDir) -> Result<RunLock, LockError> {
         let path = run.lock();
         let io = |error| LockError::Io { path: path.clone(), error };
         std::fs::create_dir_all(run.root()).map_err(io)?;
-        let me = owner_line();
-        for _ in 0..2 {
-            match std::fs::File::options().write(true).create_new(true).open(&path) {
-                Ok(mut file) => {
-                    file.write_all(me.as_bytes()).and_then(|_| file.sync_all()).map_err(io)?;
-                    return Ok(RunLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let owner = std::fs::read_to_string(&path).unwrap_or_default();
-                    if !is_stale(&owner) {
-                        return Err(LockError::Held { path, owner: owner.trim().to_string() });
-                    }
+        let attempt = LOCK_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mine = run.root().join(format!(".run.lock.{}-{attempt}.tmp", std::process::id()));
+        let result = Self::take(&path, &mine, &run.root().join(".run.lock.takeover"));
+        let _ = std::fs::remove_file(&mine);
+        result
+    }
+
+    fn take(path: &Path, mine: &Path, guard: &Path) -> Result<RunLock, LockError> {
+        let io = |error| LockError::Io { path: path.to_path_buf(), error };
+        let mut file = std::fs::File::create(mine).map_err(io)?;
+        file.write_all(owner_line().as_bytes()).and_then(|_| file.sync_all()).map_err(io)?;
+        drop(file);
+        let link = || match std::fs::hard_link(mine, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io(e)),
+        };
+        let held = |owner: String| LockError::Held { path: path.to_path_buf(), owner: owner.trim().to_string() };
+        for _ in 0..4 {
+            if link()? {
+                return Ok(RunLock { path: path.to_path_buf() });
+            }
+            let owner = match std::fs::read_to_string(path) {
+                Ok(owner) => owner,
+                // Released between the link and the read: try again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(e)),
+            };
+            if !lock_is_stale(path, &owner) {
+                return Err(held(owner));
+            }
+            let guard = std::fs::File::options().create(true).truncate(false).write(true).open(guard).map_err(io)?;
+            guard.lock().map_err(io)?;
+            // Under the guard: still the lock judged stale? Then it goes, and ours takes its place.
+            match std::fs::read_to_string(path) {
+                Ok(now) if now == owner => {
                     tracing_free_warn(&format!("taking over the stale run lock {} ({})", path.display(), owner.trim()));
-                    match std::fs::remove_file(&path) {
+                    match std::fs::remove_file(path) {
                         Ok(()) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => return Err(io(e)),
                     }
+                    let taken = link()?;
+                    drop(guard);
+                    if taken {
+                        return Ok(RunLock { path: path.to_path_buf() });
+                    }
                 }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io(e)),
             }
         }
-        let owner = std::fs::read_to_string(&path).unwrap_or_default();
-        Err(LockError::Held { path, owner: owner.trim().to_string() })
+        Err(held(std::fs::read_to_string(path).unwrap_or_default()))
     }
 
     /// Whether a live process holds `run`'s lock (what `plan` reports as `running`).
     pub fn is_held(run: &RunDir) -> bool {
         match std::fs::read_to_string(run.lock()) {
-            Ok(owner) => !is_stale(&owner),
+            Ok(owner) => !lock_is_stale(&run.lock(), &owner),
             Err(_) => false,
         }
     }
@@ -203,6 +247,21 @@ fn slurm_job() -> Option<SlurmJob> {
 /// runs side by side in one allocation) respect each other's locks.
 fn is_stale(owner: &str) -> bool {
     is_stale_in(owner, slurm_job().as_ref())
+}
+
+/// `is_stale` for the lock file at `path`: one that names no owner counts as stale only once it is older than
+/// [`UNNAMED_LOCK_GRACE`], since its writer may still be writing it.
+fn lock_is_stale(path: &Path, owner: &str) -> bool {
+    if !names_an_owner(owner) {
+        let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        return age.is_none_or(|age| age >= UNNAMED_LOCK_GRACE);
+    }
+    is_stale(owner)
+}
+
+fn names_an_owner(owner: &str) -> bool {
+    let mut parts = owner.split_whitespace();
+    parts.next().is_some_and(|p| p.parse::<u32>().is_ok()) && parts.next().is_some()
 }
 
 /// `is_stale` as seen from inside the Slurm job `ours` (None: outside Slurm).
@@ -254,14 +313,32 @@ fn tracing_free_warn(message: &str) {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, flushing to disk
 /// first: a reader (or a crash) sees the old file or the new one, never half of one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
+    let tmp = temporary_path(path);
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
     drop(file);
-    std::fs::rename(&tmp, path)
+    commit(&tmp, path)
+}
+
+/// The temporary name of `path` for a writer that cannot hand over bytes (a library that writes a file itself):
+/// `.<name>.tmp` beside it, the name [`remove_temporaries`] removes when a run resumes. Write it whole, then
+/// [`commit`] it.
+pub fn temporary_path(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.join(format!(".{name}.tmp"))
+}
+
+/// Makes the fully written `tmp` the file `path`: its data flushed to disk, renamed over `path`, and the directory
+/// flushed too, so that after a power loss the new file is there under its name (a rename lives in the directory).
+pub fn commit(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(tmp)?.sync_all()?;
+    std::fs::rename(tmp, path)?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -318,6 +395,56 @@ mod tests {
             Some(&job("901", 1))
         ));
         assert!(is_stale_in(&format!("4294967294 {here} slurm-job=901 slurm-start=0"), Some(&job("901", 0))));
+    }
+
+    #[test]
+    fn of_processes_that_find_one_stale_lock_exactly_one_takes_it() {
+        let dir = tempfile_dir("race");
+        let run = RunDir::new(&dir, "mnist", &RunId { variant: "infogan".into(), n_labelled: 0, seed: 3 });
+        std::fs::create_dir_all(run.root()).unwrap();
+        for round in 0..40 {
+            std::fs::write(run.lock(), format!("4294967294 {}", host_name())).unwrap();
+            let barrier = std::sync::Barrier::new(4);
+            let won: Vec<bool> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            // Held on to until every contender has tried.
+                            RunLock::acquire(&run).map(std::mem::forget).is_ok()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert_eq!(won.iter().filter(|w| **w).count(), 1, "round {round}: {won:?}");
+            std::fs::remove_file(run.lock()).unwrap();
+            // Nothing of the contest is left behind but the lock itself and the takeover guard.
+            let left: Vec<String> = std::fs::read_dir(run.root())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(left, [".run.lock.takeover"], "round {round}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_lock_that_names_no_owner_is_respected_while_its_writer_may_still_be_writing() {
+        let dir = tempfile_dir("unnamed");
+        let run = RunDir::new(&dir, "mnist", &RunId { variant: "infogan".into(), n_labelled: 0, seed: 4 });
+        std::fs::create_dir_all(run.root()).unwrap();
+        std::fs::write(run.lock(), "").unwrap();
+        assert!(RunLock::is_held(&run));
+        assert!(matches!(RunLock::acquire(&run), Err(LockError::Held { .. })));
+        // Left long ago by a crash: taken over.
+        let old = std::time::SystemTime::now() - UNNAMED_LOCK_GRACE - Duration::from_secs(1);
+        std::fs::File::options().write(true).open(run.lock()).unwrap().set_modified(old).unwrap();
+        assert!(!RunLock::is_held(&run));
+        let lock = RunLock::acquire(&run).unwrap();
+        assert_eq!(std::fs::read_to_string(run.lock()).unwrap(), owner_line());
+        drop(lock);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {

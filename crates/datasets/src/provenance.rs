@@ -48,9 +48,8 @@ impl Provenance {
         std::fs::create_dir_all(data_root).map_err(|e| DataError::io(data_root, e))?;
         let json = serde_json::to_string_pretty(self)
             .map_err(|e| DataError::Invalid(format!("cannot serialise the data source record: {e}")))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, json + "\n").map_err(|e| DataError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| DataError::io(&path, e))?;
+        ssinfogan_core::run_dir::write_atomically(&path, (json + "\n").as_bytes())
+            .map_err(|e| DataError::io(&path, e))?;
         Ok(path)
     }
 

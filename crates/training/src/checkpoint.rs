@@ -45,6 +45,7 @@ pub fn save(
     discriminator: &VarMap,
     adam_g: &Adam,
     adam_d: &Adam,
+    abort_midway: bool,
 ) -> Result<(), TrainError> {
     let name = format!("epoch-{:04}", state.epochs_done);
     let target = dir.join(&name);
@@ -56,6 +57,10 @@ pub fn save(
     generator.save(&path).map_err(tensors(&path))?;
     let path = target.join("discriminator.safetensors");
     discriminator.save(&path).map_err(tensors(&path))?;
+    if abort_midway {
+        // The test hook of `CheckpointFault::InCheckpoint`: dies with half a checkpoint on disk.
+        std::process::abort();
+    }
     let path = target.join("optimiser.safetensors");
     let mut moments: HashMap<String, Tensor> = HashMap::new();
     moments.extend(adam_g.state().map_err(tensors(&path))?.into_iter().map(|(k, v)| (format!("generator.{k}"), v)));

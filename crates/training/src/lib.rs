@@ -12,7 +12,7 @@ pub mod run;
 
 pub use adam::{Adam, AdamConfig};
 pub use config::{OptimiserConfig, ScheduleConfig};
-pub use run::{time_iterations, train, EpochHook, Networks, RunSummary, TrainingRun};
+pub use run::{time_iterations, train, CheckpointFault, EpochHook, Networks, RunSummary, TrainingRun};
 
 use std::path::PathBuf;
 

@@ -39,6 +39,34 @@ pub struct TrainingRun<'a> {
     pub device: &'a Device,
     /// Test hook: makes the discriminator loss NaN at this iteration (1-based) to exercise the divergence guard.
     pub inject_nan_at: Option<u64>,
+    /// Test hook: the process aborts at a checkpoint, as a power loss or SIGKILL would, at a point every run of a
+    /// test reaches the same way.
+    pub fault: Option<CheckpointFault>,
+}
+
+/// Where a run aborts (`SSINFOGAN_FAULT`), by the epoch whose checkpoint it is (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointFault {
+    /// Right after checkpoint N is complete (`abort-after-checkpoint:N`).
+    AfterCheckpoint(usize),
+    /// While checkpoint N is being written: its weights are on disk, its optimiser state and the `latest` pointer
+    /// are not (`abort-in-checkpoint:N`).
+    InCheckpoint(usize),
+}
+
+impl std::str::FromStr for CheckpointFault {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a fault: abort-after-checkpoint:N or abort-in-checkpoint:N (N ≥ 1)");
+        let (kind, epoch) = text.split_once(':').ok_or_else(bad)?;
+        let epoch: usize = epoch.parse().ok().filter(|e| *e >= 1).ok_or_else(bad)?;
+        match kind {
+            "abort-after-checkpoint" => Ok(CheckpointFault::AfterCheckpoint(epoch)),
+            "abort-in-checkpoint" => Ok(CheckpointFault::InCheckpoint(epoch)),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// Work done after every epoch, before its checkpoint: an evaluation whose rows go into `metrics.csv`. It must
@@ -206,6 +234,7 @@ pub fn train(
             &[("wall_seconds", started.elapsed().as_secs_f64())],
         )
         .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
+        let fault_here = |f: CheckpointFault| run.fault == Some(f);
         checkpoint::save(
             &checkpoints,
             &state,
@@ -213,7 +242,11 @@ pub fn train(
             &networks.discriminator_vars,
             &adam_g,
             &adam_d,
+            fault_here(CheckpointFault::InCheckpoint(state.epochs_done)),
         )?;
+        if fault_here(CheckpointFault::AfterCheckpoint(state.epochs_done)) {
+            std::process::abort();
+        }
         last_means = rows.iter().map(|(n, v)| (n.to_string(), *v)).collect();
         tracing::info!(
             "epoch {}/{}: {}",

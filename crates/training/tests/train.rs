@@ -119,6 +119,7 @@ fn run_in(dir: &Path, s: &Setup, inject_nan_at: Option<u64>) -> Result<RunDir, T
         run_dir: &run_dir,
         device: &Device::Cpu,
         inject_nan_at,
+        fault: None,
     };
     train(&run, &mut networks(1), None).map(|_| run_dir)
 }

@@ -74,6 +74,10 @@ impl HubSettings {
     }
 }
 
+/// How often a Hub request that failed (a dropped connection, a 5xx) is tried again.
+#[cfg(feature = "hub")]
+const HUB_RETRIES: usize = 3;
+
 /// The parquet shards of the train and test splits, in shard order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubFiles {
@@ -126,10 +130,21 @@ pub fn fetch(dataset: HubDataset, settings: &HubSettings) -> Result<HubFiles> {
     let api = hf_hub::api::sync::ApiBuilder::from_cache(Cache::new(settings.cache_dir.clone()))
         .with_endpoint(settings.endpoint.clone())
         .with_progress(true)
+        // A download cut off by a flaky connection resumes where it stopped, up to this many times.
+        .with_retries(HUB_RETRIES)
         .build()
         .map_err(unreachable)?
         .repo(repo);
-    let listing = api.info().map_err(unreachable)?;
+    // The listing is one small request: asked again after a pause when it fails.
+    let mut listing = api.info();
+    for attempt in 1..=HUB_RETRIES {
+        if listing.is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(attempt as u64 * 2));
+        listing = api.info();
+    }
+    let listing = listing.map_err(unreachable)?;
     let shards = |split: &str| -> Result<Vec<PathBuf>> {
         let prefix = format!("{}/{split}/", dataset.config);
         let mut names: Vec<&str> = listing
