@@ -43,8 +43,8 @@ impl Difference {
         self.ci.is_some_and(|(low, _)| low > 0.0)
     }
 
-    /// `Δ +0.070, 95% CI [+0.012, +0.128]` and `: within seed noise` where it is; `Δ +0.070 (1 vs 2 seeds: within
-    /// seed noise)` without an interval.
+    /// `Δ +0.070, 95% CI [+0.012, +0.128]` and `: within seed noise` where it is; `Δ +0.070; 1 vs 2 seeds: within
+    /// seed noise` without an interval.
     pub fn describe(&self, digits: usize) -> String {
         match self.ci {
             Some((low, high)) => format!(
@@ -53,7 +53,7 @@ impl Difference {
                 if self.within_noise() { ": within seed noise" } else { "" }
             ),
             None => {
-                format!("Δ {:+.digits$} ({} vs {} seeds: within seed noise)", self.delta, self.seeds.0, self.seeds.1)
+                format!("Δ {:+.digits$}; {} vs {} seeds: within seed noise", self.delta, self.seeds.0, self.seeds.1)
             }
         }
     }
@@ -103,7 +103,7 @@ mod tests {
     fn one_seed_or_an_interval_through_zero_is_within_seed_noise() {
         let single = Difference::of(Stat { mean: 0.1, std: None, n: 1 }, stat(0.3, 0.01, 3));
         assert!(single.ci.is_none() && single.within_noise() && !single.clearly_negative());
-        assert_eq!(single.describe(3), "Δ -0.200 (1 vs 3 seeds: within seed noise)");
+        assert_eq!(single.describe(3), "Δ -0.200; 1 vs 3 seeds: within seed noise");
         let noisy = Difference::of(stat(0.12, 0.05, 2), stat(0.10, 0.05, 2));
         assert!(noisy.within_noise() && noisy.describe(2).ends_with(": within seed noise"), "{}", noisy.describe(2));
         let clear = Difference::of(stat(0.05, 0.01, 3), stat(0.40, 0.02, 3));

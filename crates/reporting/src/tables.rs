@@ -337,11 +337,11 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
 }
 
 fn strings(frame: &DataFrame, name: &str) -> Result<Vec<String>, ReportError> {
-    Ok(frame.column(name)?.str()?.into_iter().map(|s| s.unwrap_or_default().to_string()).collect())
+    Ok(frame.column(name)?.str()?.iter().map(|s| s.unwrap_or_default().to_string()).collect())
 }
 
 fn floats(frame: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, ReportError> {
-    Ok(frame.column(name)?.cast(&DataType::Float64)?.f64()?.into_iter().collect())
+    Ok(frame.column(name)?.cast(&DataType::Float64)?.f64()?.iter().collect())
 }
 
 /// The columns `<name>_mean` and `<name>_std` (empty where a row has no value or a single seed).
@@ -381,7 +381,7 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
             rows.iter().map(|r| r.convergence[t].len() as u64).collect::<Vec<_>>(),
         ));
     }
-    let mut frame = DataFrame::new(columns)?;
+    let mut frame = DataFrame::new(rows.len(), columns)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv).include_header(true).finish(&mut frame)?;
     let dir = inputs.results_dir.join("tables");
@@ -568,7 +568,7 @@ pub fn write_ablations(
         let noise: Vec<Option<bool>> = differences.iter().map(|d| d.map(|d| d.within_noise())).collect();
         columns.push(Column::new(format!("{metric}_delta_within_seed_noise").into(), noise));
     }
-    let mut frame = DataFrame::new(columns)?;
+    let mut frame = DataFrame::new(rows.len(), columns)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv).include_header(true).finish(&mut frame)?;
     crate::write_file(&inputs.results_dir.join("tables").join("ablations.csv"), &csv, written)?;

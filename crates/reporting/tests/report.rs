@@ -188,7 +188,7 @@ fn claims_that_fail_their_criterion_are_reported_as_not_held_or_within_seed_nois
     assert_eq!(verdicts, vec![NotHeld, WithinNoise, NotHeld, NotHeld, WithinNoise]);
     let report = std::fs::read_to_string(root.join("REPORT.md")).unwrap();
     assert!(report.contains("One seed: no spread is known"));
-    assert!(report.contains("Δ +10.00 (1 vs 1 seeds: within seed noise)"), "{report}");
+    assert!(report.contains("Δ +10.00; 1 vs 1 seeds: within seed noise"), "{report}");
     assert!(report.contains("one seed per curve: no band"), "{report}");
     assert!(!report.contains("A subset of the published dataset"));
 }
