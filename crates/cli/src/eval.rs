@@ -296,7 +296,7 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,
     ) -> Result<Vec<(&'static str, f64)>, ssinfogan_training::TrainError> {
-        if (epoch + 1) % self.every != 0 {
+        if !(epoch + 1).is_multiple_of(self.every) {
             return Ok(Vec::new());
         }
         let metrics = self.evaluate(generator, discriminator)?.metrics;

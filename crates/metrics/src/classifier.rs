@@ -40,7 +40,7 @@ impl Classifier {
     /// A classifier of `image`-shaped inputs into `num_classes`; both sides must be multiples of 4 (two 2×2
     /// poolings).
     pub fn new(image: ImageSpec, num_classes: usize, vb: VarBuilder) -> Result<Self> {
-        if image.height % 4 != 0 || image.width % 4 != 0 {
+        if !image.height.is_multiple_of(4) || !image.width.is_multiple_of(4) {
             candle_core::bail!("the evaluation classifier needs image sides divisible by 4, got {image}");
         }
         let same = Conv2dConfig { padding: 2, ..Default::default() };

@@ -209,12 +209,12 @@ pub fn traversal(
                     };
                     values.push(step as u32);
                 }
-                for j in 0..latent.continuous {
+                for (j, axis) in axes.iter().enumerate().take(latent.continuous) {
                     let step = match moved {
                         Some((m, step)) if m == j => step,
-                        _ => axes[j].base[z],
+                        _ => axis.base[z],
                     };
-                    batch.continuous.push(axes[j].values[step]);
+                    batch.continuous.push(axis.values[step]);
                 }
                 batch.noise.extend_from_slice(&draws.noise[z * latent.noise..][..latent.noise]);
             }

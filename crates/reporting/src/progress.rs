@@ -103,7 +103,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         // Two rows of three 2×2 grey images; each frame one shade, written out of order.
         for (iteration, shade) in [(200u64, 0.5f32), (100, 0.0), (300, 1.0)] {
-            write_frame(&dir, iteration, &vec![shade; 2 * 3 * 4], 2, 3, (1, 2, 2)).unwrap();
+            write_frame(&dir, iteration, &[shade; 2 * 3 * 4], 2, 3, (1, 2, 2)).unwrap();
         }
         std::fs::write(dir.join("notes.txt"), "not a frame").unwrap();
         let listed: Vec<u64> = frames(&dir).unwrap().iter().map(|(i, _)| *i).collect();

@@ -94,7 +94,7 @@ where
         .map(|(slot, item)| {
             decode(item, slot)?;
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if n % PROGRESS_EVERY == 0 {
+            if n.is_multiple_of(PROGRESS_EVERY) {
                 tracing::info!("{what}: {n} of {} images decoded", items.len());
             }
             Ok(())

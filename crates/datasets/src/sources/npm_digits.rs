@@ -81,7 +81,7 @@ pub fn load(tarball: &Path) -> Result<(Split, Split)> {
         let digits: DigitsFile = serde_json::from_str(&text).map_err(|e| {
             DataError::bad_file(tarball, format!("{name} is not a digits file {{\"data\": [grey levels]}}: {e}"))
         })?;
-        if digits.data.is_empty() || digits.data.len() % PIXELS != 0 {
+        if digits.data.is_empty() || !digits.data.len().is_multiple_of(PIXELS) {
             return Err(DataError::bad_file(
                 tarball,
                 format!(
