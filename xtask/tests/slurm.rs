@@ -33,6 +33,15 @@ fn xtask(root: &Path) -> Command {
     command
 }
 
+/// `cargo xtask reproduce <toml> <flags…>` on the fixture under `root`: its data in `root/data`, its results into
+/// `root/results`.
+fn reproduce(root: &Path, toml: &Path, flags: &[&str]) -> Command {
+    let mut command = xtask(root);
+    command.arg("reproduce").arg(toml).args(flags);
+    command.arg("--results").arg(root.join("results")).arg("--data-root").arg(root.join("data"));
+    command
+}
+
 /// An IDX file: the magic (unsigned bytes, `dims` dimensions), each dimension big-endian, then the bytes.
 fn idx(dims: &[u32], bytes: &[u8]) -> Vec<u8> {
     let mut out = vec![0, 0, 0x08, dims.len() as u8];
@@ -131,14 +140,7 @@ fn emit_writes_the_script_of_the_pending_runs_and_its_tasks_train_them() {
         2,
         r#"{ variant = "infogan" }, { variant = "ss-infogan", labels = [20] }"#,
     );
-    let out = xtask(root.path())
-        .args(["reproduce", toml.to_str().unwrap(), "--emit", "slurm", "--mem", "700M", "--time", "20"])
-        .arg("--results")
-        .arg(&results)
-        .arg("--data-root")
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = reproduce(root.path(), &toml, &["--emit", "slurm", "--mem", "700M", "--time", "20"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let script_path = results.join("emitted/slurm/sweep.sbatch");
     let script = std::fs::read_to_string(&script_path).unwrap();
@@ -166,14 +168,7 @@ fn emit_writes_the_script_of_the_pending_runs_and_its_tasks_train_them() {
     let beyond = Command::new("bash").arg(&script_path).env("SLURM_ARRAY_TASK_ID", "2").output().unwrap();
     assert_eq!(beyond.status.code(), Some(2));
     // With every run completed there is nothing left to write.
-    let out = xtask(root.path())
-        .args(["reproduce", toml.to_str().unwrap(), "--emit", "slurm"])
-        .arg("--results")
-        .arg(&results)
-        .arg("--data-root")
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = reproduce(root.path(), &toml, &["--emit", "slurm"]).output().unwrap();
     assert!(out.status.success() && text(&out).contains("nothing to submit"), "{}", text(&out));
 }
 
@@ -186,14 +181,7 @@ fn resources_no_node_has_are_refused_before_anything_is_submitted() {
     let toml = write_experiment(root.path(), "too-big", 2, r#"{ variant = "infogan" }"#);
     let cpus: u32 =
         slurm("sinfo", &["-h", "-N", "-o", "%c"]).lines().filter_map(|l| l.trim().parse().ok()).max().unwrap();
-    let out = xtask(root.path())
-        .args(["reproduce", toml.to_str().unwrap(), "--slurm", "--cpus-per-task", &(cpus + 1).to_string()])
-        .arg("--results")
-        .arg(&results)
-        .arg("--data-root")
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = reproduce(root.path(), &toml, &["--slurm", "--cpus-per-task", &(cpus + 1).to_string()]).output().unwrap();
     let printed = text(&out);
     assert!(!out.status.success(), "{printed}");
     assert!(
@@ -226,19 +214,12 @@ fn an_array_is_submitted_once_followed_requeued_and_reported() {
     std::fs::create_dir_all(&refused).unwrap();
     std::fs::write(refused.join("config.toml"), "[experiment]\nname = \"something else\"\n").unwrap();
 
-    let reproduce = |root: &Path| {
-        let mut command = xtask(root);
-        command
-            .args(["reproduce", toml.to_str().unwrap(), "--slurm", "--poll-seconds", "0.5"])
-            .arg("--results")
-            .arg(&results)
-            .arg("--data-root")
-            .arg(&data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+    let on_slurm = || {
+        let mut command = reproduce(root.path(), &toml, &["--slurm", "--poll-seconds", "0.5"]);
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
         command
     };
-    let mut first = reproduce(root.path()).spawn().unwrap();
+    let mut first = on_slurm().spawn().unwrap();
     let first_err = collect_stderr(&mut first);
     let record_path = results.join(name).join("slurm/array.json");
     wait_for("the array to be submitted", Duration::from_secs(300), || record_path.exists());
@@ -272,7 +253,7 @@ fn an_array_is_submitted_once_followed_requeued_and_reported() {
 
     // A second invocation attaches to the array in flight and submits nothing.
     let jobs_before: Vec<String> = slurm("squeue", &["-h", "-o", "%F"]).lines().map(str::to_string).collect();
-    let second = reproduce(root.path()).output().unwrap();
+    let second = on_slurm().output().unwrap();
     let printed = text(&second);
     assert!(printed.contains(&format!("array {job} (3 run(s), submitted earlier) is still in flight")), "{printed}");
     assert_eq!(array_record(&results, name)["job_id"], job.as_str(), "{printed}");
