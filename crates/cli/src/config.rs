@@ -30,8 +30,14 @@ pub struct ExperimentConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationConfig {
-    /// Generated images per value of the semi-supervised code (C_err, Fréchet distance, samples.safetensors).
+    /// Generated images per value of the semi-supervised code (C_err, Fréchet distance, samples.safetensors) at
+    /// the final evaluation and in `ssinfogan eval`.
     pub samples_per_code: usize,
+    /// Fewer for the evaluations before the last: the first this many (at most `samples_per_code`) of each code
+    /// value's fixed latents. The standard error of an error rate p over K·n images is √(p(1−p)/(K·n)). Absent:
+    /// `samples_per_code` at every evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interim_samples_per_code: Option<usize>,
     /// Evaluate during training every this many epochs, into metrics.csv; absent: only `ssinfogan eval`.
     pub eval_every: Option<usize>,
     pub classifier: ssinfogan_metrics::ClassifierConfig,
@@ -282,6 +288,9 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 #[allow(clippy::neg_cmp_op_on_partial_ord)]
 fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
     let e = &config.evaluation;
+    if e.interim_samples_per_code == Some(0) {
+        bail!("evaluation: interim_samples_per_code must be at least 1 (or absent: every evaluation uses samples_per_code)");
+    }
     if e.samples_per_code == 0
         || e.eval_every == Some(0)
         || e.classifier.epochs == 0

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use ssinfogan_core::run_dir::write_atomically;
 use ssinfogan_core::RngStreams;
 use ssinfogan_datasets::Dataset;
-use ssinfogan_metrics::{accuracy, evaluate, train_classifier, Classifier, ClassifierConfig, EvaluationInputs};
+use ssinfogan_metrics::{
+    accuracy, evaluate, train_classifier, Classifier, ClassifierConfig, Evaluation, EvaluationInputs, RealFeatures,
+};
 
 use crate::config::ExperimentConfig;
 
@@ -77,6 +79,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     for (name, value) in &evaluation.metrics {
         println!("  {name:<26} {value:.4}");
     }
+    let parts: Vec<String> = evaluation
+        .seconds
+        .iter()
+        .map(|(part, s)| format!("{} {s:.2} s", part.trim_start_matches("evaluation_").trim_end_matches("_seconds")))
+        .collect();
+    println!(
+        "  {} generated images evaluated in {:.2} s: {}",
+        evaluation.sample_codes.len(),
+        evaluation.seconds.iter().map(|(_, s)| s).sum::<f64>(),
+        parts.join(", ")
+    );
     Ok(())
 }
 
@@ -160,12 +173,20 @@ pub struct EvaluationHook<'a> {
     latent: &'a ssinfogan_core::LatentSpec,
     test_images: Tensor,
     test_labels: Tensor,
+    real_features: RealFeatures,
     samples_per_code: usize,
+    interim_samples_per_code: usize,
     every: usize,
     seed: u64,
     device: &'a Device,
     /// Where each evaluation draws its training-progress grid, and the iterations per epoch that name the frames.
     progress: Option<Progress>,
+    /// Wall seconds of the parts of the last `after_epoch`.
+    seconds: Vec<(&'static str, f64)>,
+    /// The evaluation after the last epoch, kept so that `after_training` writes its samples instead of
+    /// evaluating the same networks again.
+    last: Option<Evaluation>,
+    epochs: usize,
 }
 
 /// The training-progress pictures of a run: a grid per evaluation, an animation at the end.
@@ -203,17 +224,26 @@ impl<'a> EvaluationHook<'a> {
             record.test_accuracy,
             classifier_dir.display()
         );
+        let real_features = RealFeatures::new(&classifier, &test_images)?;
         Ok(Self {
             classifier,
             classifier_accuracy: record.test_accuracy,
             latent: &config.latent,
             test_images,
             test_labels,
+            real_features,
             samples_per_code: config.evaluation.samples_per_code,
+            interim_samples_per_code: config
+                .evaluation
+                .interim_samples_per_code
+                .map_or(config.evaluation.samples_per_code, |n| n.min(config.evaluation.samples_per_code)),
             every,
             seed,
             device,
             progress: None,
+            seconds: Vec::new(),
+            last: None,
+            epochs: config.schedule.epochs,
         })
     }
 
@@ -269,11 +299,22 @@ impl<'a> EvaluationHook<'a> {
         self.classifier_accuracy
     }
 
+    /// The full evaluation: `samples_per_code` images per code value.
     pub fn evaluate(
         &self,
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,
-    ) -> Result<ssinfogan_metrics::Evaluation, ssinfogan_training::TrainError> {
+    ) -> Result<Evaluation, ssinfogan_training::TrainError> {
+        self.evaluate_on(generator, discriminator, self.samples_per_code)
+    }
+
+    /// An evaluation on the first `per_code` of each code value's fixed latents.
+    fn evaluate_on(
+        &self,
+        generator: &dyn ssinfogan_core::Generator,
+        discriminator: &dyn ssinfogan_core::Discriminator,
+        per_code: usize,
+    ) -> Result<Evaluation, ssinfogan_training::TrainError> {
         let inputs = EvaluationInputs {
             generator,
             discriminator,
@@ -281,7 +322,9 @@ impl<'a> EvaluationHook<'a> {
             latent: self.latent,
             test_images: &self.test_images,
             test_labels: &self.test_labels,
-            samples_per_code: self.samples_per_code,
+            real_features: &self.real_features,
+            samples_per_code: per_code,
+            drawn_per_code: self.samples_per_code,
             device: self.device,
         };
         evaluate(&inputs, &mut RngStreams::new(self.seed).stream("evaluation"))
@@ -296,15 +339,30 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,
     ) -> Result<Vec<(&'static str, f64)>, ssinfogan_training::TrainError> {
+        self.seconds.clear();
         if !(epoch + 1).is_multiple_of(self.every) {
             return Ok(Vec::new());
         }
-        let metrics = self.evaluate(generator, discriminator)?.metrics;
+        let last = epoch + 1 == self.epochs;
+        let per_code = if last { self.samples_per_code } else { self.interim_samples_per_code };
+        let evaluation = self.evaluate_on(generator, discriminator, per_code)?;
+        let mut metrics = evaluation.metrics.clone();
+        metrics.push(("evaluated_samples", evaluation.sample_codes.len() as f64));
+        self.seconds.extend(evaluation.seconds.iter().copied());
+        if last {
+            self.last = Some(evaluation);
+        }
         // A picture is not worth a run: a frame that cannot be drawn or written is reported and skipped.
+        let started = std::time::Instant::now();
         if let Err(e) = self.draw_progress(epoch, generator) {
             tracing::warn!("training progress grid after epoch {}: {e}", epoch + 1);
         }
+        self.seconds.push(("progress_grid_seconds", started.elapsed().as_secs_f64()));
         Ok(metrics)
+    }
+
+    fn seconds(&mut self) -> Vec<(&'static str, f64)> {
+        std::mem::take(&mut self.seconds)
     }
 
     /// The run's `samples.safetensors`, from the same fixed noise and codes as every evaluation.
@@ -314,7 +372,11 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,
     ) -> Result<(), ssinfogan_training::TrainError> {
-        let evaluation = self.evaluate(generator, discriminator)?;
+        // The networks have not changed since the last epoch's evaluation (when there was one in this process).
+        let evaluation = match self.last.take() {
+            Some(evaluation) => evaluation,
+            None => self.evaluate(generator, discriminator)?,
+        };
         write_samples(&run_root.join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)
             .map_err(|e| ssinfogan_training::TrainError::Hook(format!("{e:#}")))?;
         if let Some(progress) = &mut self.progress {

@@ -6,12 +6,13 @@
 //! FC(classes): for MNIST-like data FC(3136→128), for 32×32 colour FC(4096→128). CelebA gets one per attribute
 //! (two classes). Training is deterministic: weights from a seeded host stream, batches from another.
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, Optimizer, VarBuilder, VarMap};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use ssinfogan_core::ImageSpec;
+use ssinfogan_kernels::{Activation, ConvParams};
 
 /// How the classifier is trained; part of its cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct Classifier {
 
 /// Changes whenever the architecture, initialisation or training procedure changes, so cached classifiers of an
 /// older procedure are retrained.
-pub const CLASSIFIER_VERSION: u32 = 2;
+pub const CLASSIFIER_VERSION: u32 = 3;
 
 /// Width of the feature space: the penultimate layer.
 pub const FEATURES: usize = 128;
@@ -52,16 +53,21 @@ impl Classifier {
         })
     }
 
-    /// Penultimate features, (batch, 128), of images (batch, C, H, W) in [0, 1].
+    /// Penultimate features, (batch, 128), of images (batch, C, H, W) in [0, 1]. Through the CPU fast paths of
+    /// `ssinfogan-kernels` (candle's ops elsewhere): convolution and ReLU in one op, linear layers as one product.
     pub fn features(&self, images: &Tensor) -> Result<Tensor> {
-        let x = self.conv1.forward(images)?.relu()?.max_pool2d(2)?; // (b, 32, H/2, W/2)
-        let x = self.conv2.forward(&x)?.relu()?.max_pool2d(2)?; // (b, 64, H/4, W/4)
-        self.fc1.forward(&x.flatten_from(1)?)?.relu() // (b, 128)
+        let same = ConvParams { stride: 1, padding: 2 };
+        let conv = |layer: &Conv2d, x: &Tensor| {
+            ssinfogan_kernels::conv2d_activation(x, layer.weight(), layer.bias(), same, Activation::Relu)
+        };
+        let x = conv(&self.conv1, images)?.max_pool2d(2)?; // (b, 32, H/2, W/2)
+        let x = conv(&self.conv2, &x)?.max_pool2d(2)?; // (b, 64, H/4, W/4)
+        ssinfogan_kernels::linear(&self.fc1, &x.flatten_from(1)?)?.relu() // (b, 128)
     }
 
     /// Class logits, (batch, classes).
     pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.features(images)?)
+        ssinfogan_kernels::linear(&self.fc2, &self.features(images)?)
     }
 
     /// Logits and features of `images`, in chunks of `chunk` to bound memory.
@@ -72,7 +78,7 @@ impl Classifier {
             let batch = images.narrow(0, start, chunk.min(n - start))?;
             // Detached, so that the results do not hold every chunk's forward graph.
             let f = self.features(&batch)?.detach();
-            logits.push(self.fc2.forward(&f)?.detach());
+            logits.push(ssinfogan_kernels::linear(&self.fc2, &f)?.detach());
             features.push(f);
         }
         Ok((Tensor::cat(&logits, 0)?, Tensor::cat(&features, 0)?))
@@ -125,7 +131,7 @@ pub fn train_classifier(
 
 /// Fraction of `images` whose predicted class equals `labels`.
 pub fn accuracy(classifier: &Classifier, images: &Tensor, labels: &Tensor) -> Result<f64> {
-    let (logits, _) = classifier.predict(images, 500)?;
+    let (logits, _) = ssinfogan_core::with_frozen_parameters(|| classifier.predict(images, 500))?;
     let correct = logits.argmax(D::Minus1)?.eq(labels)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
     Ok(f64::from(correct) / images.dim(0)? as f64)
 }

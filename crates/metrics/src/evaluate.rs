@@ -2,14 +2,16 @@
 //! from fixed noise and codes (the caller's stream), with all networks in inference mode so that evaluating
 //! never changes a BatchNorm statistic of the run.
 
+use std::time::Instant;
+
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::ops::softmax;
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, DVector};
 use rand::Rng;
 use ssinfogan_core::{Discriminator, Generator, LatentSpec};
 
 use crate::classifier::Classifier;
-use crate::frechet::frechet_distance;
+use crate::frechet::{frechet_distance_from_moments, moments};
 use crate::information::{mutual_information, mutual_information_lower_bound};
 use crate::mapping::{error_under, greedy_mapping, hungarian_mapping, ConfusionMatrix};
 
@@ -21,8 +23,14 @@ pub struct EvaluationInputs<'a> {
     /// Real test images (N, C, H, W) in [0, 1] and their labels (N,) u32.
     pub test_images: &'a Tensor,
     pub test_labels: &'a Tensor,
-    /// Generated images per value of the semi-supervised code.
+    /// The classifier's features of `test_images`, summarised once per run: they do not change between
+    /// evaluations.
+    pub real_features: &'a RealFeatures,
+    /// Generated images per value of the semi-supervised code: the first `samples_per_code` of the
+    /// `drawn_per_code` latents drawn for each code value, so that a smaller (interim) evaluation sees a subset
+    /// of the images of a full one from the same stream.
     pub samples_per_code: usize,
+    pub drawn_per_code: usize,
     pub device: &'a Device,
 }
 
@@ -31,6 +39,24 @@ pub struct Evaluation {
     pub metrics: Vec<(&'static str, f64)>,
     pub samples: Tensor,
     pub sample_codes: Vec<i64>,
+    /// Wall seconds of each part, named as in `timing.csv`: generation, the classifier on the fakes, the Q head
+    /// on fakes and real images, the Fréchet distance.
+    pub seconds: Vec<(&'static str, f64)>,
+}
+
+/// The Gaussian summary (mean and covariance) of the classifier's features of the real test images: the real
+/// side of the Fréchet distance, computed once per run instead of once per evaluation.
+pub struct RealFeatures {
+    mean: DVector<f64>,
+    covariance: DMatrix<f64>,
+}
+
+impl RealFeatures {
+    pub fn new(classifier: &Classifier, test_images: &Tensor) -> Result<Self> {
+        let (_, features) = ssinfogan_core::with_frozen_parameters(|| classifier.predict(test_images, CHUNK))?;
+        let (mean, covariance) = moments(&to_matrix(&features)?);
+        Ok(Self { mean, covariance })
+    }
 }
 
 const CHUNK: usize = 250;
@@ -45,27 +71,63 @@ pub fn generate_per_code(
     rng: &mut impl Rng,
     device: &Device,
 ) -> Result<(Tensor, Vec<i64>)> {
+    generate_first_per_code(generator, latent, per_code, per_code, rng, device)
+}
+
+/// The first `used` images per code value of what [`generate_per_code`] draws with `drawn` per code: the same
+/// latents are drawn from `rng` (cheap, on the host), only the first `used` of each code value are generated.
+pub fn generate_first_per_code(
+    generator: &dyn Generator,
+    latent: &LatentSpec,
+    used: usize,
+    drawn: usize,
+    rng: &mut impl Rng,
+    device: &Device,
+) -> Result<(Tensor, Vec<i64>)> {
     let code =
         latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
+    if used == 0 || used > drawn {
+        candle_core::bail!("cannot generate {used} of {drawn} images per code value");
+    }
     let (mut images, mut codes) = (Vec::new(), Vec::new());
     for value in 0..code.size as u32 {
-        let mut left = per_code;
+        let (mut left, mut generated) = (drawn, 0);
         while left > 0 {
             let n = left.min(CHUNK);
             let draw = latent.sample_with(n, vec![vec![value; n]], rng);
+            left -= n;
+            let take = n.min(used - generated);
+            if take == 0 {
+                continue; // drawn only to keep the stream where the full set leaves it
+            }
+            let input = draw.generator_input(latent, device)?.narrow(0, 0, take)?;
             // Detached: a generated image must not keep the forward pass's graph (every intermediate activation)
             // alive, or memory grows by megabytes per image.
-            images.push(generator.generate(&draw.generator_input(latent, device)?, false)?.detach());
-            codes.extend(std::iter::repeat_n(i64::from(value), n));
-            left -= n;
+            images.push(generator.generate(&input, false)?.detach());
+            codes.extend(std::iter::repeat_n(i64::from(value), take));
+            generated += take;
         }
     }
-    Ok((Tensor::cat(&images, 0)?, codes)) // (K·N, C, H, W)
+    Ok((Tensor::cat(&images, 0)?, codes)) // (K·used, C, H, W)
 }
 
+/// Every metric of one evaluation. The networks run as constants (`with_frozen_parameters`): the fast CPU
+/// paths then build no autograd graph and keep none of their inputs, and nothing here takes a gradient.
 pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
-    let (samples, codes) =
-        generate_per_code(inputs.generator, inputs.latent, inputs.samples_per_code, rng, inputs.device)?;
+    ssinfogan_core::with_frozen_parameters(|| evaluate_frozen(inputs, rng))
+}
+
+fn evaluate_frozen(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
+    let mut clock = Clock::default();
+    let (samples, codes) = generate_first_per_code(
+        inputs.generator,
+        inputs.latent,
+        inputs.samples_per_code,
+        inputs.drawn_per_code,
+        rng,
+        inputs.device,
+    )?;
+    clock.lap("evaluation_generation_seconds");
     let k = inputs.latent.semi_supervised[0].size; // present: generate_per_code checked it
     let code_tensor = Tensor::from_iter(codes.iter().map(|&c| c as u32), inputs.device)?;
 
@@ -81,6 +143,7 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
     }
     let mean_probabilities = mean_rows_by_code(&probabilities, &codes, k)?;
     let identity: Vec<usize> = (0..k).collect();
+    clock.lap("evaluation_classifier_seconds");
 
     // Q_ss on the fakes: its error against the generating code and InfoGAN's lower bound on I(c; G(z, c)).
     let q_fake_logits = q_ss(inputs.discriminator, &samples)?;
@@ -97,10 +160,13 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
     for (&p, &l) in q_real_pred.iter().zip(&labels) {
         q_confusion.add(p as usize, l as usize);
     }
+    clock.lap("evaluation_q_seconds");
 
     // Fréchet distance in the classifier's feature space, real test images against the fakes.
-    let (_, real_features) = inputs.classifier.predict(inputs.test_images, CHUNK)?;
-    let frechet = frechet_distance(&to_matrix(&real_features)?, &to_matrix(&fake_features)?);
+    let (fake_mean, fake_covariance) = moments(&to_matrix(&fake_features)?);
+    let real = inputs.real_features;
+    let frechet = frechet_distance_from_moments(&real.mean, &real.covariance, &fake_mean, &fake_covariance);
+    clock.lap("evaluation_frechet_seconds");
 
     let ln_k = (k as f64).ln();
     let mi_code_class = mutual_information(&confusion.counts);
@@ -118,7 +184,27 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
         ("frechet_distance", frechet),
         ("classifier_confidence", confidence),
     ];
-    Ok(Evaluation { metrics, samples, sample_codes: codes })
+    Ok(Evaluation { metrics, samples, sample_codes: codes, seconds: clock.laps })
+}
+
+/// Wall seconds between named points of an evaluation.
+struct Clock {
+    last: Instant,
+    laps: Vec<(&'static str, f64)>,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self { last: Instant::now(), laps: Vec::new() }
+    }
+}
+
+impl Clock {
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.laps.push((name, (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
 }
 
 /// `Q_ss` logits of `images`, in chunks, in inference mode.

@@ -12,7 +12,7 @@ pub mod mapping;
 pub mod sweep;
 
 pub use classifier::{accuracy, train_classifier, Classifier, ClassifierConfig, CLASSIFIER_VERSION};
-pub use evaluate::{evaluate, generate_per_code, Evaluation, EvaluationInputs};
+pub use evaluate::{evaluate, generate_first_per_code, generate_per_code, Evaluation, EvaluationInputs, RealFeatures};
 pub use frechet::{frechet_distance, frechet_distance_from_moments};
 pub use information::{entropy, mutual_information, mutual_information_lower_bound};
 pub use mapping::{error_under, greedy_mapping, hungarian_mapping, ConfusionMatrix};

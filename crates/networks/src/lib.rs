@@ -6,7 +6,8 @@
 
 pub mod colour32;
 pub mod mnist;
-pub mod ops;
+/// The CPU fast paths the layers run through (the `ssinfogan-kernels` crate).
+pub use ssinfogan_kernels as ops;
 
 pub use colour32::{Colour32Discriminator, Colour32Generator};
 pub use mnist::{MnistDiscriminator, MnistGenerator};

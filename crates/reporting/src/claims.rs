@@ -391,6 +391,18 @@ pub fn write_report_md(
         }
         None => md.push_str("**Evaluation classifier:** no record found.\n\n"),
     }
+    md.push_str(&crate::significance::sampling_error_markdown(tables));
+    let times = crate::timing::run_times(inputs)?;
+    if !times.is_empty() {
+        crate::timing::write_csv(&times, &inputs.results_dir, written)?;
+        let _ = writeln!(
+            md,
+            "**Where each run's time went** (minutes, summed over its epochs; `tables/timing.csv` in seconds): the \
+             training iterations, the evaluations (their generation, evaluation classifier, Q_ss head, Fréchet \
+             distance and progress grid) and the checkpoints.\n\n{}",
+            crate::timing::markdown(&times)
+        );
+    }
     let (completed, failed, unfinished) =
         tables.rows.iter().fold((0, 0, 0), |(c, f, u), r| (c + r.completed, f + r.failed.len(), u + r.incomplete));
     let _ = writeln!(md, "**Runs:** {completed} completed, {failed} failed, {unfinished} not finished.\n");

@@ -13,6 +13,7 @@ pub mod latex;
 pub mod progress;
 pub mod significance;
 pub mod tables;
+pub mod timing;
 
 use std::path::{Path, PathBuf};
 

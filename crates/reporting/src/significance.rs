@@ -113,3 +113,90 @@ mod tests {
         assert_eq!(welch_interval(stat(1.0, 0.0, 2), stat(0.5, 0.0, 2)), Some((0.5, 0.5)));
     }
 }
+
+/// The binomial standard error √(p(1−p)/n) of an error rate `p` measured on `n` images: the sampling error of
+/// one evaluation's C_err, apart from the seed noise.
+pub fn binomial_standard_error(p: f64, n: f64) -> f64 {
+    if n <= 0.0 {
+        return f64::NAN;
+    }
+    (p.clamp(0.0, 1.0) * (1.0 - p.clamp(0.0, 1.0)) / n).sqrt()
+}
+
+/// `REPORT.md`'s note on how many images each evaluation classified (`evaluated_samples` in `metrics.csv`) and
+/// the standard error of each row's final C_err at those counts; empty when the runs did not record the count.
+pub fn sampling_error_markdown(tables: &crate::Tables) -> String {
+    use std::fmt::Write as _;
+    let mut lines = Vec::new();
+    let (mut finals, mut interims) = (Vec::new(), Vec::new());
+    for (i, row) in tables.rows.iter().enumerate() {
+        let (Some(p), Some(n)) = (row.finals.get("c_err_hungarian"), row.finals.get("evaluated_samples")) else {
+            continue;
+        };
+        let interim = tables
+            .curves_long
+            .iter()
+            .filter(|v| v.row == i && v.metric == "evaluated_samples")
+            .map(|v| v.value)
+            .fold(f64::INFINITY, f64::min);
+        let interim = interim.is_finite().then_some(interim).filter(|&m| m < n.mean);
+        finals.push(n.mean);
+        interims.extend(interim);
+        lines.push(format!(
+            "| {} | {:.4} | {:.4} | {} |",
+            row.group,
+            p.mean,
+            binomial_standard_error(p.mean, n.mean),
+            interim.map(|m| format!("{:.4}", binomial_standard_error(p.mean, m))).unwrap_or_else(|| "–".into())
+        ));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let count = |v: &[f64]| {
+        let (lo, hi) = v.iter().fold((f64::INFINITY, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        if lo == hi {
+            format!("{lo:.0}")
+        } else {
+            format!("{lo:.0}–{hi:.0}")
+        }
+    };
+    let final_n = count(&finals);
+    let mut md = format!(
+        "**Evaluation:** each run's final evaluation classifies {final_n} generated images (the same fixed latents \
+         at every evaluation)"
+    );
+    let interim_n = (!interims.is_empty()).then(|| count(&interims));
+    match &interim_n {
+        Some(m) => {
+            let _ = write!(
+                md,
+                "; the evaluations during training before it (curves, iterations to a C_err level) classify the \
+                 first {m} of them, evenly over the code values"
+            );
+        }
+        None => md.push_str(", and so does every evaluation during training"),
+    }
+    let _ = write!(
+        md,
+        ". The sampling error of C_err on n images is √(p(1−p)/n), apart from the seed noise:\n\n| row | C_err \
+         (Hungarian) | s.e. at {final_n} | s.e. at {} |\n|---|---:|---:|---:|\n",
+        interim_n.unwrap_or_else(|| "–".into())
+    );
+    for line in lines {
+        md.push_str(&line);
+        md.push('\n');
+    }
+    md.push('\n');
+    md
+}
+
+#[cfg(test)]
+mod sampling_tests {
+    #[test]
+    fn the_standard_error_is_binomial() {
+        assert!((super::binomial_standard_error(0.1, 10_000.0) - 0.003).abs() < 1e-12);
+        assert_eq!(super::binomial_standard_error(0.0, 100.0), 0.0);
+        assert!(super::binomial_standard_error(0.5, 0.0).is_nan());
+    }
+}

@@ -83,6 +83,12 @@ pub trait EpochHook {
 
     /// Called once when the last epoch is done, before `summary.json`: files for the run directory
     /// (e.g. `samples.safetensors`).
+    /// Wall seconds of the parts of the last `after_epoch` (e.g. an evaluation's generation and classification),
+    /// for `timing.csv`.
+    fn seconds(&mut self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
     fn after_training(
         &mut self,
         _run_root: &Path,
@@ -210,6 +216,7 @@ pub fn train(
                 span.pb_set_message(&format!("epoch {} d_real {:.3} g_adv {:.3}", epoch + 1, d.1, g.1));
             }
         }
+        let training_seconds = started.elapsed().as_secs_f64();
         state.epochs_done = epoch + 1;
         state.generator_steps = adam_g.steps();
         state.discriminator_steps = adam_d.steps();
@@ -218,22 +225,18 @@ pub fn train(
         rows.push(("labelled_batches", f64::from(labelled_batches)));
         rows.push(("unlabelled_batches", f64::from(unlabelled_batches)));
         rows.push(("unlabelled_probability", state.real_batches.schedule().unlabelled_probability(epoch)));
+        let evaluation_started = Instant::now();
+        let mut seconds = vec![("training_seconds", training_seconds)];
         if let Some(hook) = hook.as_deref_mut() {
             span.pb_set_message(&format!("epoch {}: evaluating", epoch + 1));
             rows.extend(hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref())?);
+            seconds.push(("evaluation_seconds", evaluation_started.elapsed().as_secs_f64()));
+            seconds.extend(hook.seconds());
         }
         let metrics = run.run_dir.metrics();
         metrics_log::append(&metrics, metrics_log::HEADER, iteration, epoch, &rows)
             .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;
-        let timing = root.join("timing.csv");
-        metrics_log::append(
-            &timing,
-            metrics_log::HEADER,
-            iteration,
-            epoch,
-            &[("wall_seconds", started.elapsed().as_secs_f64())],
-        )
-        .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
+        let checkpoint_started = Instant::now();
         let fault_here = |f: CheckpointFault| run.fault == Some(f);
         checkpoint::save(
             &checkpoints,
@@ -247,6 +250,13 @@ pub fn train(
         if fault_here(CheckpointFault::AfterCheckpoint(state.epochs_done)) {
             std::process::abort();
         }
+        // After the checkpoint, so that the epoch's wall time includes it. A process killed between the two
+        // leaves this epoch without a timing row; its metrics row is already written.
+        seconds.push(("checkpoint_seconds", checkpoint_started.elapsed().as_secs_f64()));
+        seconds.push(("wall_seconds", started.elapsed().as_secs_f64()));
+        let timing = root.join("timing.csv");
+        metrics_log::append(&timing, metrics_log::HEADER, iteration, epoch, &seconds)
+            .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
         last_means = rows.iter().map(|(n, v)| (n.to_string(), *v)).collect();
         tracing::info!(
             "epoch {}/{}: {}",

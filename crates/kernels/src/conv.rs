@@ -910,6 +910,10 @@ mod tests {
         // Kernel sizes with their own copy loops (3, 4, 5) and one without (2).
         check_convolution(false, (2, 3, 11, 11), 4, 5, ConvParams { stride: 2, padding: 2 });
         check_convolution(false, (1, 2, 6, 6), 3, 2, same);
+        // The evaluation classifier's "same" 5×5 convolutions (padding 2, stride 1).
+        let padded = ConvParams { stride: 1, padding: 2 };
+        check_convolution(false, (2, 1, 28, 28), 32, 5, padded);
+        check_convolution(false, (2, 32, 14, 14), 64, 5, padded);
         // Items large enough that a thread's block of work holds two of them, so a batch of 3 is two blocks
         // (a small kernel, whose backward pass adds up shares of the kernel gradient per block), and a larger
         // kernel with one item per block.

@@ -1,4 +1,4 @@
-//! The CPU kernels of `ssinfogan_networks::ops` beside the candle op they replace, forward + backward, at the
+//! The CPU kernels of `ssinfogan_kernels` beside the candle op they replace, forward + backward, at the
 //! networks' shapes (batch 64 and 128): leaky ReLU on the discriminator's largest activation, its second
 //! convolution, the generator's first transposed convolution, the discriminator's 6272→1024 linear layer, and
 //! BatchNorm in training mode on the generator's 6272-wide FC layer and the discriminator's 128-channel 7×7 map.
@@ -31,7 +31,7 @@ fn input(batch: usize) -> (Var, Tensor) {
 fn leaky_relu_ours(bencher: divan::Bencher, batch: usize) {
     let (x, weights) = input(batch);
     bencher.bench_local(|| {
-        let y = ssinfogan_networks::ops::leaky_relu(x.as_tensor(), 0.01).unwrap();
+        let y = ssinfogan_kernels::leaky_relu(x.as_tensor(), 0.01).unwrap();
         (y * &weights).unwrap().sum_all().unwrap().backward().unwrap()
     });
 }
@@ -48,7 +48,7 @@ fn leaky_relu_candle(bencher: divan::Bencher, batch: usize) {
 /// The discriminator's second convolution (64→128, 14×14→7×7) or the generator's first transposed one
 /// (128→64, 7×7→14×14), forward and backward with respect to input, kernel and bias.
 fn convolution(bencher: divan::Bencher, batch: usize, transposed: bool, ours: bool) {
-    use ssinfogan_networks::ops::{conv2d, conv_transpose2d, ConvParams};
+    use ssinfogan_kernels::{conv2d, conv_transpose2d, ConvParams};
     let (c_in, c_out, size) = if transposed { (128, 64, 7) } else { (64, 128, 14) };
     let n = batch * c_in * size * size;
     let x = Var::from_vec((0..n).map(|i| (i % 13) as f32 / 13.0).collect(), (batch, c_in, size, size), &Device::Cpu)
@@ -108,7 +108,7 @@ fn batch_norm(bencher: divan::Bencher, batch: usize, spatial: usize, ours: bool)
     let x = Var::from_vec((0..n).map(|i| (i % 17) as f32 / 17.0).collect(), shape.as_slice(), &Device::Cpu).unwrap();
     bencher.bench_local(|| {
         let y = if ours {
-            ssinfogan_networks::ops::batch_norm(&bn, x.as_tensor(), true).unwrap()
+            ssinfogan_kernels::batch_norm(&bn, x.as_tensor(), true).unwrap()
         } else {
             bn.forward_t(x.as_tensor(), true).unwrap()
         };
@@ -146,7 +146,7 @@ fn linear(bencher: divan::Bencher, batch: usize, ours: bool) {
     let x = Var::from_vec((0..n).map(|i| (i % 13) as f32 / 13.0).collect(), (batch, 6272), &Device::Cpu).unwrap();
     bencher.bench_local(|| {
         let y = if ours {
-            ssinfogan_networks::ops::linear(&layer, x.as_tensor()).unwrap()
+            ssinfogan_kernels::linear(&layer, x.as_tensor()).unwrap()
         } else {
             layer.forward(x.as_tensor()).unwrap()
         };

@@ -1,0 +1,150 @@
+//! Where a run's time went, from its `timing.csv` (long format, one row per part per epoch): training
+//! iterations, evaluation (and its parts) and checkpoints, summed over the epochs. `tables/timing.csv` and the
+//! protocol section of `REPORT.md` show it per run.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::{ReportError, ReportInputs, RunState, Written};
+
+/// The parts of an epoch `timing.csv` records, in table order, with their column titles. The evaluation's own
+/// parts follow its total; an epoch's wall time is the sum of training, evaluation and checkpoint (and a little
+/// bookkeeping).
+pub const PARTS: [(&str, &str); 9] = [
+    ("training_seconds", "training"),
+    ("evaluation_seconds", "evaluation"),
+    ("evaluation_generation_seconds", "generation"),
+    ("evaluation_classifier_seconds", "classifier"),
+    ("evaluation_q_seconds", "Q_ss"),
+    ("evaluation_frechet_seconds", "Fréchet"),
+    ("progress_grid_seconds", "progress grid"),
+    ("checkpoint_seconds", "checkpoint"),
+    ("wall_seconds", "wall"),
+];
+
+/// Seconds per part of one run, summed over its epochs (`None` where the file has no row of that part: a run
+/// trained before the part was recorded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTime {
+    pub run: String,
+    pub seconds: [Option<f64>; PARTS.len()],
+}
+
+impl RunTime {
+    /// The share of the wall time spent evaluating, when both are known.
+    pub fn evaluation_share(&self) -> Option<f64> {
+        Some(self.seconds[1]? / self.seconds[8]?).filter(|s| s.is_finite())
+    }
+}
+
+/// Sums `timing.csv` by part. A row that does not parse is an error naming the file and the line.
+pub fn read_run_time(run: &str, path: &Path) -> Result<RunTime, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
+    let mut seconds = [None; PARTS.len()];
+    for (number, line) in text.lines().enumerate().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let [_, _, name, value] = fields[..] else {
+            return Err(ReportError::io(
+                path,
+                format!("line {}: `{line}` is not iteration,epoch,metric,value", number + 1),
+            ));
+        };
+        let value: f64 = value
+            .parse()
+            .map_err(|_| ReportError::io(path, format!("line {}: `{value}` is not a number of seconds", number + 1)))?;
+        if let Some(i) = PARTS.iter().position(|(part, _)| *part == name) {
+            *seconds[i].get_or_insert(0.0) += value;
+        }
+    }
+    Ok(RunTime { run: run.to_string(), seconds })
+}
+
+/// The completed runs' time budgets, in run order; runs without a `timing.csv` are left out.
+pub fn run_times(inputs: &ReportInputs) -> Result<Vec<RunTime>, ReportError> {
+    let mut times = Vec::new();
+    for run in inputs.runs.iter().filter(|r| r.state == RunState::Completed) {
+        let path = run.dir.join("timing.csv");
+        if path.is_file() {
+            let name =
+                run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into());
+            times.push(read_run_time(&name, &path)?);
+        }
+    }
+    Ok(times)
+}
+
+/// `tables/timing.csv`: a row per run, a column per part, in seconds (empty where not recorded).
+pub fn write_csv(times: &[RunTime], results_dir: &Path, written: &mut Written) -> Result<(), ReportError> {
+    let mut csv = String::from("run");
+    for (part, _) in PARTS {
+        let _ = write!(csv, ",{part}");
+    }
+    csv.push('\n');
+    for t in times {
+        csv.push_str(&t.run);
+        for s in t.seconds {
+            let _ = write!(csv, ",{}", s.map(|s| format!("{s:.3}")).unwrap_or_default());
+        }
+        csv.push('\n');
+    }
+    crate::write_file(&results_dir.join("tables").join("timing.csv"), csv.as_bytes(), written)
+}
+
+/// The Markdown table of `REPORT.md`: minutes per part, the evaluation's share of the wall time.
+pub fn markdown(times: &[RunTime]) -> String {
+    let mut md = String::from("| run |");
+    for (_, title) in PARTS {
+        let _ = write!(md, " {title} |");
+    }
+    md.push_str(" evaluation share |\n|---|");
+    md.push_str(&"---:|".repeat(PARTS.len() + 1));
+    md.push('\n');
+    for t in times {
+        let _ = write!(md, "| {} |", t.run);
+        for s in t.seconds {
+            let _ = write!(md, " {} |", s.map(|s| format!("{:.1}", s / 60.0)).unwrap_or_else(|| "–".into()));
+        }
+        let _ = writeln!(
+            md,
+            " {} |",
+            t.evaluation_share().map(|s| format!("{:.0}%", 100.0 * s)).unwrap_or_else(|| "–".into())
+        );
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_summed_over_epochs_and_unknown_rows_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timing.csv");
+        std::fs::write(
+            &path,
+            "iteration,epoch,metric,value\n100,0,training_seconds,10\n100,0,evaluation_seconds,2.5\n\
+             100,0,something_new,99\n100,0,wall_seconds,13\n200,1,training_seconds,11\n200,1,evaluation_seconds,\
+             1.5\n200,1,wall_seconds,13\n",
+        )
+        .unwrap();
+        let t = read_run_time("r", &path).unwrap();
+        assert_eq!(t.seconds[0], Some(21.0));
+        assert_eq!(t.seconds[1], Some(4.0));
+        assert_eq!(t.seconds[7], None, "no checkpoint rows");
+        assert_eq!(t.seconds[8], Some(26.0));
+        assert_eq!(t.evaluation_share(), Some(4.0 / 26.0));
+        let md = markdown(&[t]);
+        assert!(md.contains("| r | 0.3 | 0.1 |"), "{md}");
+        assert!(md.ends_with(" 15% |\n"), "{md}");
+    }
+
+    #[test]
+    fn a_malformed_row_names_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("timing.csv");
+        std::fs::write(&path, "iteration,epoch,metric,value\n100,0,wall_seconds,abc\n").unwrap();
+        let e = read_run_time("r", &path).unwrap_err().to_string();
+        assert!(e.contains("timing.csv") && e.contains("line 2") && e.contains("abc"), "{e}");
+    }
+}
