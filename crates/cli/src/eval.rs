@@ -346,8 +346,7 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         let last = epoch + 1 == self.epochs;
         let per_code = if last { self.samples_per_code } else { self.interim_samples_per_code };
         let evaluation = self.evaluate_on(generator, discriminator, per_code)?;
-        let mut metrics = evaluation.metrics.clone();
-        metrics.push(("evaluated_samples", evaluation.sample_codes.len() as f64));
+        let metrics = evaluation.metrics.clone();
         self.seconds.extend(evaluation.seconds.iter().copied());
         if last {
             self.last = Some(evaluation);

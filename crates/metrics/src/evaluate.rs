@@ -183,6 +183,8 @@ fn evaluate_frozen(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Eval
         ("mi_q_ss_label", mutual_information(&q_confusion.counts)),
         ("frechet_distance", frechet),
         ("classifier_confidence", confidence),
+        // The precision of everything above: the report gives C_err's standard error at this count.
+        ("evaluated_samples", codes.len() as f64),
     ];
     Ok(Evaluation { metrics, samples, sample_codes: codes, seconds: clock.laps })
 }

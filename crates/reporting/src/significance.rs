@@ -130,7 +130,13 @@ pub fn sampling_error_markdown(tables: &crate::Tables) -> String {
     let mut lines = Vec::new();
     let (mut finals, mut interims) = (Vec::new(), Vec::new());
     for (i, row) in tables.rows.iter().enumerate() {
-        let (Some(p), Some(n)) = (row.finals.get("c_err_hungarian"), row.finals.get("evaluated_samples")) else {
+        let counts: Vec<f64> = tables
+            .finals_long
+            .iter()
+            .filter(|v| v.row == i && v.metric == "evaluated_samples")
+            .map(|v| v.value)
+            .collect();
+        let (Some(p), Some(n)) = (row.finals.get("c_err_hungarian"), Stat::of(&counts)) else {
             continue;
         };
         let interim = tables

@@ -19,8 +19,14 @@ fn write_run(dir: &Path, c_err: f64, identity: f64, frechet: f64, mi: f64) {
         csv.push_str(&format!(
             "{iteration},{epoch},mi_code_class_normalised,{mi}\n{iteration},{epoch},mi_q_ss_label,{mi}\n"
         ));
+        // An interim evaluation on 1,000 images, the final one on 10,000.
+        csv.push_str(&format!("{iteration},{epoch},evaluated_samples,{}\n", if late > 0.0 { 1000 } else { 10000 }));
     }
     std::fs::write(dir.join("metrics.csv"), csv).unwrap();
+    let timing = "iteration,epoch,metric,value\n100,0,training_seconds,60\n100,0,evaluation_seconds,3\n\
+                  100,0,checkpoint_seconds,1\n100,0,wall_seconds,64\n200,1,training_seconds,60\n\
+                  200,1,evaluation_seconds,12\n200,1,checkpoint_seconds,1\n200,1,wall_seconds,73\n";
+    std::fs::write(dir.join("timing.csv"), timing).unwrap();
 }
 
 fn run(root: &Path, variant: &str, n: usize, seed: u64, state: RunState) -> RunInfo {
@@ -112,6 +118,15 @@ fn report_aggregates_seeds_judges_claims_and_marks_failures() {
     assert_eq!(verdicts, vec![&Verdict::Held; 5]);
     let report = std::fs::read_to_string(root.join("REPORT.md")).unwrap();
     assert!(report.contains("Δ -10.00, 95% CI [-16.08, -3.92]"), "{report}");
+    // The sampling error of C_err at both evaluation counts (p = 0.05: √(0.05·0.95/10000) = 0.00218,
+    // √(0.05·0.95/1000) = 0.00689), and where the time went (2 epochs: 120 s training, 15 s evaluation of 137).
+    assert!(report.contains("classifies 10000 generated images"), "{report}");
+    assert!(report.contains("classify the first 1000 of them"), "{report}");
+    assert!(report.contains("| ss-infogan (132 labels) | 0.0500 | 0.0022 | 0.0069 |"), "{report}");
+    assert!(report.contains("| ss-infogan-n132-s1 | 2.0 | 0.2 |"), "{report}");
+    assert!(report.contains(" 11% |\n"), "{report}");
+    let timing = std::fs::read_to_string(root.join("tables/timing.csv")).unwrap();
+    assert!(timing.contains("\ninfogan-n0-s1,120.000,15.000,,,,,,2.000,137.000\n"), "{timing}");
     // Every comparison with InfoGAN carries its interval.
     assert!(report.contains("## ss-InfoGAN against infogan (0 labels)"), "{report}");
     assert!(
@@ -126,11 +141,12 @@ fn report_aggregates_seeds_judges_claims_and_marks_failures() {
     // Long tables: every final value per seed, every logged value per evaluation.
     let finals = std::fs::read_to_string(root.join("tables/final.csv")).unwrap();
     assert_eq!(finals.lines().next(), Some("variant,n_labelled,seed,metric,value"));
-    assert_eq!(finals.lines().count(), 1 + 4 * 7, "{finals}");
+    // Four completed runs × eight metrics (with the evaluation's sample count).
+    assert_eq!(finals.lines().count(), 1 + 4 * 8, "{finals}");
     assert!(finals.contains("\nss-infogan,132,2,c_err_hungarian,0.06\n"), "{finals}");
     let curves = std::fs::read_to_string(root.join("tables/curves.csv")).unwrap();
     assert_eq!(curves.lines().next(), Some("iteration,variant,n_labelled,seed,metric,value"));
-    assert_eq!(curves.lines().count(), 1 + 4 * 2 * 7, "{curves}");
+    assert_eq!(curves.lines().count(), 1 + 4 * 2 * 8, "{curves}");
     assert!(curves.contains("\n100,infogan,0,1,c_err_hungarian,0.8\n"), "{curves}");
     // The LaTeX table: booktabs, the best of each column in bold, labels as count and percentage.
     let tex = std::fs::read_to_string(root.join("tables/main.tex")).unwrap();
