@@ -29,7 +29,8 @@ pub struct Args {
     profile: Option<String>,
     /// Runs trained side by side; each gets an equal share of the CPU threads and logs to <run>/train.log, and the
     /// terminal shows one bar for the sweep (runs done / failed / running, iterations, ETA). Default: chosen from
-    /// the machine's cores and memory (see README, "Runs side by side").
+    /// the machine's cores and memory: a sweep of at most two runs per core all at once, a larger one a run per
+    /// core, one thread each, as many as the memory holds (README, Reproduce).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
     /// Let the data step install a system package the dataset comes in (Fashion-MNIST: Debian's
