@@ -106,6 +106,21 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
     assert_eq!(exported["images"].dims(), &[30, 1, 28, 28]);
     assert_eq!(exported["codes"].to_vec1::<i64>().unwrap()[..4], [0, 0, 0, 1]);
 
+    // timing.csv: every part of every epoch, and an epoch's wall time no less than its parts.
+    let timing = std::fs::read_to_string(run.join("timing.csv")).unwrap();
+    for epoch in ["5,0", "10,1"] {
+        let seconds = |part: &str| -> f64 {
+            let prefix = format!("{epoch},{part},");
+            let line = timing.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix}\n{timing}"));
+            line[prefix.len()..].parse().unwrap()
+        };
+        for part in ["evaluation_generation_seconds", "evaluation_classifier_seconds", "progress_grid_seconds"] {
+            assert!(seconds(part) >= 0.0);
+        }
+        let parts = seconds("training_seconds") + seconds("evaluation_seconds") + seconds("checkpoint_seconds");
+        assert!(seconds("wall_seconds") >= parts, "{timing}");
+    }
+
     let again = train(root.path(), &experiment(), &["--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"]);
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("is complete; nothing to do"));
@@ -121,6 +136,29 @@ fn more_labels_than_images_is_refused_before_training() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("data.n_labelled: n_labelled = 41 is larger than the train split (40 images)"), "{stderr}");
     assert!(!root.path().join("results/mnist-smoke/runs/ss-infogan-n41-s1/metrics.csv").exists());
+}
+
+/// The evaluations before the last use the first `interim_samples_per_code` images of each code value; the last
+/// one, and the run's samples, all of them.
+#[test]
+fn interim_evaluations_are_smaller_and_the_last_is_whole() {
+    let root = tempfile::tempdir().unwrap();
+    write_fixture(root.path());
+    let path = root.path().join("interim.toml");
+    let toml = std::fs::read_to_string(experiment()).unwrap().replace(
+        "evaluation = { samples_per_code = 20, eval_every = 1,",
+        "evaluation = { samples_per_code = 20, interim_samples_per_code = 5, eval_every = 1,",
+    );
+    assert!(toml.contains("interim_samples_per_code = 5"), "the smoke profile's evaluation line changed");
+    std::fs::write(&path, toml).unwrap();
+    let out = train(root.path(), &path, &["--variant", "ss-infogan", "--labels", "20", "--profile", "smoke"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = root.path().join("results/mnist-smoke/runs/ss-infogan-n20-s1");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(metrics.contains("\n5,0,evaluated_samples,50\n"), "{metrics}");
+    assert!(metrics.contains("\n10,1,evaluated_samples,200\n"), "{metrics}");
+    let samples = candle_core::safetensors::load(run.join("samples.safetensors"), &candle_core::Device::Cpu).unwrap();
+    assert_eq!(samples["images"].dims(), &[200, 1, 28, 28]);
 }
 
 fn config_error(edit: impl Fn(String) -> String, variant: &str) -> String {
