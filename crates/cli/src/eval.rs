@@ -173,7 +173,8 @@ pub struct EvaluationHook<'a> {
     latent: &'a ssinfogan_core::LatentSpec,
     test_images: Tensor,
     test_labels: Tensor,
-    real_features: RealFeatures,
+    /// Summarised at the first evaluation: `report` and `classifier` prepare a hook and never evaluate.
+    real_features: std::cell::OnceCell<RealFeatures>,
     samples_per_code: usize,
     interim_samples_per_code: usize,
     every: usize,
@@ -224,14 +225,13 @@ impl<'a> EvaluationHook<'a> {
             record.test_accuracy,
             classifier_dir.display()
         );
-        let real_features = RealFeatures::new(&classifier, &test_images)?;
         Ok(Self {
             classifier,
             classifier_accuracy: record.test_accuracy,
             latent: &config.latent,
             test_images,
             test_labels,
-            real_features,
+            real_features: std::cell::OnceCell::new(),
             samples_per_code: config.evaluation.samples_per_code,
             interim_samples_per_code: config
                 .evaluation
@@ -315,6 +315,14 @@ impl<'a> EvaluationHook<'a> {
         discriminator: &dyn ssinfogan_core::Discriminator,
         per_code: usize,
     ) -> Result<Evaluation, ssinfogan_training::TrainError> {
+        let real_features = match self.real_features.get() {
+            Some(real) => real,
+            None => {
+                let real = RealFeatures::new(&self.classifier, &self.test_images)
+                    .map_err(|e| ssinfogan_training::TrainError::Hook(e.to_string()))?;
+                self.real_features.get_or_init(|| real)
+            }
+        };
         let inputs = EvaluationInputs {
             generator,
             discriminator,
@@ -322,7 +330,7 @@ impl<'a> EvaluationHook<'a> {
             latent: self.latent,
             test_images: &self.test_images,
             test_labels: &self.test_labels,
-            real_features: &self.real_features,
+            real_features,
             samples_per_code: per_code,
             drawn_per_code: self.samples_per_code,
             device: self.device,

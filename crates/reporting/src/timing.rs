@@ -31,9 +31,14 @@ pub struct RunTime {
 }
 
 impl RunTime {
+    /// Seconds of `part` (a name of [`PARTS`]), when recorded.
+    pub fn part(&self, part: &str) -> Option<f64> {
+        self.seconds[PARTS.iter().position(|(name, _)| *name == part)?]
+    }
+
     /// The share of the wall time spent evaluating, when both are known.
     pub fn evaluation_share(&self) -> Option<f64> {
-        Some(self.seconds[1]? / self.seconds[8]?).filter(|s| s.is_finite())
+        Some(self.part("evaluation_seconds")? / self.part("wall_seconds")?).filter(|s| s.is_finite())
     }
 }
 
@@ -129,10 +134,10 @@ mod tests {
         )
         .unwrap();
         let t = read_run_time("r", &path).unwrap();
-        assert_eq!(t.seconds[0], Some(21.0));
-        assert_eq!(t.seconds[1], Some(4.0));
-        assert_eq!(t.seconds[7], None, "no checkpoint rows");
-        assert_eq!(t.seconds[8], Some(26.0));
+        assert_eq!(t.part("training_seconds"), Some(21.0));
+        assert_eq!(t.part("evaluation_seconds"), Some(4.0));
+        assert_eq!(t.part("checkpoint_seconds"), None, "no checkpoint rows");
+        assert_eq!(t.part("wall_seconds"), Some(26.0));
         assert_eq!(t.evaluation_share(), Some(4.0 / 26.0));
         let md = markdown(&[t]);
         assert!(md.contains("| r | 0.3 | 0.1 |"), "{md}");
