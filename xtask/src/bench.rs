@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     });
 
-    // The fast CPU paths, then candle's own ops for every op (SSINFOGAN_CANDLE_OPS=1): what the paths gain.
+    // The fast CPU paths, then candle's own ops for every op (`--ops candle`): what the paths gain.
     let time_ours = |candle_only: bool| -> anyhow::Result<Vec<Timing>> {
         eprintln!(
             "timing ssinfogan{} on {threads} threads, batch sizes {sizes}…",
@@ -83,8 +83,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Command::new(&binary)
                 .current_dir(&root)
                 .env("RAYON_NUM_THREADS", threads.to_string())
-                .env("SSINFOGAN_CANDLE_OPS", if candle_only { "1" } else { "0" })
                 .args(["bench", "--json", "--batch-sizes", &sizes])
+                .args(["--ops", if candle_only { "candle" } else { "fast" }])
                 .args(["--warmup", &args.warmup.to_string(), "--iterations", &args.iterations.to_string()])
                 .args(["--data-root", &args.data_root.display().to_string()]),
             "ssinfogan bench",

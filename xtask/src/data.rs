@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-/// Where the Debian package `dataset-fashion-mnist` puts its files.
-const DEBIAN_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
-const DEBIAN_PACKAGE: &str = "dataset-fashion-mnist";
+use ssinfogan_dataset_packages::DebianPackage;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,27 +29,28 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// Installs what only xtask can install (with the user's `--install`), then runs `ssinfogan data <dataset>
 /// <rest…>`.
 pub fn obtain(binary: &Path, dataset: &str, rest: &[String], install: bool) -> anyhow::Result<()> {
-    if dataset == "fashion-mnist" {
-        ensure_debian_fashion_mnist(install);
+    if let Some(package) = ssinfogan_dataset_packages::debian_package(dataset) {
+        ensure_debian_package(package, install);
     }
     let mut command = vec!["data".to_string(), dataset.to_string()];
     command.extend(rest.iter().cloned());
     crate::run_ssinfogan(binary, &command)
 }
 
-/// With `install`, installs the Debian package when neither it nor a local copy is present and apt-get can run
-/// (as root); otherwise says in one line which command would. `ssinfogan data` then reports what it found either
-/// way (the Hub is its next source).
-fn ensure_debian_fashion_mnist(install: bool) {
-    let local = crate::workspace_root().join("data").join("fashion-mnist");
-    if Path::new(DEBIAN_FASHION_MNIST).is_dir() || local.is_dir() {
+/// With `install`, installs the dataset's Debian package when neither it nor a local copy is present and apt-get
+/// can run (as root); otherwise says in one line which command would. `ssinfogan data` then reports what it found
+/// either way (the Hub is its next source).
+fn ensure_debian_package(debian: DebianPackage, install: bool) {
+    let DebianPackage { dataset, package, dir } = debian;
+    let local = crate::workspace_root().join("data").join(dataset);
+    if Path::new(dir).is_dir() || local.is_dir() {
         return;
     }
-    let command = format!("apt-get install -y {DEBIAN_PACKAGE}");
+    let command = format!("apt-get install -y {package}");
     if !install {
         eprintln!(
-            "Fashion-MNIST's Debian package is not installed: run `{command}` as root, or add --install to let this \
-             command run it"
+            "{dataset}'s Debian package {package} is not installed: run `{command}` as root, or add --install to let \
+             this command run it"
         );
         return;
     }
@@ -60,13 +59,13 @@ fn ensure_debian_fashion_mnist(install: bool) {
         eprintln!("--install needs root and apt-get (Debian/Ubuntu); run as root: {command}");
         return;
     }
-    eprintln!("installing the Debian package {DEBIAN_PACKAGE}…");
-    let install = || Command::new("apt-get").args(["install", "-y", "-q", DEBIAN_PACKAGE]).status();
+    eprintln!("installing the Debian package {package}…");
+    let install = || Command::new("apt-get").args(["install", "-y", "-q", package]).status();
     let installed = install().is_ok_and(|s| s.success())
         // A fresh machine has no package lists yet.
         || (Command::new("apt-get").args(["update", "-q"]).status().is_ok_and(|s| s.success())
             && install().is_ok_and(|s| s.success()));
     if !installed {
-        eprintln!("could not install {DEBIAN_PACKAGE}; install it yourself with: {command}");
+        eprintln!("could not install {package}; install it yourself with: {command}");
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
+use ssinfogan_plan::{Plan, PlannedRun, RunStatus};
 
 use crate::slurm;
 
@@ -57,30 +57,6 @@ pub struct Args {
     /// Where datasets are found or downloaded to, relative to the workspace root.
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
-}
-
-/// What `ssinfogan plan --json` prints (the fields xtask needs).
-#[derive(Deserialize)]
-struct Plan {
-    experiment: String,
-    results_dir: PathBuf,
-    runs: Vec<PlannedRun>,
-    skipped: Vec<Skipped>,
-    cluster: slurm::ClusterFile,
-}
-
-#[derive(Deserialize)]
-struct PlannedRun {
-    dir: PathBuf,
-    status: String,
-    train_args: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Skipped {
-    variant: String,
-    n_labelled: usize,
-    reason: String,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -131,8 +107,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         return on_slurm(args, &binary, &common, &plan_args, plan, &origin);
     }
     print_plan(&plan);
-    let todo: VecDeque<&PlannedRun> =
-        plan.runs.iter().filter(|r| r.status == "pending" || r.status == "interrupted").collect();
+    let todo: VecDeque<&PlannedRun> = plan.to_train().collect();
     let jobs = match args.jobs {
         Some(jobs) => jobs as usize,
         None => {
@@ -165,29 +140,29 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 /// The runs' states as the plan gives them, and what is skipped and why.
 fn print_plan(plan: &Plan) {
-    let count = |status: &str| plan.runs.iter().filter(|r| r.status == status).count();
+    let count = |status| plan.count(status);
     eprintln!(
         "[2/3] runs: {} in {} — {} completed, {} failed, {} running elsewhere, {} interrupted, {} pending; {} label \
          counts skipped",
         plan.runs.len(),
         plan.results_dir.display(),
-        count("completed"),
-        count("failed"),
-        count("running"),
-        count("interrupted"),
-        count("pending"),
+        count(RunStatus::Completed),
+        count(RunStatus::Failed),
+        count(RunStatus::Running),
+        count(RunStatus::Interrupted),
+        count(RunStatus::Pending),
         plan.skipped.len()
     );
     for skipped in &plan.skipped {
         eprintln!("  skipped: {} with {} labels ({})", skipped.variant, skipped.n_labelled, skipped.reason);
     }
-    for failed in plan.runs.iter().filter(|r| r.status == "failed") {
+    for failed in plan.runs.iter().filter(|r| r.status == RunStatus::Failed) {
         eprintln!(
             "  failed earlier, not retried: {} (see its summary.json; delete the directory to train it again)",
             failed.dir.display()
         );
     }
-    for running in plan.runs.iter().filter(|r| r.status == "running") {
+    for running in plan.runs.iter().filter(|r| r.status == RunStatus::Running) {
         eprintln!("  being trained by another process, skipped here: {}", running.dir.display());
     }
 }
@@ -235,7 +210,7 @@ fn on_slurm(
     let tasks: Vec<slurm::Task> = plan
         .runs
         .iter()
-        .filter(|r| r.status == "pending" || r.status == "interrupted")
+        .filter(|r| r.status.to_train())
         .map(|r| slurm::Task {
             name: r.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             dir: r.dir.clone(),
@@ -287,8 +262,7 @@ fn on_slurm(
     // The plan again, just before submitting: a run that another process started meanwhile is not submitted twice
     // (its lock would make the twin task fail at once, but the report would count it).
     let fresh = read_plan(binary.as_path(), plan_args)?;
-    let still: Vec<&PathBuf> =
-        fresh.runs.iter().filter(|r| r.status == "pending" || r.status == "interrupted").map(|r| &r.dir).collect();
+    let still: Vec<&PathBuf> = fresh.runs.iter().filter(|r| r.status.to_train()).map(|r| &r.dir).collect();
     if tasks.iter().any(|t| !still.contains(&&t.dir)) {
         bail!("the runs' states changed while the array was being prepared (another sweep?); run `{again}` again");
     }

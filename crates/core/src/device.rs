@@ -56,14 +56,6 @@ impl DeviceChoice {
     }
 }
 
-/// Whether the CPU fast paths (one-node layers with GEMM products, fused BatchNorm, fused Adam) are on: yes,
-/// unless the environment sets `SSINFOGAN_CANDLE_OPS=1`, which runs candle's own ops everywhere — the reference
-/// that `cargo xtask bench` times beside the fast paths. Read once per process.
-pub fn cpu_fast_paths() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var("SSINFOGAN_CANDLE_OPS").map_or(true, |v| v.is_empty() || v == "0"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,11 @@ impl RunDir {
         Self { root: results.as_ref().join(experiment).join("runs").join(id.name()) }
     }
 
+    /// The run directory at `root` (e.g. one a plan lists, or one given on the command line).
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

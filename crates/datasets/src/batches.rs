@@ -156,7 +156,7 @@ impl RealBatches {
     /// `labelled_rng`, `unlabelled_rng` and `coin` are three separate named streams, so changing how often
     /// one is drawn from leaves the others' numbers as they were.
     pub fn new(
-        subset: &crate::LabelledSubset,
+        subset: &crate::labelled::LabelledSubset,
         batch_size: usize,
         growth_per_epoch: Option<f64>,
         labelled_rng: ChaCha8Rng,

@@ -6,32 +6,8 @@ use ssinfogan_core::ImageSpec;
 
 use crate::error::{DataError, Result};
 use crate::provenance::Provenance;
-
-/// One split: `len()` images stored contiguously NCHW as f32 in [0, 1], and one label per image.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Split {
-    pub images: Vec<f32>,
-    pub labels: Vec<u8>,
-}
-
-impl Split {
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    /// How many images of each class `0..num_classes` this split holds.
-    pub fn class_counts(&self, num_classes: usize) -> Vec<usize> {
-        let mut counts = vec![0; num_classes];
-        for &label in &self.labels {
-            counts[usize::from(label)] += 1;
-        }
-        counts
-    }
-}
+// Splits have their own module so the sources, which yield them, need nothing of a dataset's provenance.
+pub use crate::split::Split;
 
 /// A dataset ready for training: both splits, the image shape, the class count and where it came from.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::SourceKind;
+use crate::source_kind::SourceKind;
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 

@@ -3,7 +3,7 @@
 //!
 //! Datasets: MNIST and Fashion-MNIST (28×28 grey), SVHN cropped digits, CIFAR-10 and CelebA (32×32 RGB; for
 //! CelebA the label is one binary attribute named in [`SourceRequest::label`], e.g. `Smiling`). The
-//! [`catalog`] lists each one's sources.
+//! [`catalog`] holds one descriptor per dataset: its images, label, sources and where each lies.
 //!
 //! ```no_run
 //! use ssinfogan_datasets::{load, DatasetName, SourceRequest};
@@ -18,12 +18,18 @@ pub mod dataset;
 pub mod error;
 pub mod idx;
 pub mod labelled;
+pub mod loading;
 pub mod provenance;
+pub mod source_kind;
 pub mod sources;
+pub mod split;
 
 pub use batches::{BatchKind, BatchSampler, BatchSchedule, RealBatches};
-pub use catalog::{load, DatasetName, SourceKind, SourceRequest, CLASS_LABEL};
-pub use dataset::{Dataset, Split};
+pub use catalog::{DatasetDescriptor, DatasetName, CLASS_LABEL};
+pub use dataset::Dataset;
 pub use error::{DataError, Result};
 pub use labelled::LabelledSubset;
+pub use loading::{load, SourceRequest};
 pub use provenance::Provenance;
+pub use source_kind::SourceKind;
+pub use split::Split;

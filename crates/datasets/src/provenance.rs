@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use ssinfogan_core::ImageSpec;
 
+use crate::catalog::{DatasetName, CLASS_LABEL};
 use crate::error::{DataError, Result};
-use crate::{DatasetName, SourceKind};
+use crate::source_kind::SourceKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -33,7 +34,7 @@ pub struct Provenance {
 }
 
 fn class_label() -> String {
-    crate::catalog::CLASS_LABEL.to_string()
+    CLASS_LABEL.to_string()
 }
 
 impl Provenance {
@@ -66,8 +67,7 @@ impl Provenance {
     /// The one line `ssinfogan data` prints: source, label if not the class, sizes, where it lies.
     pub fn summary_line(&self) -> String {
         let subset = if self.full_dataset { String::new() } else { " — SUBSET, not the full dataset".to_string() };
-        let label =
-            if self.label == crate::catalog::CLASS_LABEL { String::new() } else { format!(" (label {})", self.label) };
+        let label = if self.label == CLASS_LABEL { String::new() } else { format!(" (label {})", self.label) };
         format!(
             "{}{label}: {} — train {}, test {} ({} images){} — {} — sha256 {}",
             self.dataset,

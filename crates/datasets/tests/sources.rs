@@ -20,7 +20,7 @@ fn request(root: &Path) -> SourceRequest {
         data_dir: None,
         data_root: root.join("data"),
         hub: HubSettings { endpoint: "http://127.0.0.1:1".into(), cache_dir: root.join("hub"), offline: false },
-        debian_dir: root.join("no-debian-package"),
+        debian_dir: Some(root.join("no-debian-package")),
         label: "class".into(),
     }
 }
@@ -195,6 +195,7 @@ fn a_damaged_npm_tarball_is_rejected() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "hub"), ignore = "reads or probes the Hub, which this build leaves out")]
 fn hub_parquet_in_the_cache_is_read_without_network() {
     let root = tempfile::tempdir().unwrap();
     write_hub_cache(&root.path().join("hub"), "ylecun/mnist", "mnist", 12, 6);
@@ -233,6 +234,7 @@ fn hub_parquet_with_a_bad_image_names_the_file_and_row() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "hub"), ignore = "reads or probes the Hub, which this build leaves out")]
 fn the_hub_gives_up_at_once_when_unreachable_or_offline() {
     let root = tempfile::tempdir().unwrap();
     let error = load_err(DatasetName::Mnist, &with_source(root.path(), SourceKind::Hub));
@@ -267,8 +269,9 @@ fn a_damaged_local_copy_stops_the_search_instead_of_being_replaced() {
 fn fashion_mnist_comes_from_the_debian_directory() {
     let root = tempfile::tempdir().unwrap();
     let mut request = request(root.path());
-    request.debian_dir = root.path().join("usr/share/datasets/fashion-mnist");
-    write_idx_dir(&request.debian_dir, 20, 10, true);
+    let debian_dir = root.path().join("usr/share/datasets/fashion-mnist");
+    write_idx_dir(&debian_dir, 20, 10, true);
+    request.debian_dir = Some(debian_dir);
     let dataset = load(DatasetName::FashionMnist, &request).unwrap();
     assert_eq!(dataset.provenance.source, SourceKind::Debian);
     assert_eq!(dataset.provenance.origin, "Debian package dataset-fashion-mnist");
@@ -276,6 +279,7 @@ fn fashion_mnist_comes_from_the_debian_directory() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "hub"), ignore = "reads or probes the Hub, which this build leaves out")]
 fn no_source_lists_every_attempt_and_the_fix() {
     let root = tempfile::tempdir().unwrap();
     let message = load_err(DatasetName::FashionMnist, &request(root.path())).to_string();

@@ -5,6 +5,7 @@
 //!   cargo bench --workspace --bench ops
 
 use candle_core::{Device, Tensor, Var};
+use ssinfogan_kernels::{Ops, Pass};
 
 fn main() {
     // As the `ssinfogan` binary does (`keep_freed_buffers`): freed tensor buffers stay in the heap for the next
@@ -31,7 +32,7 @@ fn input(batch: usize) -> (Var, Tensor) {
 fn leaky_relu_ours(bencher: divan::Bencher, batch: usize) {
     let (x, weights) = input(batch);
     bencher.bench_local(|| {
-        let y = ssinfogan_kernels::leaky_relu(x.as_tensor(), 0.01).unwrap();
+        let y = ssinfogan_kernels::leaky_relu(x.as_tensor(), 0.01, Ops::Fast).unwrap();
         (y * &weights).unwrap().sum_all().unwrap().backward().unwrap()
     });
 }
@@ -58,11 +59,12 @@ fn convolution(bencher: divan::Bencher, batch: usize, transposed: bool, ours: bo
         Var::from_vec((0..c_in * c_out * 16).map(|i| (i % 7) as f32 / 70.0).collect(), w_shape, &Device::Cpu).unwrap();
     let bias = Var::zeros(c_out, candle_core::DType::F32, &Device::Cpu).unwrap();
     let params = ConvParams { stride: 2, padding: 1 };
+    let pass = Pass::training(Ops::Fast);
     bencher.bench_local(|| {
         let (x, w, b) = (x.as_tensor(), weight.as_tensor(), bias.as_tensor());
         let y = match (transposed, ours) {
-            (false, true) => conv2d(x, w, Some(b), params).unwrap(),
-            (true, true) => conv_transpose2d(x, w, Some(b), params).unwrap(),
+            (false, true) => conv2d(x, w, Some(b), params, &pass).unwrap(),
+            (true, true) => conv_transpose2d(x, w, Some(b), params, &pass).unwrap(),
             (false, false) => {
                 x.conv2d(w, 1, 2, 1, 1).unwrap().broadcast_add(&b.reshape((1, c_out, 1, 1)).unwrap()).unwrap()
             }
@@ -108,7 +110,7 @@ fn batch_norm(bencher: divan::Bencher, batch: usize, spatial: usize, ours: bool)
     let x = Var::from_vec((0..n).map(|i| (i % 17) as f32 / 17.0).collect(), shape.as_slice(), &Device::Cpu).unwrap();
     bencher.bench_local(|| {
         let y = if ours {
-            ssinfogan_kernels::batch_norm(&bn, x.as_tensor(), true).unwrap()
+            ssinfogan_kernels::batch_norm(&bn, x.as_tensor(), &Pass::training(Ops::Fast)).unwrap()
         } else {
             bn.forward_t(x.as_tensor(), true).unwrap()
         };
@@ -146,7 +148,7 @@ fn linear(bencher: divan::Bencher, batch: usize, ours: bool) {
     let x = Var::from_vec((0..n).map(|i| (i % 13) as f32 / 13.0).collect(), (batch, 6272), &Device::Cpu).unwrap();
     bencher.bench_local(|| {
         let y = if ours {
-            ssinfogan_kernels::linear(&layer, x.as_tensor()).unwrap()
+            ssinfogan_kernels::linear(&layer, x.as_tensor(), &Pass::training(Ops::Fast)).unwrap()
         } else {
             layer.forward(x.as_tensor()).unwrap()
         };

@@ -7,37 +7,53 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32, written, Activation};
+use super::sums::{channel_sums, Dims, Order};
+use super::unwritten::Unwritten;
+use super::{
+    add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32, Activation, GradientSums, Pass,
+};
 
-/// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, train)`.
-pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
-    batch_norm_activation(bn, x, train, Activation::Identity)
+/// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, pass.train)`.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use ssinfogan_kernels::{batch_norm, Ops, Pass};
+/// let vars = candle_nn::VarMap::new();
+/// let vb = candle_nn::VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+/// let bn = candle_nn::batch_norm(3, candle_nn::BatchNormConfig::default(), vb).unwrap();
+/// let x = Tensor::arange(0f32, 12.0, &Device::Cpu).unwrap().reshape((4, 3)).unwrap();
+/// let y = batch_norm(&bn, &x, &Pass::training(Ops::Fast)).unwrap(); // (4, 3), each column mean 0
+/// assert!(y.sum(0).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap() < 1e-5);
+/// ```
+pub fn batch_norm(bn: &candle_nn::BatchNorm, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+    batch_norm_activation(bn, x, Activation::Identity, pass)
 }
 
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, then `activation`. In training mode on
 /// the CPU one op: the batch statistics, then normalisation, scale, shift and activation in one pass; backward,
 /// the two per-channel sums and the input gradient, with the activation's derivative from the sign of the
 /// pre-activation, recomputed from x. The running statistics are updated as candle updates them (momentum,
-/// unbiased variance). Otherwise, and without an affine part, candle's BatchNorm and the activation as its own
-/// op.
+/// unbiased variance). Otherwise (inference mode, [`Ops::Candle`](crate::Ops::Candle), another device or
+/// dtype), and without an affine part, candle's BatchNorm and the activation as its own op.
 pub fn batch_norm_activation(
     bn: &candle_nn::BatchNorm,
     x: &Tensor,
-    train: bool,
     activation: Activation,
+    pass: &Pass,
 ) -> Result<Tensor> {
     use candle_core::ModuleT;
-    let unfused = || activation.apply(bn.forward_t(x, train)?);
+    let train = pass.train;
+    let unfused = || activation.apply(bn.forward_t(x, train)?, pass.ops);
     let Some((weight, bias)) = bn.weight_and_bias() else { return unfused() };
-    if !train || !fast_path(x, weight) || x.rank() < 2 || x.dim(1)? != weight.elem_count() {
+    if !train || !fast_path(x, weight, pass) || x.rank() < 2 || x.dim(1)? != weight.elem_count() {
         return unfused();
     }
     let Some(negative_slope) = activation.negative_slope() else {
-        return activation.apply(batch_norm(bn, x, train)?);
+        return activation.apply(batch_norm(bn, x, pass)?, pass.ops);
     };
     let saved = Arc::new(OnceLock::new());
-    let op = BatchNormTrain { eps: bn.eps(), negative_slope, saved: saved.clone() };
-    let y = x.contiguous()?.apply_op3(&parameter(weight), &parameter(bias), op)?;
+    let op = BatchNormTrain { eps: bn.eps(), negative_slope, saved: saved.clone(), sums: pass.sums() };
+    let y = x.contiguous()?.apply_op3(&parameter(weight, pass), &parameter(bias, pass), op)?;
     let stats: &Statistics = saved.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no statistics".into()))?;
     let momentum = bn.momentum() as f32;
     let count = stats.count as f32;
@@ -56,96 +72,6 @@ struct Statistics {
     mean: Vec<f32>,
     var: Vec<f32>,
     count: usize,
-}
-
-/// x's layout as (batch, channels, spatial): a contiguous NC… tensor.
-#[derive(Debug, Clone, Copy)]
-struct Dims {
-    n: usize,
-    c: usize,
-    s: usize,
-}
-
-impl Dims {
-    fn of(layout: &Layout) -> Self {
-        let dims = layout.shape().dims();
-        Self { n: dims[0], c: dims[1], s: dims[2..].iter().product() }
-    }
-
-    fn len(self) -> usize {
-        self.n * self.c * self.s
-    }
-
-    /// Channels per parallel task of a reduction: about four tasks per thread, each channel's sum inside one
-    /// task (so the result does not depend on the number of threads).
-    fn channel_block(self) -> usize {
-        self.c.div_ceil(4 * rayon::current_num_threads()).max(1)
-    }
-}
-
-/// Lanes of the per-channel sums along a run: independent accumulators, so the f64 sums vectorise instead of
-/// waiting on one another (a single running sum is one dependent add per value).
-const LANES: usize = 8;
-
-/// Two per-channel sums over batch and space of `term(inputs at one position, the channel's constants)`, in
-/// f64, in parallel over blocks of channels. Each input has x's layout; `constants` hold one value per channel.
-///
-/// With spatial values (2-D BatchNorm) a channel's values are runs of `s`, summed in [`LANES`] lanes; without
-/// (1-D, `s == 1`) a row holds one value of every channel, and the sums run along the row: either way along
-/// memory, and vectorised.
-fn channel_sums<const I: usize, const P: usize>(
-    inputs: [&[f32]; I],
-    constants: [&[f32]; P],
-    dims: Dims,
-    term: impl Fn([f32; I], [f32; P]) -> [f64; 2] + Sync,
-) -> Vec<[f64; 2]> {
-    let Dims { n, c, s } = dims;
-    let mut sums = vec![[0f64; 2]; c];
-    if sums.is_empty() || s == 0 {
-        return sums;
-    }
-    let block = dims.channel_block();
-    sums.par_chunks_mut(block).enumerate().for_each(|(i, sums)| {
-        let first = i * block;
-        let constants = constants.map(|k| &k[first..first + sums.len()]);
-        if s == 1 {
-            let (mut a, mut b) = (vec![0f64; sums.len()], vec![0f64; sums.len()]);
-            for row in 0..n {
-                let values = inputs.map(|input| &input[row * c + first..][..sums.len()]);
-                for j in 0..sums.len() {
-                    let [ta, tb] = term(values.map(|v| v[j]), constants.map(|k| k[j]));
-                    a[j] += ta;
-                    b[j] += tb;
-                }
-            }
-            sums.iter_mut().zip(a.iter().zip(&b)).for_each(|(sum, (a, b))| *sum = [*a, *b]);
-            return;
-        }
-        for (j, sum) in sums.iter_mut().enumerate() {
-            let k = constants.map(|k| k[j]);
-            let (mut a, mut b) = ([0f64; LANES], [0f64; LANES]);
-            for batch in 0..n {
-                let runs = inputs.map(|input| &input[(batch * c + first + j) * s..][..s]);
-                let whole = s / LANES * LANES;
-                for start in (0..whole).step_by(LANES) {
-                    let lanes: [&[f32; LANES]; I] =
-                        runs.map(|r| r[start..start + LANES].try_into().expect("a whole lane"));
-                    for lane in 0..LANES {
-                        let [ta, tb] = term(lanes.map(|r| r[lane]), k);
-                        a[lane] += ta;
-                        b[lane] += tb;
-                    }
-                }
-                for (lane, i) in (whole..s).enumerate() {
-                    let [ta, tb] = term(runs.map(|r| r[i]), k);
-                    a[lane] += ta;
-                    b[lane] += tb;
-                }
-            }
-            *sum = [a.iter().sum(), b.iter().sum()];
-        }
-    });
-    sums
 }
 
 /// `out[i] = f(inputs at i, the constants of i's channel)` over x's layout, in parallel over the batch; every
@@ -205,7 +131,7 @@ fn write_tile(out: &mut [MaybeUninit<f32>], value: impl Fn(usize) -> f32) {
 /// Mean and biased variance of every channel, from one pass of f64 sums of the values and their squares.
 fn channel_statistics(x: &[f32], dims: Dims) -> Statistics {
     let count = (dims.n * dims.s) as f64;
-    let sums = channel_sums([x], [], dims, |[v], []| [f64::from(v), f64::from(v) * f64::from(v)]);
+    let sums = channel_sums([x], [], dims, Order::Lanes, |[v], []| [f64::from(v), f64::from(v) * f64::from(v)]);
     let (mean, var) = sums
         .iter()
         .map(|[sum, squares]| {
@@ -239,6 +165,8 @@ struct BatchNormTrain {
     negative_slope: f32,
     /// The statistics of the forward pass, for the running averages and the backward pass.
     saved: Arc<OnceLock<Statistics>>,
+    /// Where the backward pass sums the variables' gradients, if the forward pass was asked to.
+    sums: Option<Arc<GradientSums>>,
 }
 
 impl CustomOp3 for BatchNormTrain {
@@ -261,12 +189,14 @@ impl CustomOp3 for BatchNormTrain {
         let stats = channel_statistics(x, dims);
         let scale = scales(&stats, weight, self.eps);
         let negative_slope = self.negative_slope;
-        let y = written(x.len(), |y| {
-            map_elements(y, [x], [&stats.mean, &scale, shift], dims, |[x], [mean, scale, shift]| {
-                let v = (x - mean) * scale + shift;
-                v * slope_at(v, negative_slope)
-            })
+        let mut y = Vec::new();
+        let mut out = Unwritten::new(&mut y, x.len());
+        map_elements(out.values(), [x], [&stats.mean, &scale, shift], dims, |[x], [mean, scale, shift]| {
+            let v = (x - mean) * scale + shift;
+            v * slope_at(v, negative_slope)
         });
+        // SAFETY: `map_elements` writes every value of `out`.
+        unsafe { out.assume_written() };
         let _ = self.saved.set(stats);
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -297,7 +227,8 @@ impl CustomOp3 for BatchNormTrain {
         let dims = Dims::of(x_layout);
         let (negative_slope, scale) = (self.negative_slope, scales(stats, ws, self.eps));
         // Σ∂L/∂z·(x − mean) and Σ∂L/∂z (the shift's gradient), per channel, where ∂L/∂z = ∂L/∂y · act′.
-        let sums = channel_sums([xs, gs], [&stats.mean, &scale, shift], dims, |[x, g], [mean, scale, shift]| {
+        let constants: [&[f32]; 3] = [&stats.mean, &scale, shift];
+        let sums = channel_sums([xs, gs], constants, dims, Order::Lanes, |[x, g], [mean, scale, shift]| {
             let centred = x - mean;
             let g = f64::from(g * slope_at(centred * scale + shift, negative_slope));
             [g * f64::from(centred), g]
@@ -312,24 +243,26 @@ impl CustomOp3 for BatchNormTrain {
             (a[ch], b[ch], d[ch]) =
                 ((factor * count) as f32, (-factor * istd[ch] * istd[ch] * dot) as f32, (-factor * sum) as f32);
         }
-        let grad_x = written(xs.len(), |out| {
-            map_elements(
-                out,
-                [xs, gs],
-                [&stats.mean, &scale, shift, &a, &b, &d],
-                dims,
-                |[x, g], [mean, scale, shift, a, b, d]| {
-                    let centred = x - mean;
-                    a * g * slope_at(centred * scale + shift, negative_slope) + b * centred + d
-                },
-            )
-        });
+        let mut grad_x = Vec::new();
+        let mut out = Unwritten::new(&mut grad_x, xs.len());
+        map_elements(
+            out.values(),
+            [xs, gs],
+            [&stats.mean, &scale, shift, &a, &b, &d],
+            dims,
+            |[x, g], [mean, scale, shift, a, b, d]| {
+                let centred = x - mean;
+                a * g * slope_at(centred * scale + shift, negative_slope) + b * centred + d
+            },
+        );
+        // SAFETY: `map_elements` writes every value of `out`.
+        unsafe { out.assume_written() };
         let grad_scale: Vec<f32> = sums.iter().zip(&istd).map(|([dot, _], istd)| (dot * istd) as f32).collect();
         let grad_shift: Vec<f32> = sums.iter().map(|[_, sum]| *sum as f32).collect();
         Ok((
             Some(Tensor::from_vec(grad_x, x.shape(), weight.device())?),
-            parameter_grad(weight, |sum| add_to_sum(sum, grad_scale))?,
-            parameter_grad(bias, |sum| add_to_sum(sum, grad_shift))?,
+            parameter_grad(self.sums.as_deref(), weight, |sum| add_to_sum(sum, grad_scale))?,
+            parameter_grad(self.sums.as_deref(), bias, |sum| add_to_sum(sum, grad_shift))?,
         ))
     }
 }
@@ -337,6 +270,7 @@ impl CustomOp3 for BatchNormTrain {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Ops;
     use candle_core::{Device, Var};
 
     #[test]
@@ -392,7 +326,7 @@ mod tests {
             let x = Var::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap();
             let weights: Vec<f32> = (0..n).map(|i| ((i * 13 % 17) as f32 - 8.0) / 5.0).collect();
             let weights = Tensor::from_vec(weights, shape.as_slice(), &Device::Cpu).unwrap();
-            let ours = batch_norm_activation(&ours_bn, x.as_tensor(), true, activation).unwrap();
+            let ours = batch_norm_activation(&ours_bn, x.as_tensor(), activation, &Pass::training(Ops::Fast)).unwrap();
             let theirs = theirs_bn.forward_t(x.as_tensor(), true).unwrap();
             let theirs = match activation {
                 Activation::Identity => theirs,
@@ -428,7 +362,7 @@ mod tests {
             // Inference mode is candle's own: the running statistics.
             if activation == Activation::Identity {
                 close(
-                    flat(&batch_norm(&ours_bn, x.as_tensor(), false).unwrap()),
+                    flat(&batch_norm(&ours_bn, x.as_tensor(), &Pass::inference(Ops::Fast)).unwrap()),
                     flat(&theirs_bn.forward_t(x.as_tensor(), false).unwrap()),
                     "inference",
                 );

@@ -1,16 +1,24 @@
 //! Convolution and transposed convolution (square kernel, dilation 1, one group: what the networks use), each
 //! one autograd node whose forward and backward passes are matrix products between im2row/row2im shuffles.
 
+mod passes;
+
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::matmul::{column_sums, product_in_thread, product_onto, MatRef};
+use self::passes::{
+    channels_to_rows, channels_to_rows_in_parallel, item_blocks, kept_or_scratch, Geometry, Scratch, ToChannels,
+    BLOCK_BYTES,
+};
+use super::matmul::{product_in_thread, product_onto, MatRef};
+use super::sums::{bias_gradient, channel_totals, column_sums, Dims, Order};
+use super::unwritten::Unwritten;
 use super::{
-    add_to_sum, bias_or_zeros, contiguous_f32, fast_path, filled, parameter, parameter_grad, rewritten, with_values,
-    written, Activation,
+    add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation,
+    GradientSums, Pass,
 };
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
@@ -30,8 +38,18 @@ fn add_bias(y: Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
 
 /// 2-D convolution of `x` (batch, c_in, h, w) with `weight` (c_out, c_in, k, k) and an optional `bias` (c_out),
 /// as `candle_nn::Conv2d` computes it.
-pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvParams) -> Result<Tensor> {
-    conv2d_activation(x, weight, bias, params, Activation::Identity)
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use ssinfogan_kernels::{conv2d, ConvParams, Ops, Pass};
+/// let x = Tensor::ones((2, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
+/// let kernel = Tensor::ones((64, 1, 4, 4), DType::F32, &Device::Cpu).unwrap();
+/// let down = ConvParams { stride: 2, padding: 1 };
+/// let y = conv2d(&x, &kernel, None, down, &Pass::inference(Ops::Fast)).unwrap();
+/// assert_eq!(y.dims(), &[2, 64, 14, 14]);
+/// ```
+pub fn conv2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvParams, pass: &Pass) -> Result<Tensor> {
+    conv2d_activation(x, weight, bias, params, Activation::Identity, pass)
 }
 
 /// [`conv2d`] then `activation`, in the same op on the CPU (the activation's derivative read off the output).
@@ -41,6 +59,7 @@ pub fn conv2d_activation(
     bias: Option<&Tensor>,
     params: ConvParams,
     activation: Activation,
+    pass: &Pass,
 ) -> Result<Tensor> {
     let ConvParams { stride, padding } = params;
     let (Ok(x_dims), Ok(w_dims)) = (x.dims4(), weight.dims4()) else {
@@ -51,9 +70,9 @@ pub fn conv2d_activation(
         candle_core::bail!("conv2d: input {:?} does not fit kernel {:?} ({params:?})", x.shape(), weight.shape());
     }
     // Another device or dtype, a non-square or empty kernel: candle's op.
-    let fast = fast_path(x, weight) && kernel_w == kernel && weight.elem_count() > 0 && x.elem_count() > 0;
+    let fast = fast_path(x, weight, pass) && kernel_w == kernel && weight.elem_count() > 0 && x.elem_count() > 0;
     let Some(negative_slope) = activation.negative_slope().filter(|_| fast) else {
-        return activation.apply(add_bias(x.conv2d(weight, padding, stride, 1, 1)?, bias)?);
+        return activation.apply(add_bias(x.conv2d(weight, padding, stride, 1, 1)?, bias)?, pass.ops);
     };
     let (batch, c_out) = (x_dims.0, w_dims.0);
     let geometry = Geometry {
@@ -67,16 +86,23 @@ pub fn conv2d_activation(
         grid_h: (height + 2 * padding - kernel) / stride + 1,
         grid_w: (width + 2 * padding - kernel) / stride + 1,
     };
-    let bias = bias_or_zeros(bias, c_out, x, "conv2d")?;
-    let weight = parameter(weight).contiguous()?;
+    let bias = bias_or_zeros(bias, c_out, x, "conv2d", pass)?;
+    let weight = parameter(weight, pass).contiguous()?;
     // The patch rows are kept for the kernel's gradient, if it takes one.
-    let op = Conv2d { geometry, c_out, negative_slope, keep_rows: weight.track_op(), rows: OnceLock::new() };
+    let keep_rows = weight.track_op();
+    let op = Conv2d { geometry, c_out, negative_slope, keep_rows, rows: OnceLock::new(), sums: pass.sums() };
     x.contiguous()?.apply_op3(&weight, &bias, op)
 }
 
 /// Transposed 2-D convolution of `x` (batch, c_in, h, w) with `weight` (c_in, c_out, k, k) and an optional
 /// `bias` (c_out), output padding 0, as `candle_nn::ConvTranspose2d` computes it: the adjoint of [`conv2d`].
-pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, params: ConvParams) -> Result<Tensor> {
+pub fn conv_transpose2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    pass: &Pass,
+) -> Result<Tensor> {
     let ConvParams { stride, padding } = params;
     let (Ok(x_dims), Ok(w_dims)) = (x.dims4(), weight.dims4()) else {
         candle_core::bail!("conv_transpose2d: input {:?} and kernel {:?} must be 4-D", x.shape(), weight.shape());
@@ -86,7 +112,7 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, para
         let (x, w) = (x.shape(), weight.shape());
         candle_core::bail!("conv_transpose2d: input {x:?} does not fit kernel {w:?} ({params:?})");
     }
-    if !fast_path(x, weight) || kernel_w != kernel || weight.elem_count() == 0 {
+    if !fast_path(x, weight, pass) || kernel_w != kernel || weight.elem_count() == 0 {
         return add_bias(x.conv_transpose2d(weight, padding, 0, stride, 1)?, bias);
     }
     let (batch, c_out) = (x_dims.0, w_dims.1);
@@ -102,322 +128,11 @@ pub fn conv_transpose2d(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, para
         grid_h: height,
         grid_w: width,
     };
-    let bias = bias_or_zeros(bias, c_out, x, "conv_transpose2d")?;
-    let weight = parameter(weight).contiguous()?;
-    let op = ConvTranspose2d { geometry, c_in, keep_input: weight.track_op(), input: OnceLock::new() };
+    let bias = bias_or_zeros(bias, c_out, x, "conv_transpose2d", pass)?;
+    let weight = parameter(weight, pass).contiguous()?;
+    let keep_input = weight.track_op();
+    let op = ConvTranspose2d { geometry, c_in, keep_input, input: OnceLock::new(), sums: pass.sums() };
     x.contiguous()?.apply_op3(&weight, &bias, op)
-}
-
-/// A convolution's two sides: the image (batch, channels, height, width) and the grid of patch positions
-/// (grid_h × grid_w), with the kernel, stride and zero padding between them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Geometry {
-    batch: usize,
-    channels: usize,
-    height: usize,
-    width: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    grid_h: usize,
-    grid_w: usize,
-}
-
-impl Geometry {
-    fn image_len(&self) -> usize {
-        self.batch * self.item_len()
-    }
-
-    /// The image side zero-padded on every edge: (height + 2·padding, width + 2·padding). A patch's rows
-    /// lie inside it: (grid − 1)·stride + kernel ≤ size + 2·padding.
-    fn padded(&self) -> (usize, usize) {
-        (self.height + 2 * self.padding, self.width + 2 * self.padding)
-    }
-
-    /// One batch item's patch rows, the transpose of its im2col: grid_h·grid_w rows of channels·kernel² values,
-    /// each in the kernel's (c, ky, kx) order, copied from a zero-padded copy of the item's image (tens of
-    /// kilobytes, in cache), `kernel` values at a time. Every value of `out` is written.
-    fn im2row_item(&self, image: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let padded = self.pad(image);
-        // A literal kernel size makes each run a fixed-size copy.
-        match self.kernel {
-            3 => self.patches(3, &padded, out),
-            4 => self.patches(4, &padded, out),
-            5 => self.patches(5, &padded, out),
-            kernel => self.patches(kernel, &padded, out),
-        }
-    }
-
-    /// [`Geometry::im2row_item`] for consecutive items: `images` holds them, `out` their rows in order.
-    fn im2row_items(&self, images: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let (item, rows) = (self.item_len(), self.grid_h * self.grid_w * self.rows_shape().1);
-        for (i, out) in out.chunks_exact_mut(rows).enumerate() {
-            self.im2row_item(&images[i * item..][..item], out);
-        }
-    }
-
-    /// The adjoint of [`Geometry::im2row_item`]: every value of one item's patch `rows` added back onto the
-    /// pixel it was copied from, plus `bias[c]` on channel c if given, summed in a fixed order into a
-    /// zero-padded copy in cache whose inside is the item's image. Every value of `out` is written.
-    fn row2im_item(&self, rows: &[f32], out: &mut [MaybeUninit<f32>], bias: Option<&[f32]>) {
-        let (hp, wp) = self.padded();
-        let mut padded = vec![0f32; self.channels * hp * wp];
-        match self.kernel {
-            3 => self.add_patches(3, rows, &mut padded),
-            4 => self.add_patches(4, rows, &mut padded),
-            5 => self.add_patches(5, rows, &mut padded),
-            kernel => self.add_patches(kernel, rows, &mut padded),
-        }
-        let (height, width) = (self.height, self.width);
-        if width == 0 {
-            return;
-        }
-        for (i, line) in out.chunks_exact_mut(width).enumerate() {
-            let (c, y) = (i / height, i % height);
-            let (inside, shift) = (&padded[self.inside_start(c, y)..][..width], bias.map_or(0.0, |b| b[c]));
-            line.iter_mut().zip(inside).for_each(|(out, v)| {
-                out.write(v + shift);
-            });
-        }
-    }
-
-    /// The values of one item of the image side.
-    fn item_len(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-
-    fn rows_shape(&self) -> (usize, usize) {
-        (self.batch * self.grid_h * self.grid_w, self.channels * self.kernel * self.kernel)
-    }
-
-    /// Where line y of channel c of the image starts in its zero-padded copy.
-    fn inside_start(&self, c: usize, y: usize) -> usize {
-        let (hp, wp) = self.padded();
-        (c * hp + y + self.padding) * wp + self.padding
-    }
-
-    /// Where run `run` = (c, ky) of the patch row at `position` = (gy, gx) starts in the zero-padded image: padded
-    /// row gy·stride + ky of channel c, from column gx·stride on.
-    #[inline(always)]
-    fn run_start(&self, kernel: usize, position: usize, run: usize) -> usize {
-        let (hp, wp) = self.padded();
-        let (gy, gx, c, ky) = (position / self.grid_w, position % self.grid_w, run / kernel, run % kernel);
-        (c * hp + gy * self.stride + ky) * wp + gx * self.stride
-    }
-
-    /// One batch item's image (channels, height, width) inside a zero border of `padding`.
-    fn pad(&self, image: &[f32]) -> Vec<f32> {
-        let (hp, wp) = self.padded();
-        let mut padded = vec![0f32; self.channels * hp * wp];
-        if self.width > 0 {
-            for (i, line) in image.chunks_exact(self.width).enumerate() {
-                let (c, y) = (i / self.height, i % self.height);
-                let start = self.inside_start(c, y);
-                padded[start..start + self.width].copy_from_slice(line);
-            }
-        }
-        padded
-    }
-
-    /// Writes one item's patch rows from its `padded` image, each run the `kernel` values from its
-    /// [`Geometry::run_start`].
-    #[inline(always)]
-    fn patches(&self, kernel: usize, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let row_len = self.channels * kernel * kernel;
-        for (position, row) in out.chunks_exact_mut(row_len).enumerate() {
-            for (run, values) in row.chunks_exact_mut(kernel).enumerate() {
-                let start = self.run_start(kernel, position, run);
-                for (v, x) in values.iter_mut().zip(&padded[start..start + kernel]) {
-                    v.write(*x);
-                }
-            }
-        }
-    }
-
-    /// [`Geometry::patches`] backwards: adds each run of one item's `rows` onto the `padded` image.
-    #[inline(always)]
-    fn add_patches(&self, kernel: usize, rows: &[f32], padded: &mut [f32]) {
-        let row_len = self.channels * kernel * kernel;
-        for (position, row) in rows.chunks_exact(row_len).enumerate() {
-            for (run, values) in row.chunks_exact(kernel).enumerate() {
-                let start = self.run_start(kernel, position, run);
-                for (p, v) in padded[start..start + kernel].iter_mut().zip(values) {
-                    *p += *v;
-                }
-            }
-        }
-    }
-}
-
-/// Channels a layout change moves together: one 64-byte cache line of a row.
-const CHANNEL_BLOCK: usize = 16;
-
-/// One batch item's spatial × channels rows (a block of a product with patch rows) → channels × spatial,
-/// adding `bias[c]` (if given) to channel c and multiplying values ≤ 0 by `negative_slope` (an activation; 1
-/// for none) on the way. Every value of `out` is written.
-fn rows_to_channels_item(
-    x: &[f32],
-    out: &mut [MaybeUninit<f32>],
-    spatial: usize,
-    channels: usize,
-    bias: Option<&[f32]>,
-    negative_slope: f32,
-) {
-    // A block of channels at a time, one position after another: each row's run of the block's channels is
-    // one cache line, and the block's output lines are written in order.
-    for first in (0..channels).step_by(CHANNEL_BLOCK) {
-        let n = CHANNEL_BLOCK.min(channels - first);
-        let shifts: Vec<f32> = (first..first + n).map(|c| bias.map_or(0.0, |bias| bias[c])).collect();
-        let lines = &mut out[first * spatial..(first + n) * spatial];
-        for (p, row) in x.chunks_exact(channels).enumerate() {
-            for (j, (v, shift)) in row[first..first + n].iter().zip(&shifts).enumerate() {
-                let v = v + shift;
-                lines[j * spatial + p].write(if v > 0.0 { v } else { v * negative_slope });
-            }
-        }
-    }
-}
-
-/// The inverse of [`rows_to_channels_item`] for one item: channels × spatial → spatial × channels, with
-/// values multiplied by `negative_slope` where `output` (an activation's output, whose sign its input's is) is
-/// ≤ 0 (`output` `None`: no activation). Every value of `out` is written.
-fn channels_to_rows_item(
-    x: &[f32],
-    output: Option<&[f32]>,
-    negative_slope: f32,
-    out: &mut [MaybeUninit<f32>],
-    channels: usize,
-    spatial: usize,
-) {
-    // As in `rows_to_channels_item`: a block of channel lines read in order, each output row's run of the
-    // block written at once.
-    for first in (0..channels).step_by(CHANNEL_BLOCK) {
-        let n = CHANNEL_BLOCK.min(channels - first);
-        let lines = &x[first * spatial..(first + n) * spatial];
-        let signs = output.map(|y| &y[first * spatial..(first + n) * spatial]);
-        for (p, row) in out.chunks_exact_mut(channels).enumerate() {
-            for (j, out) in row[first..first + n].iter_mut().enumerate() {
-                let v = lines[j * spatial + p];
-                out.write(match signs {
-                    Some(y) if y[j * spatial + p] <= 0.0 => v * negative_slope,
-                    _ => v,
-                });
-            }
-        }
-    }
-}
-
-/// [`channels_to_rows_item`] over the batch, in parallel: (batch, channels, spatial) → (batch·spatial) ×
-/// channels.
-fn channels_to_rows(
-    x: &[f32],
-    output: Option<&[f32]>,
-    negative_slope: f32,
-    batch: usize,
-    channels: usize,
-    spatial: usize,
-) -> Vec<f32> {
-    let item = spatial * channels;
-    assert_eq!(x.len(), batch * item, "{} values as {batch} items of {channels}×{spatial}", x.len());
-    // Every item's values are written by `channels_to_rows_item`.
-    written(x.len(), |out| {
-        if item > 0 {
-            out.par_chunks_mut(item).enumerate().for_each(|(b, out)| {
-                let output = output.map(|y| &y[b * item..(b + 1) * item]);
-                channels_to_rows_item(&x[b * item..(b + 1) * item], output, negative_slope, out, channels, spatial)
-            });
-        }
-    })
-}
-
-/// About what a block of [`item_blocks`] work holds: a core's L2 cache (1 MB on the machines measured).
-const BLOCK_BYTES: usize = 1 << 20;
-
-/// A block of batch items that one thread works through while its data is in cache: the first item, the
-/// number of items, and the block's parts of an output and of the patch or input rows kept for the kernel
-/// gradient (`None` when the kernel takes none: the thread's scratch buffer instead).
-struct ItemBlock<'a> {
-    first: usize,
-    items: usize,
-    out: &'a mut [MaybeUninit<f32>],
-    kept: Option<&'a mut [MaybeUninit<f32>]>,
-}
-
-/// The batch in blocks of items for [`ItemBlock`] work, each block's data (`bytes_per_item` per item) about
-/// what a core's cache holds beside the operands, and `out` (`out_item` values per item) and `kept`
-/// (`kept_item` per item) cut to match.
-fn item_blocks<'a>(
-    batch: usize,
-    bytes_per_item: usize,
-    mut out: &'a mut [MaybeUninit<f32>],
-    out_item: usize,
-    mut kept: Option<&'a mut [MaybeUninit<f32>]>,
-    kept_item: usize,
-) -> Vec<ItemBlock<'a>> {
-    let per_block = (BLOCK_BYTES / bytes_per_item.max(1)).max(1);
-    assert_eq!(out.len(), batch * out_item, "{} output values for {batch} items of {out_item}", out.len());
-    if let Some(kept) = &kept {
-        assert_eq!(kept.len(), batch * kept_item, "{} kept values for {batch} items of {kept_item}", kept.len());
-    }
-    let mut blocks = Vec::with_capacity(batch.div_ceil(per_block));
-    for first in (0..batch).step_by(per_block) {
-        let items = per_block.min(batch - first);
-        let (block_out, rest) = std::mem::take(&mut out).split_at_mut(items * out_item);
-        out = rest;
-        let block_kept = match kept.take() {
-            Some(all) => {
-                let (block, rest) = all.split_at_mut(items * kept_item);
-                kept = Some(rest);
-                Some(block)
-            }
-            None => None,
-        };
-        blocks.push(ItemBlock { first, items, out: block_out, kept: block_kept });
-    }
-    blocks
-}
-
-/// A worker's buffers for [`ItemBlock`] work, reused from block to block within one of rayon's jobs.
-#[derive(Default)]
-struct Scratch {
-    rows: Vec<f32>,
-    product: Vec<f32>,
-}
-
-/// A block's rows written by `fill`: into its part of the kept rows if it has one (see [`room`]), else into the
-/// thread's `scratch` buffer (`len` values). `fill` must write every value.
-fn kept_or_scratch<'a>(
-    kept: Option<&'a mut [MaybeUninit<f32>]>,
-    scratch: &'a mut Vec<f32>,
-    len: usize,
-    fill: impl FnOnce(&mut [MaybeUninit<f32>]),
-) -> &'a [f32] {
-    match kept {
-        Some(kept) => filled(kept, fill),
-        None => rewritten(scratch, len, fill),
-    }
-}
-
-/// `kept`'s room for `len` values when `keep` (for [`item_blocks`]); set its length once they are written.
-fn room(kept: &mut Vec<f32>, keep: bool, len: usize) -> Option<&mut [MaybeUninit<f32>]> {
-    keep.then(|| {
-        kept.reserve(len);
-        &mut kept.spare_capacity_mut()[..len]
-    })
-}
-
-/// Σ over batch and space of every channel of `x` (batch, channels, spatial): the bias gradient. Summed in f64,
-/// in parallel over channels.
-fn channel_sums(x: &[f32], batch: usize, channels: usize, spatial: usize) -> Vec<f32> {
-    (0..channels)
-        .into_par_iter()
-        .map(|c| {
-            let sum: f64 = (0..batch)
-                .map(|b| x[(b * channels + c) * spatial..][..spatial].iter().map(|&v| f64::from(v)).sum::<f64>())
-                .sum();
-            sum as f32
-        })
-        .collect()
 }
 
 fn no_saved(op: &str) -> candle_core::Error {
@@ -427,16 +142,14 @@ fn no_saved(op: &str) -> candle_core::Error {
 /// (x, kernel, bias) → `im2row(x) · Wᵀ + b`, laid out (batch, c_out, grid_h, grid_w).
 ///
 /// The product runs in this orientation, (batch·grid) × (c_in·k²) rows times the kernel, rather than as
-/// `W · im2col(x)`: the `gemm` crate is faster with the long side as the output's rows (measured at the
-/// discriminator's 64→128 convolution, batch 128: about 195 GFLOP/s against 165 on two cores), and im2row and
-/// its adjoint work one batch item at a time in cache.
+/// `W · im2col(x)`: the `gemm` crate is faster with the long side as the output's rows, and im2row and its
+/// adjoint work one batch item at a time in cache.
 ///
 /// The forward pass, the input gradient and a small kernel's whole backward pass work through the batch in
 /// blocks of items (about a megabyte of data each, [`item_blocks`]), each block's layout changes and product on
-/// one thread one after the other, so that what one step writes the next reads from the core's cache. Made whole, the intermediate arrays are tens of megabytes each (the
-/// product of the gradient with the kernel is 25 MB for the discriminator's 64→128 convolution at batch 128),
-/// and every pass over them went to memory: in the training step at batch 128, the four convolution passes
-/// took ~143 ms one whole array after another and ~133 ms in blocks; the step 284 → 263 ms.
+/// one thread one after the other, so that what one step writes the next reads from the core's cache. Made
+/// whole, the intermediate arrays are tens of megabytes each (the product of the gradient with the kernel is
+/// 25 MB for the discriminator's 64→128 convolution at batch 128), and every pass over them goes to memory.
 struct Conv2d {
     geometry: Geometry,
     c_out: usize,
@@ -446,6 +159,8 @@ struct Conv2d {
     keep_rows: bool,
     /// im2row(x), for the kernel gradient.
     rows: OnceLock<Vec<f32>>,
+    /// Where the backward pass sums the variables' gradients, if the forward pass was asked to.
+    sums: Option<Arc<GradientSums>>,
 }
 
 impl CustomOp3 for Conv2d {
@@ -474,29 +189,23 @@ impl CustomOp3 for Conv2d {
                 bias.len()
             );
         }
-        let (grid, image) = (g.grid_h * g.grid_w, g.item_len());
+        let grid = g.grid_h * g.grid_w;
         let (block, out_item) = (grid * row_len, c_out * grid);
-        let w = MatRef::new(w, c_out, row_len).t();
         let mut rows = Vec::new();
+        let mut kept = self.keep_rows.then(|| Unwritten::new(&mut rows, positions * row_len));
+        let mut y = Vec::new();
+        let mut out = Unwritten::new(&mut y, g.batch * out_item);
         // Each block of items on one thread: its patch rows, their product with the kernel and its transpose
-        // into the output, while the rows and the product are in cache. `item_blocks` covers the output and
-        // the kept rows; each block writes all of its part of both (`im2row_item`, `rows_to_channels_item`).
-        let y = written(g.batch * out_item, |out| {
-            let kept = room(&mut rows, self.keep_rows, positions * row_len);
-            let blocks = item_blocks(g.batch, (block + out_item) * 4, out, out_item, kept, block);
-            blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
-                let images = &x[b.first * image..][..b.items * image];
-                let rows = kept_or_scratch(b.kept, rows, b.items * block, |out| g.im2row_items(images, out));
-                product.resize(b.items * out_item, 0.0);
-                product_in_thread(product, MatRef::new(rows, b.items * grid, row_len), w, false);
-                for (out, product) in b.out.chunks_exact_mut(out_item).zip(product.chunks_exact(out_item)) {
-                    rows_to_channels_item(product, out, grid, c_out, Some(bias), self.negative_slope);
-                }
-            });
-        });
-        if self.keep_rows {
-            // SAFETY: the blocks above wrote every one of the kept rows' values.
-            unsafe { rows.set_len(positions * row_len) };
+        // into the output, while the rows and the product are in cache.
+        let kernel = MatRef::new(w, c_out, row_len).t();
+        let then = ToChannels { kernel, channels: c_out, bias: Some(bias), negative_slope: self.negative_slope };
+        let bytes_per_item = (block + out_item) * 4;
+        g.im2row_product(x, Some(then), out.values(), kept.as_mut().map(Unwritten::values), bytes_per_item);
+        // SAFETY: `im2row_product` writes every value of the output and of the kept rows.
+        unsafe { out.assume_written() };
+        if let Some(kept) = kept {
+            // SAFETY: `im2row_product` wrote every value of the kept rows (each block all of its part).
+            unsafe { kept.assume_written() };
             let _ = self.rows.set(rows);
         }
         Ok((CpuStorage::F32(y), (g.batch, c_out, g.grid_h, g.grid_w).into()))
@@ -528,15 +237,18 @@ impl CustomOp3 for Conv2d {
         // keeps the sign.
         let slope = self.negative_slope;
         let grad_y = with_values(&grad.contiguous()?, "conv2d", |grad| match slope {
-            1.0 => Ok(channels_to_rows(grad, None, 1.0, g.batch, c_out, grid)),
-            _ => with_values(y, "conv2d", |y| Ok(channels_to_rows(grad, Some(y), slope, g.batch, c_out, grid))),
+            1.0 => Ok(channels_to_rows_in_parallel(grad, None, 1.0, g.batch, c_out, grid)),
+            _ => with_values(y, "conv2d", |y| {
+                Ok(channels_to_rows_in_parallel(grad, Some(y), slope, g.batch, c_out, grid))
+            }),
         })?;
-        let grad_bias = parameter_grad(bias, |sum| add_to_sum(sum, column_sums(&grad_y, positions, c_out)))?;
+        let sums = self.sums.as_deref();
+        let grad_bias = parameter_grad(sums, bias, |sum| add_to_sum(sum, column_sums(&grad_y, positions, c_out)))?;
         let grad_y = MatRef::new(&grad_y, positions, c_out);
         // ∂L/∂W = ∂L/∂Yᵀ · im2row(x), unless the kernel is frozen (then the forward pass kept no rows).
         let grad_w = match rows {
             Some(rows) => {
-                parameter_grad(w, |sum| product_onto(sum, grad_y.t(), MatRef::new(rows, positions, row_len)))?
+                parameter_grad(sums, w, |sum| product_onto(sum, grad_y.t(), MatRef::new(rows, positions, row_len)))?
             }
             None => None,
         };
@@ -544,26 +256,21 @@ impl CustomOp3 for Conv2d {
         // product (the largest array of the step if made whole: 25 MB for the discriminator's second
         // convolution at batch 128) summed into its images on one thread while it is in cache.
         let grad_x = if x.track_op() {
-            let (grid, image) = (grid, g.item_len());
+            let image = g.item_len();
             let grad_x = with_values(w, "conv2d", |w| {
                 let w = MatRef::new(w, c_out, row_len);
                 let grad_y = grad_y.data();
-                // Each block writes each of its images (`row2im_item`).
-                Ok(written(g.image_len(), |out| {
-                    let blocks = item_blocks(g.batch, (grid * row_len + image) * 4, out, image, None, 0);
-                    blocks.into_par_iter().for_each_init(Vec::new, |product, b| {
-                        let lhs = MatRef::new(
-                            &grad_y[b.first * grid * c_out..][..b.items * grid * c_out],
-                            b.items * grid,
-                            c_out,
-                        );
-                        product.resize(b.items * grid * row_len, 0.0);
-                        product_in_thread(product, lhs, w, false);
-                        for (out, rows) in b.out.chunks_exact_mut(image).zip(product.chunks_exact(grid * row_len)) {
-                            g.row2im_item(rows, out, None);
-                        }
-                    });
-                }))
+                let mut grad_x = Vec::new();
+                let mut out = Unwritten::new(&mut grad_x, g.image_len());
+                let blocks = item_blocks(g.batch, (grid * row_len + image) * 4, out.values(), image, None, 0);
+                blocks.into_par_iter().for_each_init(Vec::new, |product, b| {
+                    let item_rows = grid * c_out;
+                    let rows = &grad_y[b.first * item_rows..][..b.items * item_rows];
+                    g.row2im_product(MatRef::new(rows, b.items * grid, c_out), w, None, product, b.out);
+                });
+                // SAFETY: `row2im_product` writes every value of each block's images, and the blocks cover `out`.
+                unsafe { out.assume_written() };
+                Ok(grad_x)
             })?;
             Some(Tensor::from_vec(grad_x, x.shape(), x.device())?)
         } else {
@@ -599,49 +306,45 @@ impl Conv2d {
             with_values(y, "conv2d", |y| {
                 with_values(w, "conv2d", |w| {
                     let w = MatRef::new(w, c_out, row_len);
-                    // Each block writes each of its images of ∂L/∂x (`row2im_item`), if x takes one.
-                    Ok(written(g.batch * out_item, |out| {
-                        let blocks = item_blocks(g.batch, bytes_per_item, out, out_item, None, 0);
-                        shares = blocks
-                            .into_par_iter()
-                            .map_init(Scratch::default, |Scratch { rows: grad_rows, product }, b| {
-                                let span = b.first * grad_item..(b.first + b.items) * grad_item;
-                                let (grad, y) = (&grad[span.clone()], &y[span]);
-                                // ∂L/∂Y as rows, before the activation (its derivative read off the output).
-                                let grad_rows = rewritten(grad_rows, b.items * grad_item, |out| {
-                                    for (i, out) in out.chunks_exact_mut(grad_item).enumerate() {
-                                        let at = i * grad_item..(i + 1) * grad_item;
-                                        let output = (slope != 1.0).then(|| &y[at.clone()]);
-                                        channels_to_rows_item(&grad[at], output, slope, out, c_out, grid);
-                                    }
-                                });
-                                let m = b.items * grid;
-                                let grad_rows = MatRef::new(grad_rows, m, c_out);
-                                let bias_share = column_sums_f64(grad_rows.data(), m, c_out);
-                                let kernel_share = rows.map(|rows| {
-                                    let mut share = vec![0f32; c_out * row_len];
-                                    let rows =
-                                        MatRef::new(&rows[b.first * grid * row_len..][..m * row_len], m, row_len);
-                                    product_in_thread(&mut share, grad_rows.t(), rows, false);
-                                    share
-                                });
-                                if need_x {
-                                    product.resize(m * row_len, 0.0);
-                                    product_in_thread(product, grad_rows, w, false);
-                                    for (out, rows) in
-                                        b.out.chunks_exact_mut(image).zip(product.chunks_exact(grid * row_len))
-                                    {
-                                        g.row2im_item(rows, out, None);
-                                    }
-                                }
-                                (bias_share, kernel_share)
-                            })
-                            .collect();
-                    }))
+                    let mut grad_x = Vec::new();
+                    let mut out = Unwritten::new(&mut grad_x, g.batch * out_item);
+                    let blocks = item_blocks(g.batch, bytes_per_item, out.values(), out_item, None, 0);
+                    shares = blocks
+                        .into_par_iter()
+                        .map_init(Scratch::default, |Scratch { rows: grad_rows, product }, b| {
+                            let span = b.first * grad_item..(b.first + b.items) * grad_item;
+                            let (grad, y) = (&grad[span.clone()], &y[span]);
+                            // ∂L/∂Y as rows, before the activation (its derivative read off the output).
+                            let mut room = Unwritten::new(grad_rows, b.items * grad_item);
+                            let output = (slope != 1.0).then_some(y);
+                            channels_to_rows(grad, output, slope, room.values(), c_out, grid);
+                            // SAFETY: `channels_to_rows` writes every value of the block's rows.
+                            let grad_rows = unsafe { room.assume_written() };
+                            let m = b.items * grid;
+                            let grad_rows = MatRef::new(grad_rows, m, c_out);
+                            let dims = Dims { n: m, c: c_out, s: 1 };
+                            let bias_share = channel_totals(grad_rows.data(), dims, Order::Sequential);
+                            let kernel_share = rows.map(|rows| {
+                                let mut share = Vec::new();
+                                let rows = MatRef::new(&rows[b.first * grid * row_len..][..m * row_len], m, row_len);
+                                product_in_thread(&mut share, grad_rows.t(), rows);
+                                share
+                            });
+                            if need_x {
+                                g.row2im_product(grad_rows, w, None, product, b.out);
+                            }
+                            (bias_share, kernel_share)
+                        })
+                        .collect();
+                    // SAFETY: `row2im_product` writes every value of each block's images, and the blocks cover
+                    // `out` (which is empty when x takes no gradient).
+                    unsafe { out.assume_written() };
+                    Ok(grad_x)
                 })
             })
         })?;
-        let grad_bias = parameter_grad(bias, |sum| {
+        let sums = self.sums.as_deref();
+        let grad_bias = parameter_grad(sums, bias, |sum| {
             let mut total = vec![0f64; c_out];
             for (share, _) in &shares {
                 total.iter_mut().zip(share).for_each(|(t, s)| *t += s);
@@ -649,7 +352,7 @@ impl Conv2d {
             add_to_sum(sum, total.into_iter().map(|t| t as f32).collect())
         })?;
         let grad_w = match rows {
-            Some(_) => parameter_grad(w, |sum| {
+            Some(_) => parameter_grad(sums, w, |sum| {
                 let mut total = vec![0f32; c_out * row_len];
                 for share in shares.iter().filter_map(|(_, share)| share.as_ref()) {
                     total.iter_mut().zip(share).for_each(|(t, s)| *t += s);
@@ -663,15 +366,6 @@ impl Conv2d {
     }
 }
 
-/// Σ over the rows of every column of the row-major `rows × cols` matrix `data`, in f64, on this thread.
-fn column_sums_f64(data: &[f32], rows: usize, cols: usize) -> Vec<f64> {
-    let mut sums = vec![0f64; cols];
-    for row in data.chunks_exact(cols).take(rows) {
-        sums.iter_mut().zip(row).for_each(|(s, v)| *s += f64::from(*v));
-    }
-    sums
-}
-
 /// (x, kernel, bias) → `row2im(x · W) + b`, laid out (batch, c_out, height, width): x as rows (batch·grid) ×
 /// c_in, each row's product with the kernel (c_in × c_out·k²) one patch of the output. In blocks of items, as
 /// [`Conv2d`].
@@ -683,6 +377,8 @@ struct ConvTranspose2d {
     keep_input: bool,
     /// x as rows (batch·grid) × c_in, for the kernel gradient.
     input: OnceLock<Vec<f32>>,
+    /// Where the backward pass sums the variables' gradients, if the forward pass was asked to.
+    sums: Option<Arc<GradientSums>>,
 }
 
 impl CustomOp3 for ConvTranspose2d {
@@ -716,30 +412,26 @@ impl CustomOp3 for ConvTranspose2d {
         let (input_item, block) = (c_in * grid, grid * row_len);
         let w = MatRef::new(w, c_in, row_len);
         let mut input = Vec::new();
+        let mut kept = self.keep_input.then(|| Unwritten::new(&mut input, positions * c_in));
+        let mut y = Vec::new();
+        let mut out = Unwritten::new(&mut y, g.image_len());
         // Each block of items on one thread: its input as rows, their product with the kernel and its sum into
-        // the output images, while the product is in cache. `item_blocks` covers the output and the kept input
-        // rows; each block writes all of its part of both (`channels_to_rows_item`, `row2im_item`).
-        let y = written(g.image_len(), |out| {
-            let kept = room(&mut input, self.keep_input, positions * c_in);
-            let blocks = item_blocks(g.batch, (block + input_item + image) * 4, out, image, kept, input_item);
-            blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
-                let as_rows = |out: &mut [MaybeUninit<f32>]| {
-                    for (i, out) in out.chunks_exact_mut(input_item).enumerate() {
-                        let item = &x[(b.first + i) * input_item..][..input_item];
-                        channels_to_rows_item(item, None, 1.0, out, c_in, grid);
-                    }
-                };
-                let input = kept_or_scratch(b.kept, rows, b.items * input_item, as_rows);
-                product.resize(b.items * block, 0.0);
-                product_in_thread(product, MatRef::new(input, b.items * grid, c_in), w, false);
-                for (out, rows) in b.out.chunks_exact_mut(image).zip(product.chunks_exact(block)) {
-                    g.row2im_item(rows, out, Some(bias));
-                }
-            });
+        // the output images, while the product is in cache.
+        let kept_part = kept.as_mut().map(Unwritten::values);
+        let blocks = item_blocks(g.batch, (block + input_item + image) * 4, out.values(), image, kept_part, input_item);
+        blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
+            let items = &x[b.first * input_item..][..b.items * input_item];
+            let as_rows = |out: &mut [MaybeUninit<f32>]| channels_to_rows(items, None, 1.0, out, c_in, grid);
+            // SAFETY: `channels_to_rows` writes every value of the block's rows.
+            let input = unsafe { kept_or_scratch(b.kept, rows, b.items * input_item, as_rows) };
+            g.row2im_product(MatRef::new(input, b.items * grid, c_in), w, Some(bias), product, b.out);
         });
-        if self.keep_input {
-            // SAFETY: the blocks above wrote every one of the kept input rows' values.
-            unsafe { input.set_len(positions * c_in) };
+        // SAFETY: every block wrote all of its part of the output (`row2im_product`) and of the kept input rows
+        // (`channels_to_rows`), and the blocks cover both.
+        unsafe { out.assume_written() };
+        if let Some(kept) = kept {
+            // SAFETY: every block wrote all of its part of the kept input rows (`channels_to_rows`).
+            unsafe { kept.assume_written() };
             let _ = self.input.set(input);
         }
         Ok((CpuStorage::F32(y), (g.batch, g.channels, g.height, g.width).into()))
@@ -760,49 +452,40 @@ impl CustomOp3 for ConvTranspose2d {
         let (input_item, block) = (c_in * grid, grid * row_len);
         let (keep_rows, need_x) = (w.track_op(), x.track_op());
         let mut grad_rows = Vec::new();
+        let mut kept = keep_rows.then(|| Unwritten::new(&mut grad_rows, positions * row_len));
         // Each block of items on one thread: im2row(∂L/∂Y), kept for the kernel gradient if it takes one, and
         // ∂L/∂x = im2row(∂L/∂Y) · Wᵀ back in (batch, c_in, grid) order while the rows are in cache (if x needs
-        // a gradient). Each block writes all of its part of the kept rows (`im2row_item`) and of ∂L/∂x
-        // (`rows_to_channels_item`).
+        // a gradient): a convolution's forward pass.
         let out_item = if need_x { input_item } else { 0 };
         // Nothing but the bias takes a gradient: no patch rows to make.
         let patch_rows = keep_rows || need_x;
         let (grad_x, grad_bias) = with_values(&grad.contiguous()?, name, |grad| {
-            let grad_bias = parameter_grad(bias, |sum| {
-                add_to_sum(sum, channel_sums(grad, g.batch, g.channels, g.height * g.width))
+            let grad_bias = parameter_grad(self.sums.as_deref(), bias, |sum| {
+                add_to_sum(sum, bias_gradient(grad, g.image_dims(), Order::RunsThenBatch))
             })?;
             let grad_x = with_values(w, name, |w| {
-                let w_t = MatRef::new(w, c_in, row_len).t();
-                Ok(written(g.batch * out_item, |out| {
-                    if !patch_rows {
-                        return;
-                    }
-                    let kept = room(&mut grad_rows, keep_rows, positions * row_len);
-                    let blocks = item_blocks(g.batch, (block + out_item + image) * 4, out, out_item, kept, block);
-                    blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
-                        let images = &grad[b.first * image..][..b.items * image];
-                        let rows = kept_or_scratch(b.kept, rows, b.items * block, |out| g.im2row_items(images, out));
-                        if need_x {
-                            product.resize(b.items * input_item, 0.0);
-                            product_in_thread(product, MatRef::new(rows, b.items * grid, row_len), w_t, false);
-                            for (out, product) in
-                                b.out.chunks_exact_mut(input_item).zip(product.chunks_exact(input_item))
-                            {
-                                rows_to_channels_item(product, out, grid, c_in, None, 1.0);
-                            }
-                        }
-                    });
-                }))
+                let kernel = MatRef::new(w, c_in, row_len).t();
+                let then = need_x.then_some(ToChannels { kernel, channels: c_in, bias: None, negative_slope: 1.0 });
+                let mut grad_x = Vec::new();
+                let mut out = Unwritten::new(&mut grad_x, g.batch * out_item);
+                if patch_rows {
+                    let kept = kept.as_mut().map(Unwritten::values);
+                    g.im2row_product(grad, then, out.values(), kept, (block + out_item + image) * 4);
+                }
+                // SAFETY: `im2row_product` writes every value of the output (none when x takes no gradient).
+                unsafe { out.assume_written() };
+                Ok(grad_x)
             })?;
             Ok((grad_x, grad_bias))
         })?;
         // ∂L/∂W = xᵀ · im2row(∂L/∂Y), unless the kernel is frozen.
-        let grad_w = if keep_rows {
-            // SAFETY: the blocks above wrote every one of the kept rows' values.
-            unsafe { grad_rows.set_len(positions * row_len) };
+        let grad_w = if let Some(kept) = kept {
+            // SAFETY: `im2row_product` above wrote every one of the kept rows' values.
+            let grad_rows = unsafe { kept.assume_written() };
             let input = self.input.get().ok_or_else(|| no_saved(name))?;
-            let grad_rows = MatRef::new(&grad_rows, positions, row_len);
-            parameter_grad(w, |sum| product_onto(sum, MatRef::new(input, positions, c_in).t(), grad_rows))?
+            let grad_rows = MatRef::new(grad_rows, positions, row_len);
+            let sums = self.sums.as_deref();
+            parameter_grad(sums, w, |sum| product_onto(sum, MatRef::new(input, positions, c_in).t(), grad_rows))?
         } else {
             None
         };
@@ -814,6 +497,7 @@ impl CustomOp3 for ConvTranspose2d {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Ops;
     use candle_core::{DType, Device, Var};
 
     /// Values and gradients (input, kernel, bias) of a fast convolution against candle's, on odd shapes.
@@ -833,10 +517,11 @@ mod tests {
         let w_shape = if transposed { (c_in, c_out, k, k) } else { (c_out, c_in, k, k) };
         let weight = Var::from_vec(values(c_in * c_out * k * k, 2), w_shape, &Device::Cpu).unwrap();
         let bias = Var::from_vec(values(c_out, 3), c_out, &Device::Cpu).unwrap();
+        let pass = Pass::training(Ops::Fast);
         let ours = if transposed {
-            conv_transpose2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p)
+            conv_transpose2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p, &pass)
         } else {
-            conv2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p)
+            conv2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p, &pass)
         }
         .unwrap();
         let theirs = if transposed {
@@ -868,9 +553,9 @@ mod tests {
         // An input that needs no gradient (the images) gets none; the kernel's is unchanged.
         let images = x.as_tensor().detach();
         let ours = if transposed {
-            conv_transpose2d(&images, weight.as_tensor(), Some(bias.as_tensor()), p)
+            conv_transpose2d(&images, weight.as_tensor(), Some(bias.as_tensor()), p, &pass)
         } else {
-            conv2d(&images, weight.as_tensor(), Some(bias.as_tensor()), p)
+            conv2d(&images, weight.as_tensor(), Some(bias.as_tensor()), p, &pass)
         }
         .unwrap();
         let store = grads(&ours);
@@ -878,13 +563,12 @@ mod tests {
         let kernel = weight.as_tensor();
         close(flat(store.get(kernel).unwrap()), flat(g_theirs.get(kernel).unwrap()), "kernel gradient, constant input");
         // A frozen kernel (the forward pass keeps no rows for it) gets none; the input's is unchanged.
-        let ours = ssinfogan_core::with_frozen_parameters(|| {
-            if transposed {
-                conv_transpose2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p)
-            } else {
-                conv2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p)
-            }
-        })
+        let frozen = Pass::training(Ops::Fast).frozen();
+        let ours = if transposed {
+            conv_transpose2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p, &frozen)
+        } else {
+            conv2d(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), p, &frozen)
+        }
         .unwrap();
         close(flat(&ours), flat(&theirs), "values, frozen kernel");
         let store = grads(&ours);
@@ -943,8 +627,8 @@ mod tests {
             let x = Var::from_vec(values(b * c_in * h * w, 1), x_shape, &Device::Cpu).unwrap();
             let weight = Var::from_vec(values(c_out * c_in * 16, 2), (c_out, c_in, 4, 4), &Device::Cpu).unwrap();
             let bias = Var::from_vec(values(c_out, 3), c_out, &Device::Cpu).unwrap();
-            let ours =
-                conv2d_activation(x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()), down, activation).unwrap();
+            let (x_t, w_t, b_t) = (x.as_tensor(), weight.as_tensor(), Some(bias.as_tensor()));
+            let ours = conv2d_activation(x_t, w_t, b_t, down, activation, &Pass::training(Ops::Fast)).unwrap();
             let theirs = x
                 .as_tensor()
                 .conv2d(weight.as_tensor(), 1, 2, 1, 1)
@@ -981,13 +665,15 @@ mod tests {
         let x = Tensor::ones((1, 2, 5, 6), DType::F32, &Device::Cpu).unwrap();
         let w = Tensor::ones((3, 2, 3, 2), DType::F32, &Device::Cpu).unwrap();
         let p = ConvParams { stride: 1, padding: 0 };
-        let ours = conv2d(&x, &w, None, p).unwrap();
+        let pass = Pass::training(Ops::Fast);
+        let ours = conv2d(&x, &w, None, p, &pass).unwrap();
         assert_eq!(ours.dims(), &[1, 3, 3, 5]);
         assert_eq!(ours.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![12.0; 45]);
         let big = Tensor::ones((3, 2, 7, 7), DType::F32, &Device::Cpu).unwrap();
-        assert!(conv2d(&x, &big, None, p).is_err());
+        assert!(conv2d(&x, &big, None, p, &pass).is_err());
         let tiny = Tensor::ones((1, 2, 1, 1), DType::F32, &Device::Cpu).unwrap();
-        let up = conv_transpose2d(&tiny, &Tensor::ones((2, 3, 1, 1), DType::F32, &Device::Cpu).unwrap(), None, p);
+        let kernel = Tensor::ones((2, 3, 1, 1), DType::F32, &Device::Cpu).unwrap();
+        let up = conv_transpose2d(&tiny, &kernel, None, p, &pass);
         assert_eq!(up.unwrap().dims(), &[1, 3, 1, 1]);
     }
 }

@@ -1,10 +1,13 @@
 //! CPU kernels for the layers where candle's CPU path is slow, used transparently: on other devices (CUDA) and
-//! dtypes each function is candle's own op.
+//! dtypes, and in a pass that asks for candle's ops ([`Ops::Candle`]), each function is candle's own op.
+//!
+//! Every layer function takes a [`Pass`]: which implementation runs, BatchNorm's mode, and whether the
+//! parameters are constants or have their gradients summed in place ([`Parameters`], [`backward`]).
 //!
 //! Each layer is one autograd node with a hand-written backward pass. Candle's backward pass accumulates every
 //! node's gradient as `zeros + gradient` (a fill and an add over the whole tensor), and a layer built from
-//! tensor ops (matmul, transpose, reshape, broadcast bias add) is five to eight nodes whose bias gradient is a
-//! strided reduction; measured on the MNIST step, that bookkeeping cost as much as the matrix products.
+//! tensor ops (matmul, transpose, reshape, broadcast bias add) is five to eight nodes, each with that fill and
+//! add, and a bias gradient that is a strided reduction.
 //!
 //! - [`linear`] and the convolutions ([`conv2d`], [`conv_transpose2d`]): the bias is added in the pass that
 //!   writes the output, and forward and backward are matrix products through the `gemm` crate (the one candle's
@@ -12,8 +15,8 @@
 //!   `im2row(x) · Wᵀ` (one row of patch values per output position), a transposed convolution `row2im(x · W)`;
 //!   im2row and row2im are each other's adjoint, so each appears in the other's backward pass, and both work one
 //!   batch item at a time on a zero-padded copy in cache. The gradient of an input that needs none (the images,
-//!   a detached fake) is not computed. Inside `ssinfogan_core::backward` the parameters' gradients are summed in
-//!   place (`parameter_grad`) instead of by candle.
+//!   a detached fake) is not computed. In a [`Parameters::Summed`] pass the variables' gradients are summed in
+//!   place (`parameter_grad`, [`GradientSums`]) instead of by candle.
 //! - [`batch_norm`] in training mode (with the activation after it): statistics, normalisation, scale, shift
 //!   and activation in one op, vectorised passes along memory.
 //! - [`leaky_relu`]: `candle_nn::ops::leaky_relu` is `max(x, 0) + min(x, 0)·slope`, five tensors forward and two
@@ -23,18 +26,21 @@ mod batch_norm;
 mod conv;
 mod linear;
 mod matmul;
+mod pass;
+mod sums;
+mod unwritten;
 
 pub use batch_norm::{batch_norm, batch_norm_activation};
 pub use conv::{conv2d, conv2d_activation, conv_transpose2d, ConvParams};
 pub use linear::linear;
-
-use std::mem::MaybeUninit;
+pub use pass::{backward, GradientSums, Gradients, Ops, Parameters, Pass};
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
-use ssinfogan_core::cpu_fast_paths;
 
-fn fast_path(x: &Tensor, weight: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32 && weight.dtype() == DType::F32 && cpu_fast_paths()
+/// Whether `pass` runs this crate's kernel for a layer of `weight` on `x`: f32 on the CPU, unless it asks for
+/// candle's ops.
+fn fast_path(x: &Tensor, weight: &Tensor, pass: &Pass) -> bool {
+    pass.ops == Ops::Fast && x.device().is_cpu() && x.dtype() == DType::F32 && weight.dtype() == DType::F32
 }
 
 /// The activation after a layer, applied in the layer's own op where it can be.
@@ -47,12 +53,12 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// candle's op (or [`leaky_relu`]) for the unfused path.
-    pub(crate) fn apply(self, x: Tensor) -> Result<Tensor> {
+    /// candle's op (or [`leaky_relu`] with `ops`) for the unfused path.
+    pub(crate) fn apply(self, x: Tensor, ops: Ops) -> Result<Tensor> {
         match self {
             Self::Identity => Ok(x),
             Self::Relu => x.relu(),
-            Self::LeakyRelu(slope) => leaky_relu(&x, slope),
+            Self::LeakyRelu(slope) => leaky_relu(&x, slope, ops),
         }
     }
 
@@ -69,9 +75,10 @@ impl Activation {
     }
 }
 
-/// Leaky ReLU, `x` for x > 0 and `slope·x` otherwise (PyTorch's gradient convention at 0: `slope`).
-pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == DType::F32 && cpu_fast_paths() {
+/// Leaky ReLU, `x` for x > 0 and `slope·x` otherwise (PyTorch's gradient convention at 0: `slope`); with
+/// [`Ops::Candle`], or off the CPU, `candle_nn::ops::leaky_relu`.
+pub fn leaky_relu(x: &Tensor, slope: f64, ops: Ops) -> Result<Tensor> {
+    if ops == Ops::Fast && x.device().is_cpu() && x.dtype() == DType::F32 {
         x.contiguous()?.apply_op1(LeakyRelu { slope: slope as f32 })
     } else {
         candle_nn::ops::leaky_relu(x, slope)
@@ -133,9 +140,9 @@ fn with_values<R>(t: &Tensor, op: &str, f: impl FnOnce(&[f32]) -> Result<R>) -> 
     f(read_f32(&storage, layout, op)?)
 }
 
-/// A layer's parameter as its op's input: a constant (no gradient) inside `with_frozen_parameters`.
-fn parameter(t: &Tensor) -> Tensor {
-    if ssinfogan_core::parameters_frozen() {
+/// A layer's parameter as its op's input: a constant (no gradient) in a pass with frozen parameters.
+fn parameter(t: &Tensor, pass: &Pass) -> Tensor {
+    if pass.parameters_frozen() {
         t.detach()
     } else {
         t.clone()
@@ -143,10 +150,10 @@ fn parameter(t: &Tensor) -> Tensor {
 }
 
 /// The bias as the op's third input: the layer's, or zeros for a layer without one.
-fn bias_or_zeros(bias: Option<&Tensor>, channels: usize, like: &Tensor, op: &str) -> Result<Tensor> {
+fn bias_or_zeros(bias: Option<&Tensor>, channels: usize, like: &Tensor, op: &str, pass: &Pass) -> Result<Tensor> {
     match bias {
         Some(bias) if bias.elem_count() == channels && bias.dtype() == DType::F32 => {
-            parameter(bias).flatten_all()?.contiguous()
+            parameter(bias, pass).flatten_all()?.contiguous()
         }
         Some(bias) => candle_core::bail!("{op}: a bias of shape {:?} for {channels} output channels", bias.shape()),
         None => Tensor::zeros(channels, DType::F32, like.device()),
@@ -154,18 +161,22 @@ fn bias_or_zeros(bias: Option<&Tensor>, channels: usize, like: &Tensor, op: &str
 }
 
 /// A parameter's gradient for candle's backward pass; `None` for a frozen parameter (one that does not track
-/// gradients), whose gradient is not computed. Inside `ssinfogan_core::backward` the gradient goes into the
-/// parameter's running sum there, `compute(None)` writing the first one and `compute(Some(sum))` adding a
-/// further one in place, and candle gets `None`; otherwise candle gets `compute(None)` as a tensor.
+/// gradients), whose gradient is not computed. With the `sums` of a [`Parameters::Summed`] pass (the op's,
+/// captured at its forward pass) and a parameter that is a variable itself, the gradient goes into the
+/// variable's running sum there, `compute(None)` writing the first one and `compute(Some(sum))` adding a
+/// further one in place, and candle gets `None`. Otherwise candle gets `compute(None)` as a tensor: a parameter
+/// that reached the op as another tensor (reshaped, transposed, copied) passes it back to its variable through
+/// candle's backward pass.
 fn parameter_grad(
+    sums: Option<&GradientSums>,
     parameter: &Tensor,
     compute: impl FnOnce(Option<&mut [f32]>) -> Option<Vec<f32>>,
 ) -> Result<Option<Tensor>> {
     if !parameter.track_op() {
         return Ok(None);
     }
-    if ssinfogan_core::summing_parameter_gradients() {
-        ssinfogan_core::add_parameter_gradient(parameter, compute)?;
+    if let Some(sums) = sums.filter(|_| parameter.is_variable()) {
+        sums.add(parameter, compute)?;
         return Ok(None);
     }
     let values =
@@ -182,32 +193,6 @@ fn add_to_sum(sum: Option<&mut [f32]>, values: Vec<f32>) -> Option<Vec<f32>> {
         }
         None => Some(values),
     }
-}
-
-/// A vector of `len` values written by `fill`, which must write every one (the outputs of the element-wise
-/// passes and layout changes, tens of megabytes a step, are not zero-filled first).
-fn written(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
-    let mut values = Vec::new();
-    rewritten(&mut values, len, fill);
-    values
-}
-
-/// `buffer` reused for `len` values written by `fill` (as [`written`]), without a new allocation once it has
-/// the room: the scratch blocks of a convolution.
-fn rewritten(buffer: &mut Vec<f32>, len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> &[f32] {
-    buffer.clear();
-    buffer.reserve(len);
-    fill(&mut buffer.spare_capacity_mut()[..len]);
-    // SAFETY: `fill` wrote the first `len` values (each caller's contract; see the callers' comments).
-    unsafe { buffer.set_len(len) };
-    buffer
-}
-
-/// `out`, once `fill` has written every value of it (the callers' contract), as initialised values.
-fn filled(out: &mut [MaybeUninit<f32>], fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> &[f32] {
-    fill(out);
-    // SAFETY: every value of `out` was written by `fill`; the slice keeps `out`'s borrow.
-    unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<f32>(), out.len()) }
 }
 
 /// The values of a contiguous f32 CPU tensor's storage (from `Tensor::storage_and_layout`).
@@ -230,7 +215,7 @@ mod tests {
             let values: Vec<f32> = (0..n).map(|i| ((i * 29 % 23) as f32 - 11.5) / 3.0).collect();
             let x = Var::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap();
             let weights = Tensor::arange(0f32, n as f32, &Device::Cpu).unwrap().reshape(shape.as_slice()).unwrap();
-            let ours = leaky_relu(x.as_tensor(), 0.01).unwrap();
+            let ours = leaky_relu(x.as_tensor(), 0.01, Ops::Fast).unwrap();
             let theirs = candle_nn::ops::leaky_relu(x.as_tensor(), 0.01).unwrap();
             let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             assert_eq!(flat(&ours), flat(&theirs), "values, shape {shape:?}");

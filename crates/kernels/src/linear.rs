@@ -1,19 +1,35 @@
 //! A fully connected layer, `x · Wᵀ + b`, as one autograd node.
 
+use std::sync::Arc;
+
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
-use super::matmul::{accumulate, column_sums, product, product_onto, MatRef};
-use super::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
+use super::matmul::{accumulate, product, product_onto, MatRef};
+use super::sums::column_sums;
+use super::{
+    add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values, GradientSums, Pass,
+};
 
 /// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device or
-/// dtype goes to candle's. `x` may also be (batch, …), as a convolution leaves it: it is read as
-/// (batch, product of the rest), without a reshape node whose gradient the backward pass would accumulate.
-pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> Result<Tensor> {
+/// dtype, or [`Ops::Candle`](crate::Ops::Candle), goes to candle's. `x` may also be (batch, …), as a convolution
+/// leaves it: it is read as (batch, product of the rest), without a reshape node whose gradient the backward
+/// pass would accumulate.
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use ssinfogan_kernels::{linear, Ops, Pass};
+/// let vars = candle_nn::VarMap::new();
+/// let vb = candle_nn::VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+/// let layer = candle_nn::linear(6, 3, vb).unwrap();
+/// let x = Tensor::ones((2, 6), DType::F32, &Device::Cpu).unwrap();
+/// assert_eq!(linear(&layer, &x, &Pass::training(Ops::Fast)).unwrap().dims(), &[2, 3]);
+/// ```
+pub fn linear(layer: &candle_nn::Linear, x: &Tensor, pass: &Pass) -> Result<Tensor> {
     let weight = layer.weight();
-    if x.rank() > 2 && !fast_path(x, weight) {
+    if x.rank() > 2 && !fast_path(x, weight, pass) {
         return layer.forward(&x.flatten_from(1)?);
     }
-    if !fast_path(x, weight) || x.rank() < 2 || weight.rank() != 2 {
+    if !fast_path(x, weight, pass) || x.rank() < 2 || weight.rank() != 2 {
         return layer.forward(x);
     }
     let (batch, inputs) = (x.dim(0)?, x.dims()[1..].iter().product::<usize>());
@@ -21,14 +37,17 @@ pub fn linear(layer: &candle_nn::Linear, x: &Tensor) -> Result<Tensor> {
     if weight_inputs != inputs {
         candle_core::bail!("linear: input {:?} for a weight of shape {:?}", x.shape(), weight.shape());
     }
-    let bias = bias_or_zeros(layer.bias(), outputs, x, "linear")?;
-    x.contiguous()?.apply_op3(&parameter(weight).contiguous()?, &bias, Linear { batch, inputs, outputs })
+    let bias = bias_or_zeros(layer.bias(), outputs, x, "linear", pass)?;
+    let op = Linear { batch, inputs, outputs, sums: pass.sums() };
+    x.contiguous()?.apply_op3(&parameter(weight, pass).contiguous()?, &bias, op)
 }
 
 struct Linear {
     batch: usize,
     inputs: usize,
     outputs: usize,
+    /// Where the backward pass sums the variables' gradients, if the forward pass was asked to.
+    sums: Option<Arc<GradientSums>>,
 }
 
 impl CustomOp3 for Linear {
@@ -45,7 +64,7 @@ impl CustomOp3 for Linear {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let Linear { batch, inputs, outputs } = *self;
+        let Linear { batch, inputs, outputs, .. } = *self;
         let (x, w, bias) =
             (contiguous_f32(s1, l1, "linear")?, contiguous_f32(s2, l2, "linear")?, contiguous_f32(s3, l3, "linear")?);
         if x.len() != batch * inputs || w.len() != outputs * inputs || bias.len() != outputs {
@@ -65,14 +84,15 @@ impl CustomOp3 for Linear {
         _y: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let Linear { batch, inputs, outputs } = *self;
+        let Linear { batch, inputs, outputs, .. } = *self;
+        let sums = self.sums.as_deref();
         let grad = grad.contiguous()?;
         let device = w.device();
         with_values(&grad, "linear", |grad_y| {
             let grad_y = MatRef::new(grad_y, batch, outputs);
             // ∂L/∂W = ∂L/∂Yᵀ · x, unless the weight is frozen.
             let grad_w = with_values(x, "linear", |x| {
-                parameter_grad(w, |sum| product_onto(sum, grad_y.t(), MatRef::new(x, batch, inputs)))
+                parameter_grad(sums, w, |sum| product_onto(sum, grad_y.t(), MatRef::new(x, batch, inputs)))
             })?;
             // ∂L/∂x = ∂L/∂Y · W, only where x needs one.
             let grad_x = if x.track_op() {
@@ -81,7 +101,8 @@ impl CustomOp3 for Linear {
             } else {
                 None
             };
-            let grad_bias = parameter_grad(bias, |sum| add_to_sum(sum, column_sums(grad_y.data(), batch, outputs)))?;
+            let grad_bias =
+                parameter_grad(sums, bias, |sum| add_to_sum(sum, column_sums(grad_y.data(), batch, outputs)))?;
             Ok((grad_x, grad_w, grad_bias))
         })
     }
@@ -104,7 +125,8 @@ mod tests {
             let layer =
                 candle_nn::linear(inputs, outputs, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
             let x = Var::from_vec(values(batch * inputs, 1), (batch, inputs), &Device::Cpu).unwrap();
-            let ours = linear(&layer, x.as_tensor()).unwrap();
+            let pass = Pass::training(crate::Ops::Fast);
+            let ours = linear(&layer, x.as_tensor(), &pass).unwrap();
             let theirs = layer.forward(x.as_tensor()).unwrap();
             let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
@@ -127,7 +149,7 @@ mod tests {
             // A (batch, …) input is read as (batch, product of the rest): the same values and gradients, the
             // input's gradient in the input's shape.
             let image = Var::from_vec(values(batch * inputs, 1), (batch, 1, 1, inputs), &Device::Cpu).unwrap();
-            let from_image = linear(&layer, image.as_tensor()).unwrap();
+            let from_image = linear(&layer, image.as_tensor(), &pass).unwrap();
             close(flat(&from_image), flat(&theirs), "values of a 4-D input");
             let store = (from_image * &weights).unwrap().sum_all().unwrap().backward().unwrap();
             let image_grad = store.get(image.as_tensor()).unwrap();
@@ -135,7 +157,8 @@ mod tests {
             close(flat(image_grad), flat(g_theirs.get(x.as_tensor()).unwrap()), "gradient of a 4-D input");
             // An input that needs no gradient gets none; the layer's parameters still do.
             let constant = x.as_tensor().detach();
-            let store = (linear(&layer, &constant).unwrap() * &weights).unwrap().sum_all().unwrap().backward().unwrap();
+            let store =
+                (linear(&layer, &constant, &pass).unwrap() * &weights).unwrap().sum_all().unwrap().backward().unwrap();
             assert!(store.get(&constant).is_none());
             close(flat(store.get(weight).unwrap()), flat(g_theirs.get(weight).unwrap()), "weight, constant input");
         }

@@ -1,10 +1,18 @@
 //! Row-major f32 matrix products through the `gemm` crate, on views whose strides read a transposed operand in
-//! place, optionally accumulating into the destination (a bias already written there).
+//! place, either writing the destination without reading it or adding onto it (a bias already written there, a
+//! gradient's running sum).
+
+use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
-use rayon::prelude::*;
+
+use super::unwritten::{written_part, Unwritten};
 
 /// A read-only matrix view: element (i, j) is `data[i·row_stride + j·col_stride]`.
+///
+/// Invariant: every element's offset is inside `data` ([`MatRef::in_bounds`]): `gemm` reads the operands
+/// through raw pointers. [`MatRef::new`] checks it, and transposition and sub-ranges keep it (checked again
+/// in debug builds).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct MatRef<'a> {
     data: &'a [f32],
@@ -18,7 +26,7 @@ impl<'a> MatRef<'a> {
     /// The row-major `rows × cols` matrix stored in `data`.
     pub(super) fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
         assert_eq!(data.len(), rows * cols, "a {rows}×{cols} matrix needs {} values", rows * cols);
-        Self { data, rows, cols, row_stride: cols, col_stride: 1 }
+        Self { data, rows, cols, row_stride: cols, col_stride: 1 }.checked()
     }
 
     /// The values behind the view (row-major for a view made by [`MatRef::new`]).
@@ -29,111 +37,72 @@ impl<'a> MatRef<'a> {
     /// The transpose, read in place.
     pub(super) fn t(self) -> Self {
         Self { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride, ..self }
+            .checked()
     }
 
     /// Columns `start..end`, read in place.
     fn columns(self, start: usize, end: usize) -> Self {
         assert!(start <= end && end <= self.cols, "columns {start}..{end} of {}", self.cols);
         let data = if end > start { &self.data[start * self.col_stride..] } else { &[] };
-        Self { data, cols: end - start, ..self }
+        Self { data, cols: end - start, ..self }.checked()
     }
 
     /// Rows `start..end`, read in place.
     fn rows_range(self, start: usize, end: usize) -> Self {
         assert!(start <= end && end <= self.rows, "rows {start}..{end} of {}", self.rows);
         let data = if end > start { &self.data[start * self.row_stride..] } else { &[] };
-        Self { data, rows: end - start, ..self }
+        Self { data, rows: end - start, ..self }.checked()
     }
+
+    /// Whether the last element, and so every element, lies inside `data`.
+    fn in_bounds(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
+    }
+
+    /// The view, its bounds checked in debug builds.
+    fn checked(self) -> Self {
+        debug_assert!(self.in_bounds(), "a {}×{} view of {} values", self.rows, self.cols, self.data.len());
+        self
+    }
+}
+
+/// Where a product goes.
+enum Destination<'d> {
+    /// Values the product writes without reading them: `dst = a · b`.
+    Write(&'d mut [MaybeUninit<f32>]),
+    /// Values the product adds onto: `dst += a · b`.
+    Add(&'d mut [f32]),
 }
 
 /// `a · b` as a new row-major `a.rows × b.cols` matrix, on the rayon pool.
 pub(super) fn product(a: MatRef, b: MatRef) -> Vec<f32> {
-    let len = a.rows * b.cols;
-    assert_eq!(b.rows, a.cols, "inner dimensions differ: {}×{} · {}×{}", a.rows, a.cols, b.rows, b.cols);
-    if len == 0 || a.cols == 0 {
-        return vec![0.0; len];
-    }
-    // The product writes every element without reading any (no accumulation), so the destination is not
-    // zero-filled first: for the convolutions' column matrices that fill was a pass over tens of megabytes.
-    let mut dst = Vec::with_capacity(len);
-    // SAFETY: `dst` has room for `len` values, which the product writes without reading (`read_dst` false,
-    // k > 0); only then does the length cover them.
-    unsafe {
-        product_raw(dst.as_mut_ptr(), a, b, false);
-        dst.set_len(len);
-    }
-    dst
+    // The product writes every value without reading any, so the destination is not zero-filled first: for
+    // the convolutions' column matrices that fill would be a pass over tens of megabytes.
+    let (mut values, mut scratch) = (Vec::new(), Vec::new());
+    let mut out = Unwritten::new(&mut values, a.rows * b.cols);
+    let mut second_half = Unwritten::new(&mut scratch, second_half_len(a, b));
+    pool_product(Destination::Write(out.values()), a, b, second_half.values());
+    // SAFETY: `pool_product` writes every value of a `Write` destination.
+    unsafe { out.assume_written() };
+    values
 }
 
 /// `dst += a · b`, `dst` row-major `a.rows × b.cols` (e.g. a bias written there first), on the rayon pool.
 pub(super) fn accumulate(dst: &mut [f32], a: MatRef, b: MatRef) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "inner dimensions differ: {m}×{k} · {}×{n}", b.rows);
-    assert_eq!(dst.len(), m * n, "the destination of a {m}×{n} product has {} values", dst.len());
-    if dst.is_empty() || k == 0 {
-        return;
-    }
-    // SAFETY: `dst` holds the m×n initialised values the product reads and writes.
-    unsafe { product_raw(dst.as_mut_ptr(), a, b, true) }
+    let mut scratch = Vec::new();
+    let mut second_half = Unwritten::new(&mut scratch, second_half_len(a, b));
+    pool_product(Destination::Add(dst), a, b, second_half.values());
 }
 
-/// `dst = a · b` (`dst += a · b` with `read_dst`) on the rayon pool, for m, n, k > 0 and matching shapes.
-///
-/// A product whose inner dimension is long beside its output (the 6272→1024 layer's forward pass, the kernel
-/// gradients of the 64→128 convolutions: 128 × 1024 outputs, 6272 terms each at batch 128) is split into two
-/// halves of the inner dimension, computed side by side by halves of the pool and then added: `gemm` splits a
-/// product across threads along the output only, and on this shape ran at about 155 GFLOP/s on two cores,
-/// against about 170 as two half products. The halves depend on the shape alone, so the result does not depend
-/// on the number of threads.
-///
-/// # Safety
-/// As [`gemm_raw`].
-unsafe fn product_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    if k < 2 * m.max(n) || m * n * k < 1 << 25 {
-        // SAFETY: the caller's contract.
-        return unsafe { gemm_raw(dst, a, b, read_dst, rayon::current_num_threads()) };
-    }
-    let half = k / 2;
-    let (a1, a2) = (a.columns(0, half), a.columns(half, k));
-    let (b1, b2) = (b.rows_range(0, half), b.rows_range(half, k));
-    // The pool's threads between the halves (an odd one to the first).
-    let threads = rayon::current_num_threads();
-    let (first_threads, second_threads) = (threads.div_ceil(2), (threads / 2).max(1));
-    let mut second: Vec<f32> = Vec::with_capacity(m * n);
-    // The destination as an address, to move into the first half's closure (it is only written there).
-    let first = dst as usize;
-    rayon::join(
-        // SAFETY: `dst` as the caller's contract; the second half writes only into `second`, which has room for
-        // the m·n values it writes without reading.
-        || unsafe { gemm_raw(first as *mut f32, a1, b1, read_dst, first_threads) },
-        || unsafe { gemm_raw(second.as_mut_ptr(), a2, b2, false, second_threads) },
-    );
-    // SAFETY: the second half wrote all m·n values of `second`, and `dst` holds m·n values (the caller's
-    // contract), written by the first half.
-    unsafe {
-        second.set_len(m * n);
-        std::slice::from_raw_parts_mut(dst, m * n).iter_mut().zip(&second).for_each(|(d, s)| *d += s);
-    }
-}
-
-/// `dst = a · b` (`dst += a · b` with `read_dst`) on the calling thread: one block of a batch, the blocks
-/// run in parallel, so that the product is used while it is in cache.
-pub(super) fn product_in_thread(dst: &mut [f32], a: MatRef, b: MatRef, read_dst: bool) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(b.rows, k, "inner dimensions differ: {m}×{k} · {}×{n}", b.rows);
-    assert_eq!(dst.len(), m * n, "the destination of a {m}×{n} product has {} values", dst.len());
-    if dst.is_empty() {
-        return;
-    }
-    if k == 0 {
-        if !read_dst {
-            dst.fill(0.0);
-        }
-        return;
-    }
-    // SAFETY: `dst` holds the m×n initialised values the product writes (and reads, with `read_dst`).
-    unsafe { gemm_raw(dst.as_mut_ptr(), a, b, read_dst, 1) }
+/// `a · b` into `scratch`, its values replaced (no new allocation once it has the room), on the calling thread:
+/// one block of a batch, the blocks run in parallel, so that the product is used while it is in cache.
+pub(super) fn product_in_thread<'s>(scratch: &'s mut Vec<f32>, a: MatRef, b: MatRef) -> &'s [f32] {
+    let mut out = Unwritten::new(scratch, a.rows * b.cols);
+    gemm_to(Destination::Write(out.values()), a, b, 1);
+    // SAFETY: `gemm_to` writes every value of a `Write` destination.
+    unsafe { out.assume_written() }
 }
 
 /// The gradient `a · b` for a parameter's running sum (see `parameter_grad`): accumulated onto `sum`, or a new
@@ -148,56 +117,96 @@ pub(super) fn product_onto(sum: Option<&mut [f32]>, a: MatRef, b: MatRef) -> Opt
     }
 }
 
-/// `dst = a · b` (`dst += a · b` with `read_dst`) through `gemm`, for m, n, k > 0 and matching shapes, on
-/// `threads` threads of the rayon pool (1: the calling thread).
+/// Where a product whose inner dimension is long beside its output is split in two, `k / 2`; `None` for
+/// any other product.
 ///
-/// # Safety
-/// `dst` must be valid for writes of `a.rows · b.cols` values (and reads, with `read_dst`), and not overlap
-/// the operands. The operands' lengths were checked for their shapes and strides when they were made
-/// ([`MatRef::new`]; transposition and sub-ranges keep offsets inside the same set).
-unsafe fn gemm_raw(dst: *mut f32, a: MatRef, b: MatRef, read_dst: bool, threads: usize) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        n as isize,
-        read_dst,
-        a.data.as_ptr(),
-        a.col_stride as isize,
-        a.row_stride as isize,
-        b.data.as_ptr(),
-        b.col_stride as isize,
-        b.row_stride as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        parallelism,
-    );
+/// Such a product (the 6272→1024 layer's forward pass, the kernel gradients of the 64→128 convolutions: 128 ×
+/// 1024 outputs, 6272 terms each at batch 128) runs as two halves of the inner dimension computed side by side
+/// by halves of the pool and then added: `gemm` splits a product across threads along the output only, which
+/// leaves threads short of work on this shape. The halves depend on the shape alone, so the result does not
+/// depend on the number of threads.
+fn inner_split(m: usize, k: usize, n: usize) -> Option<usize> {
+    (k >= 2 * m.max(n) && m * n * k >= 1 << 25).then_some(k / 2)
 }
 
-/// Σ over the rows (the batch) of every column of the row-major `rows × cols` matrix `data`, in f64, in
-/// parallel over columns in blocks (each block reads its columns row by row).
-pub(super) fn column_sums(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const BLOCK: usize = 256;
-    assert_eq!(data.len(), rows * cols, "column sums of {} values as a {rows}×{cols} matrix", data.len());
-    let mut sums = vec![0f32; cols];
-    sums.par_chunks_mut(BLOCK).enumerate().for_each(|(block, out)| {
-        let start = block * BLOCK;
-        let mut acc = vec![0f64; out.len()];
-        for r in 0..rows {
-            for (a, v) in acc.iter_mut().zip(&data[r * cols + start..][..out.len()]) {
-                *a += f64::from(*v);
-            }
+/// The room [`pool_product`] needs for its second half: `a.rows × b.cols` values for a split product, else none.
+fn second_half_len(a: MatRef, b: MatRef) -> usize {
+    let (m, n) = (a.rows, b.cols);
+    inner_split(m, a.cols, n).map_or(0, |_| m * n)
+}
+
+/// `a · b` into `dst` on the rayon pool, and `dst`'s values, every one written. A split product ([`inner_split`])
+/// writes its second half into `second_half` (room for m·n values, written before they are read), then adds it
+/// onto the first.
+fn pool_product<'d>(dst: Destination<'d>, a: MatRef, b: MatRef, second_half: &mut [MaybeUninit<f32>]) -> &'d mut [f32] {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let threads = rayon::current_num_threads();
+    let Some(half) = inner_split(m, k, n) else {
+        return gemm_to(dst, a, b, threads);
+    };
+    assert_eq!(b.rows, k, "inner dimensions differ: {m}×{k} · {}×{n}", b.rows);
+    // The pool's threads between the halves (an odd one to the first).
+    let (first_threads, second_threads) = (threads.div_ceil(2), (threads / 2).max(1));
+    let (first, second) = rayon::join(
+        || gemm_to(dst, a.columns(0, half), b.rows_range(0, half), first_threads),
+        || gemm_to(Destination::Write(second_half), a.columns(half, k), b.rows_range(half, k), second_threads),
+    );
+    first.iter_mut().zip(&*second).for_each(|(d, s)| *d += s);
+    first
+}
+
+/// `a · b` into `dst` through `gemm` on `threads` threads of the rayon pool (1: the calling thread), and
+/// `dst`'s values, every one written.
+fn gemm_to<'d>(mut dst: Destination<'d>, a: MatRef, b: MatRef, threads: usize) -> &'d mut [f32] {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(b.rows, k, "inner dimensions differ: {m}×{k} · {}×{n}", b.rows);
+    let (pointer, len, read_dst) = match &mut dst {
+        Destination::Write(values) => (values.as_mut_ptr().cast::<f32>(), values.len(), false),
+        Destination::Add(values) => (values.as_mut_ptr(), values.len(), true),
+    };
+    assert_eq!(len, m * n, "the destination of a {m}×{n} product has {len} values");
+    if len > 0 && k > 0 {
+        let parallelism = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
+        // SAFETY: `pointer` addresses the m·n values of `dst`, an exclusive borrow that overlaps neither operand,
+        // row-major (column stride 1, row stride n); gemm reads it only with `read_dst`, which is set for
+        // `Add`, whose values are initialised. gemm 0.19 (pinned in the workspace) writes every destination value
+        // without reading any when `read_dst` is false (the tests hand it NaNs there). The operands' elements
+        // lie inside their data (`MatRef`'s invariant), and both are m×k · k×n (asserted above).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                pointer,
+                1,
+                n as isize,
+                read_dst,
+                a.data.as_ptr(),
+                a.col_stride as isize,
+                a.row_stride as isize,
+                b.data.as_ptr(),
+                b.col_stride as isize,
+                b.row_stride as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
         }
-        out.iter_mut().zip(acc).for_each(|(o, a)| *o = a as f32);
-    });
-    sums
+    }
+    match dst {
+        Destination::Add(values) => values,
+        Destination::Write(values) => {
+            if k == 0 {
+                // An empty sum.
+                values.fill(MaybeUninit::new(0.0));
+            }
+            // SAFETY: gemm wrote every value (`read_dst` false, k > 0), or the fill did (k = 0), or there is none.
+            unsafe { written_part(values) }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -213,11 +222,22 @@ mod tests {
         (0..cols).flat_map(|j| (0..rows).map(move |i| x[i * cols + j])).collect()
     }
 
+    /// Operands of small integers and halves, whose products' sums are exact in f32 in any order: the results
+    /// compare equal to the triple loop's.
+    fn operands((m, k, n): (usize, usize, usize)) -> (Vec<f32>, Vec<f32>) {
+        ((0..m * k).map(|i| (i % 11) as f32 - 5.0).collect(), (0..k * n).map(|i| (i % 7) as f32 * 0.5 - 1.0).collect())
+    }
+
+    /// NaNs where a product gets uninitialised memory in production: a `gemm` that read a destination it was
+    /// told not to read would leave NaNs in the result.
+    fn nans(len: usize) -> Vec<MaybeUninit<f32>> {
+        vec![MaybeUninit::new(f32::NAN); len]
+    }
+
     #[test]
     fn products_of_transposed_views_and_accumulation_match_the_triple_loop() {
         let (m, k, n) = (5, 7, 3);
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 11) as f32 - 5.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5 - 1.0).collect();
+        let (a, b) = operands((m, k, n));
         let expected = reference(&a, &b, (m, k, n));
         let (a_t, b_t) = (transpose(&a, m, k), transpose(&b, k, n));
         for (lhs, rhs) in [
@@ -234,9 +254,8 @@ mod tests {
         }
         // A long inner dimension (odd, so the halves differ) beside a small output: split in two halves.
         let (m, k, n) = (16, 32769, 64);
-        assert!(k >= 2 * m.max(n) && m * n * k >= 1 << 25, "the split path");
-        let a: Vec<f32> = (0..m * k).map(|i| (i % 11) as f32 - 5.0).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.5 - 1.0).collect();
+        assert_eq!(inner_split(m, k, n), Some(k / 2), "the split path");
+        let (a, b) = operands((m, k, n));
         let expected = reference(&a, &b, (m, k, n));
         let b_t = transpose(&b, k, n);
         for rhs in [MatRef::new(&b, k, n), MatRef::new(&b_t, n, k).t()] {
@@ -249,5 +268,51 @@ mod tests {
         let mut empty_inner = vec![1.0; 4];
         accumulate(&mut empty_inner, MatRef::new(&[], 2, 0), MatRef::new(&[], 0, 2));
         assert_eq!(empty_inner, vec![1.0; 4]);
+    }
+
+    #[test]
+    fn products_never_read_the_destination_they_overwrite() {
+        // The shapes reach each of gemm's paths: its general kernels (small and larger outputs), the
+        // matrix-vector ones (one row, one column), the one for an inner dimension of at most 2, threads of the
+        // pool, the split into halves ([`inner_split`]) and the empty sum.
+        for (m, k, n) in
+            [(5, 7, 3), (33, 40, 29), (1, 7, 5), (5, 7, 1), (6, 2, 4), (96, 64, 80), (16, 32769, 64), (2, 0, 2)]
+        {
+            let (a, b) = operands((m, k, n));
+            let expected = reference(&a, &b, (m, k, n));
+            let added: Vec<f32> = expected.iter().map(|v| v + 2.0).collect();
+            let (a_t, b_t) = (transpose(&a, m, k), transpose(&b, k, n));
+            for (lhs, rhs) in [
+                (MatRef::new(&a, m, k), MatRef::new(&b, k, n)),
+                (MatRef::new(&a_t, k, m).t(), MatRef::new(&b_t, n, k).t()),
+            ] {
+                let shape = format!("{m}×{k}·{k}×{n}");
+                let second_len = second_half_len(lhs, rhs);
+                // `product`: its destination and, when split, its second half.
+                let mut dst = nans(m * n);
+                let written = pool_product(Destination::Write(&mut dst), lhs, rhs, &mut nans(second_len));
+                assert_eq!(written, expected.as_slice(), "product {shape}");
+                // `accumulate`: its second half when split.
+                let mut sum = vec![2.0; m * n];
+                pool_product(Destination::Add(&mut sum), lhs, rhs, &mut nans(second_len));
+                assert_eq!(sum, added, "accumulate {shape}");
+                // `product_in_thread`: one thread, its destination; and through the scratch vector it reuses,
+                // NaNs in the capacity it overwrites (in a debug build `Unwritten` puts its own NaNs there).
+                assert_eq!(gemm_to(Destination::Write(&mut nans(m * n)), lhs, rhs, 1), expected.as_slice(), "{shape}");
+                let mut scratch = vec![f32::NAN; m * n];
+                scratch.clear();
+                assert_eq!(product_in_thread(&mut scratch, lhs, rhs), expected.as_slice(), "in thread {shape}");
+            }
+        }
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "a 4×3 view of 10 values")]
+    fn a_view_past_its_data_fails_in_a_debug_build() {
+        // Only the constructors can make a view; a view whose strides reach past its data is caught where it is
+        // made (here by hand, as a future constructor with a wrong stride would).
+        let data = [0f32; 12];
+        MatRef { data: &data[..10], rows: 4, cols: 3, row_stride: 3, col_stride: 1 }.checked();
     }
 }

@@ -11,7 +11,7 @@ use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, Optimizer, VarBuil
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::ImageSpec;
+use ssinfogan_core::{ImageSpec, Ops, Pass};
 use ssinfogan_kernels::{Activation, ConvParams};
 
 /// How the classifier is trained; part of its cache key.
@@ -54,31 +54,33 @@ impl Classifier {
     }
 
     /// Penultimate features, (batch, 128), of images (batch, C, H, W) in [0, 1]. Through the CPU fast paths of
-    /// `ssinfogan-kernels` (candle's ops elsewhere): convolution and ReLU in one op, linear layers as one product.
-    pub fn features(&self, images: &Tensor) -> Result<Tensor> {
+    /// `ssinfogan-kernels` (candle's ops elsewhere, or as `pass` asks): convolution and ReLU in one op, linear
+    /// layers as one product.
+    pub fn features(&self, images: &Tensor, pass: &Pass) -> Result<Tensor> {
         let same = ConvParams { stride: 1, padding: 2 };
         let conv = |layer: &Conv2d, x: &Tensor| {
-            ssinfogan_kernels::conv2d_activation(x, layer.weight(), layer.bias(), same, Activation::Relu)
+            ssinfogan_kernels::conv2d_activation(x, layer.weight(), layer.bias(), same, Activation::Relu, pass)
         };
         let x = conv(&self.conv1, images)?.max_pool2d(2)?; // (b, 32, H/2, W/2)
         let x = conv(&self.conv2, &x)?.max_pool2d(2)?; // (b, 64, H/4, W/4)
-        ssinfogan_kernels::linear(&self.fc1, &x.flatten_from(1)?)?.relu() // (b, 128)
+        ssinfogan_kernels::linear(&self.fc1, &x.flatten_from(1)?, pass)?.relu() // (b, 128)
     }
 
     /// Class logits, (batch, classes).
-    pub fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        ssinfogan_kernels::linear(&self.fc2, &self.features(images)?)
+    pub fn logits(&self, images: &Tensor, pass: &Pass) -> Result<Tensor> {
+        ssinfogan_kernels::linear(&self.fc2, &self.features(images, pass)?, pass)
     }
 
-    /// Logits and features of `images`, in chunks of `chunk` to bound memory.
-    pub fn predict(&self, images: &Tensor, chunk: usize) -> Result<(Tensor, Tensor)> {
+    /// Logits and features of `images`, in chunks of `chunk` to bound memory, with the weights as constants.
+    pub fn predict(&self, images: &Tensor, chunk: usize, ops: Ops) -> Result<(Tensor, Tensor)> {
+        let pass = Pass::inference(ops);
         let n = images.dim(0)?;
         let (mut logits, mut features) = (Vec::new(), Vec::new());
         for start in (0..n).step_by(chunk.max(1)) {
             let batch = images.narrow(0, start, chunk.min(n - start))?;
             // Detached, so that the results do not hold every chunk's forward graph.
-            let f = self.features(&batch)?.detach();
-            logits.push(ssinfogan_kernels::linear(&self.fc2, &f)?.detach());
+            let f = self.features(&batch, &pass)?.detach();
+            logits.push(ssinfogan_kernels::linear(&self.fc2, &f, &pass)?.detach());
             features.push(f);
         }
         Ok((Tensor::cat(&logits, 0)?, Tensor::cat(&features, 0)?))
@@ -86,7 +88,8 @@ impl Classifier {
 }
 
 /// Trains a classifier on `images` (N, C, H, W) with `labels` (N,) u32 and returns it with its variables.
-/// `init_rng` draws the initial weights, `batch_rng` the batch order.
+/// `init_rng` draws the initial weights, `batch_rng` the batch order; `ops` runs the layers.
+#[allow(clippy::too_many_arguments)]
 pub fn train_classifier(
     images: &Tensor,
     labels: &Tensor,
@@ -95,6 +98,7 @@ pub fn train_classifier(
     init_rng: &mut impl Rng,
     batch_rng: &mut impl Rng,
     device: &Device,
+    ops: Ops,
 ) -> Result<(Classifier, VarMap)> {
     let vars = VarMap::new();
     let (_, channels, height, width) = images.dims4()?;
@@ -122,7 +126,7 @@ pub fn train_classifier(
             let index = Tensor::from_slice(batch, batch.len(), device)?;
             let x = images.index_select(&index, 0)?;
             let y = labels.index_select(&index, 0)?;
-            let loss = candle_nn::loss::cross_entropy(&classifier.logits(&x)?, &y)?;
+            let loss = candle_nn::loss::cross_entropy(&classifier.logits(&x, &Pass::training(ops))?, &y)?;
             optimiser.backward_step(&loss)?;
         }
     }
@@ -130,8 +134,8 @@ pub fn train_classifier(
 }
 
 /// Fraction of `images` whose predicted class equals `labels`.
-pub fn accuracy(classifier: &Classifier, images: &Tensor, labels: &Tensor) -> Result<f64> {
-    let (logits, _) = ssinfogan_core::with_frozen_parameters(|| classifier.predict(images, 500))?;
+pub fn accuracy(classifier: &Classifier, images: &Tensor, labels: &Tensor, ops: Ops) -> Result<f64> {
+    let (logits, _) = classifier.predict(images, 500, ops)?;
     let correct = logits.argmax(D::Minus1)?.eq(labels)?.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
     Ok(f64::from(correct) / images.dim(0)? as f64)
 }

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::ops::softmax;
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
-use ssinfogan_core::{Discriminator, Generator, LatentSpec};
+use ssinfogan_core::{metric, Discriminator, Generator, LatentSpec, Ops, Pass};
 
 use crate::classifier::Classifier;
 use crate::frechet::{frechet_distance_from_moments, moments};
@@ -32,6 +32,8 @@ pub struct EvaluationInputs<'a> {
     pub samples_per_code: usize,
     pub drawn_per_code: usize,
     pub device: &'a Device,
+    /// Which implementation runs the networks and the classifier (the run's `[training] ops`).
+    pub ops: Ops,
 }
 
 /// The metrics, and the generated images with the code values that made them (for `samples.safetensors`).
@@ -52,8 +54,8 @@ pub struct RealFeatures {
 }
 
 impl RealFeatures {
-    pub fn new(classifier: &Classifier, test_images: &Tensor) -> Result<Self> {
-        let (_, features) = ssinfogan_core::with_frozen_parameters(|| classifier.predict(test_images, CHUNK))?;
+    pub fn new(classifier: &Classifier, test_images: &Tensor, ops: Ops) -> Result<Self> {
+        let (_, features) = classifier.predict(test_images, CHUNK, ops)?;
         let (mean, covariance) = moments(&to_matrix(&features)?);
         Ok(Self { mean, covariance })
     }
@@ -70,8 +72,9 @@ pub fn generate_per_code(
     per_code: usize,
     rng: &mut impl Rng,
     device: &Device,
+    ops: Ops,
 ) -> Result<(Tensor, Vec<i64>)> {
-    generate_first_per_code(generator, latent, per_code, per_code, rng, device)
+    generate_first_per_code(generator, latent, per_code, per_code, rng, device, ops)
 }
 
 /// The first `used` images per code value of what [`generate_per_code`] draws with `drawn` per code: the same
@@ -83,6 +86,7 @@ pub fn generate_first_per_code(
     drawn: usize,
     rng: &mut impl Rng,
     device: &Device,
+    ops: Ops,
 ) -> Result<(Tensor, Vec<i64>)> {
     let code =
         latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
@@ -103,7 +107,7 @@ pub fn generate_first_per_code(
             let input = draw.generator_input(latent, device)?.narrow(0, 0, take)?;
             // Detached: a generated image must not keep the forward pass's graph (every intermediate activation)
             // alive, or memory grows by megabytes per image.
-            images.push(generator.generate(&input, false)?.detach());
+            images.push(generator.generate(&input, &Pass::inference(ops))?.detach());
             codes.extend(std::iter::repeat_n(i64::from(value), take));
             generated += take;
         }
@@ -111,13 +115,10 @@ pub fn generate_first_per_code(
     Ok((Tensor::cat(&images, 0)?, codes)) // (K·used, C, H, W)
 }
 
-/// Every metric of one evaluation. The networks run as constants (`with_frozen_parameters`): the fast CPU
-/// paths then build no autograd graph and keep none of their inputs, and nothing here takes a gradient.
+/// Every metric of one evaluation. The networks run in inference passes, as constants
+/// ([`Pass::inference`]): the fast CPU paths then build no autograd graph and keep none of their inputs, and
+/// nothing here takes a gradient.
 pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
-    ssinfogan_core::with_frozen_parameters(|| evaluate_frozen(inputs, rng))
-}
-
-fn evaluate_frozen(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluation> {
     let mut clock = Clock::default();
     let (samples, codes) = generate_first_per_code(
         inputs.generator,
@@ -126,13 +127,14 @@ fn evaluate_frozen(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Eval
         inputs.drawn_per_code,
         rng,
         inputs.device,
+        inputs.ops,
     )?;
-    clock.lap("evaluation_generation_seconds");
+    clock.lap(metric::seconds::EVALUATION_GENERATION);
     let k = inputs.latent.semi_supervised[0].size; // present: generate_per_code checked it
     let code_tensor = Tensor::from_iter(codes.iter().map(|&c| c as u32), inputs.device)?;
 
     // The independent classifier on the fakes: C_err, plug-in MI, confidence, features.
-    let (logits, fake_features) = inputs.classifier.predict(&samples, CHUNK)?;
+    let (logits, fake_features) = inputs.classifier.predict(&samples, CHUNK, inputs.ops)?;
     let probabilities = softmax(&logits, D::Minus1)?;
     let predicted: Vec<u32> = probabilities.argmax(D::Minus1)?.to_vec1()?;
     let confidence = f64::from(probabilities.max(D::Minus1)?.mean_all()?.to_scalar::<f32>()?);
@@ -143,48 +145,48 @@ fn evaluate_frozen(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Eval
     }
     let mean_probabilities = mean_rows_by_code(&probabilities, &codes, k)?;
     let identity: Vec<usize> = (0..k).collect();
-    clock.lap("evaluation_classifier_seconds");
+    clock.lap(metric::seconds::EVALUATION_CLASSIFIER);
 
     // Q_ss on the fakes: its error against the generating code and InfoGAN's lower bound on I(c; G(z, c)).
-    let q_fake_logits = q_ss(inputs.discriminator, &samples)?;
+    let q_fake_logits = q_ss(inputs.discriminator, &samples, inputs.ops)?;
     let q_fake_pred: Vec<u32> = q_fake_logits.argmax(D::Minus1)?.to_vec1()?;
     let q_err_fake =
         codes.iter().zip(&q_fake_pred).filter(|(&c, &p)| c as u32 != p).count() as f64 / codes.len() as f64;
     let q_fake_ce = f64::from(candle_nn::loss::cross_entropy(&q_fake_logits, &code_tensor)?.to_scalar::<f32>()?);
 
     // Q_ss on real test images, against their labels.
-    let q_real_logits = q_ss(inputs.discriminator, inputs.test_images)?;
+    let q_real_logits = q_ss(inputs.discriminator, inputs.test_images, inputs.ops)?;
     let q_real_pred: Vec<u32> = q_real_logits.argmax(D::Minus1)?.to_vec1()?;
     let labels: Vec<u32> = inputs.test_labels.to_vec1()?;
     let mut q_confusion = ConfusionMatrix::new(k, classes);
     for (&p, &l) in q_real_pred.iter().zip(&labels) {
         q_confusion.add(p as usize, l as usize);
     }
-    clock.lap("evaluation_q_seconds");
+    clock.lap(metric::seconds::EVALUATION_Q);
 
     // Fréchet distance in the classifier's feature space, real test images against the fakes.
     let (fake_mean, fake_covariance) = moments(&to_matrix(&fake_features)?);
     let real = inputs.real_features;
     let frechet = frechet_distance_from_moments(&real.mean, &real.covariance, &fake_mean, &fake_covariance);
-    clock.lap("evaluation_frechet_seconds");
+    clock.lap(metric::seconds::EVALUATION_FRECHET);
 
     let ln_k = (k as f64).ln();
     let mi_code_class = mutual_information(&confusion.counts);
     let metrics = vec![
-        ("c_err_identity", error_under(&confusion, &identity)),
-        ("c_err_greedy", error_under(&confusion, &greedy_mapping(&mean_probabilities))),
-        ("c_err_hungarian", error_under(&confusion, &hungarian_mapping(&confusion))),
-        ("q_err_real_identity", error_under(&q_confusion, &identity)),
-        ("q_err_real_hungarian", error_under(&q_confusion, &hungarian_mapping(&q_confusion))),
-        ("q_err_fake", q_err_fake),
-        ("mi_lower_bound_ss", mutual_information_lower_bound(ln_k, q_fake_ce)),
-        ("mi_code_class", mi_code_class),
-        ("mi_code_class_normalised", mi_code_class / ln_k),
-        ("mi_q_ss_label", mutual_information(&q_confusion.counts)),
-        ("frechet_distance", frechet),
-        ("classifier_confidence", confidence),
+        (metric::C_ERR_IDENTITY, error_under(&confusion, &identity)),
+        (metric::C_ERR_GREEDY, error_under(&confusion, &greedy_mapping(&mean_probabilities))),
+        (metric::C_ERR_HUNGARIAN, error_under(&confusion, &hungarian_mapping(&confusion))),
+        (metric::Q_ERR_REAL_IDENTITY, error_under(&q_confusion, &identity)),
+        (metric::Q_ERR_REAL_HUNGARIAN, error_under(&q_confusion, &hungarian_mapping(&q_confusion))),
+        (metric::Q_ERR_FAKE, q_err_fake),
+        (metric::MI_LOWER_BOUND_SS, mutual_information_lower_bound(ln_k, q_fake_ce)),
+        (metric::MI_CODE_CLASS, mi_code_class),
+        (metric::MI_CODE_CLASS_NORMALISED, mi_code_class / ln_k),
+        (metric::MI_Q_SS_LABEL, mutual_information(&q_confusion.counts)),
+        (metric::FRECHET_DISTANCE, frechet),
+        (metric::CLASSIFIER_CONFIDENCE, confidence),
         // The precision of everything above: the report gives C_err's standard error at this count.
-        ("evaluated_samples", codes.len() as f64),
+        (metric::EVALUATED_SAMPLES, codes.len() as f64),
     ];
     Ok(Evaluation { metrics, samples, sample_codes: codes, seconds: clock.laps })
 }
@@ -210,12 +212,13 @@ impl Clock {
 }
 
 /// `Q_ss` logits of `images`, in chunks, in inference mode.
-fn q_ss(discriminator: &dyn Discriminator, images: &Tensor) -> Result<Tensor> {
+fn q_ss(discriminator: &dyn Discriminator, images: &Tensor, ops: Ops) -> Result<Tensor> {
+    let pass = Pass::inference(ops);
     let n = images.dim(0)?;
     let mut logits = Vec::new();
     for start in (0..n).step_by(CHUNK) {
         let batch = images.narrow(0, start, CHUNK.min(n - start))?;
-        logits.push(discriminator.discriminate(&batch, false)?.q_ss_logits.detach());
+        logits.push(discriminator.discriminate(&batch, &pass)?.q_ss_logits.detach());
     }
     Tensor::cat(&logits, 0)
 }

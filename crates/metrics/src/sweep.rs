@@ -8,7 +8,7 @@
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
-use ssinfogan_core::{Generator, LatentBatch, LatentSpec};
+use ssinfogan_core::{Generator, LatentBatch, LatentSpec, Ops, Pass};
 
 use crate::Classifier;
 
@@ -43,6 +43,7 @@ pub fn continuous_sweeps(
     values: &[f32],
     rng: &mut impl Rng,
     device: &Device,
+    ops: Ops,
 ) -> Result<Vec<SweepGrid>> {
     let code =
         latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
@@ -64,8 +65,8 @@ pub fn continuous_sweeps(
             continuous,
             noise: noise.iter().copied().cycle().take(n * latent.noise).collect(),
         };
-        let images = generator.generate(&batch.generator_input(latent, device)?, false)?.detach();
-        let (logits, _) = classifier.predict(&images, 250)?;
+        let images = generator.generate(&batch.generator_input(latent, device)?, &Pass::inference(ops))?.detach();
+        let (logits, _) = classifier.predict(&images, 250, ops)?;
         let predicted: Vec<u32> = logits.argmax(1)?.to_vec1()?;
         let flat: Vec<Vec<f32>> = images.flatten_from(1)?.to_vec2()?;
         grids.push(SweepGrid {
@@ -90,6 +91,7 @@ pub fn progress_grid(
     columns: usize,
     rng: &mut impl Rng,
     device: &Device,
+    ops: Ops,
 ) -> Result<(usize, Tensor)> {
     let code =
         latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
@@ -110,7 +112,7 @@ pub fn progress_grid(
         continuous: vec![0.0; n * latent.continuous],
         noise: (0..n).flat_map(|i| column.noise[(i % columns) * latent.noise..][..latent.noise].to_vec()).collect(),
     };
-    Ok((rows, generator.generate(&batch.generator_input(latent, device)?, false)?.detach()))
+    Ok((rows, generator.generate(&batch.generator_input(latent, device)?, &Pass::inference(ops))?.detach()))
 }
 
 /// One code the explorer moves: a continuous code over `values`, or an unsupervised categorical code over its
@@ -152,6 +154,7 @@ pub fn traversal(
     values: &[f32],
     rng: &mut impl Rng,
     device: &Device,
+    ops: Ops,
 ) -> Result<Traversal> {
     let code =
         latent.semi_supervised.first().ok_or_else(|| candle_core::Error::Msg("no semi-supervised code".into()))?;
@@ -226,7 +229,7 @@ pub fn traversal(
     let piece = 500;
     for start in (0..n).step_by(piece) {
         let len = piece.min(n - start);
-        pieces.push(generator.generate(&input.narrow(0, start, len)?, false)?.detach());
+        pieces.push(generator.generate(&input.narrow(0, start, len)?, &Pass::inference(ops))?.detach());
     }
     let images = Tensor::cat(&pieces, 0)?;
     Ok(Traversal { code_values: k, noise_samples, axes, images })

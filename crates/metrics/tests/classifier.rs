@@ -1,7 +1,7 @@
 //! The evaluation classifier learns a small fixture far above chance, deterministically.
 
 use candle_core::{Device, Tensor};
-use ssinfogan_core::RngStreams;
+use ssinfogan_core::{Ops, RngStreams};
 use ssinfogan_metrics::{accuracy, train_classifier, ClassifierConfig};
 
 /// Class k: a bright horizontal bar at rows 2k+4..2k+6 over faint texture.
@@ -40,9 +40,10 @@ fn the_classifier_learns_the_fixture_and_repeats_for_a_seed() {
             &mut streams.stream("i"),
             &mut streams.stream("b"),
             &Device::Cpu,
+            Ops::Fast,
         )
         .unwrap();
-        accuracy(&c, &test_x, &test_y).unwrap()
+        accuracy(&c, &test_x, &test_y, Ops::Fast).unwrap()
     };
     let first = fit();
     // Chance is 0.1.

@@ -4,14 +4,14 @@
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use ssinfogan_core::latent::SemiSupervisedCode;
-use ssinfogan_core::{Generator, LatentSpec, RngStreams};
+use ssinfogan_core::{Generator, LatentSpec, Ops, Pass, RngStreams};
 use ssinfogan_metrics::{generate_first_per_code, generate_per_code};
 
 /// A "generator" that returns its input as a 1×1×width image: every latent value shows in its output.
 struct Identity;
 
 impl Generator for Identity {
-    fn generate(&self, input: &Tensor, _train: bool) -> Result<Tensor> {
+    fn generate(&self, input: &Tensor, _pass: &Pass) -> Result<Tensor> {
         let (b, w) = input.dims2()?;
         input.reshape((b, 1, 1, w))
     }
@@ -37,9 +37,10 @@ fn interim_images_are_the_first_of_each_code_of_the_full_set() {
     for used in [1, 40, 250, 260, 300] {
         let mut full_rng = RngStreams::new(7).stream("evaluation");
         let mut part_rng = RngStreams::new(7).stream("evaluation");
-        let (full, full_codes) = generate_per_code(&Identity, &latent, 300, &mut full_rng, &Device::Cpu).unwrap();
+        let (full, full_codes) =
+            generate_per_code(&Identity, &latent, 300, &mut full_rng, &Device::Cpu, Ops::Fast).unwrap();
         let (part, part_codes) =
-            generate_first_per_code(&Identity, &latent, used, 300, &mut part_rng, &Device::Cpu).unwrap();
+            generate_first_per_code(&Identity, &latent, used, 300, &mut part_rng, &Device::Cpu, Ops::Fast).unwrap();
         let (full, part) = (rows(&full), rows(&part));
         assert_eq!(part.len(), 3 * used);
         for code in 0..3 {
@@ -56,7 +57,7 @@ fn interim_images_are_the_first_of_each_code_of_the_full_set() {
 fn more_images_than_drawn_or_none_is_an_error() {
     let mut rng = RngStreams::new(7).stream("evaluation");
     for used in [0, 301] {
-        let e = generate_first_per_code(&Identity, &spec(), used, 300, &mut rng, &Device::Cpu).unwrap_err();
+        let e = generate_first_per_code(&Identity, &spec(), used, 300, &mut rng, &Device::Cpu, Ops::Fast).unwrap_err();
         assert!(e.to_string().contains(&format!("cannot generate {used} of 300")), "{e}");
     }
 }

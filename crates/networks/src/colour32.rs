@@ -14,7 +14,7 @@
 
 use candle_core::{Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
-use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
+use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec, Pass};
 
 use crate::mnist::{bn_relu, down, down_activation, up, DOWNSAMPLE, UPSAMPLE};
 use crate::ops::{self, Activation};
@@ -53,14 +53,14 @@ impl Colour32Generator {
 }
 
 impl Generator for Colour32Generator {
-    fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
+    fn generate(&self, input: &Tensor, pass: &Pass) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = bn_relu(&self.bn_fc, &ops::linear(&self.fc, input)?, train)?; // (b, 1792)
+        let x = bn_relu(&self.bn_fc, &ops::linear(&self.fc, input, pass)?, pass)?; // (b, 1792)
         let x = x.reshape((batch, G_CHANNELS, 2, 2))?;
-        let x = bn_relu(&self.bn1, &up(&self.deconv1, &x)?, train)?; // (b, 256, 4, 4)
-        let x = up(&self.deconv2, &x)?.relu()?; // (b, 128, 8, 8)
-        let x = up(&self.deconv3, &x)?.relu()?; // (b, 64, 16, 16)
-        (up(&self.deconv4, &x)?.tanh()? + 1.0)? * 0.5 // (b, 3, 32, 32) in [0, 1]
+        let x = bn_relu(&self.bn1, &up(&self.deconv1, &x, pass)?, pass)?; // (b, 256, 4, 4)
+        let x = up(&self.deconv2, &x, pass)?.relu()?; // (b, 128, 8, 8)
+        let x = up(&self.deconv3, &x, pass)?.relu()?; // (b, 64, 16, 16)
+        (up(&self.deconv4, &x, pass)?.tanh()? + 1.0)? * 0.5 // (b, 3, 32, 32) in [0, 1]
     }
 }
 
@@ -97,27 +97,27 @@ impl Colour32Discriminator {
     }
 
     /// BatchNorm then leaky ReLU, one op.
-    fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
-        ops::batch_norm_activation(bn, x, train, Activation::LeakyRelu(self.slope))
+    fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        ops::batch_norm_activation(bn, x, Activation::LeakyRelu(self.slope), pass)
     }
 
     /// The first convolution, then leaky ReLU (no BatchNorm there), one op.
-    fn down_leaky(&self, layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
-        down_activation(layer, x, Activation::LeakyRelu(self.slope))
+    fn down_leaky(&self, layer: &Conv2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        down_activation(layer, x, Activation::LeakyRelu(self.slope), pass)
     }
 }
 
 impl Discriminator for Colour32Discriminator {
-    fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
-        let x = self.down_leaky(&self.conv1, images)?; // (b, 64, 16, 16)
-        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 8, 8)
-        let body = self.bn_leaky(&self.bn3, &down(&self.conv3, &x)?, train)?; // (b, 256, 4, 4), read as (b, BODY)
+    fn discriminate(&self, images: &Tensor, pass: &Pass) -> Result<DiscriminatorOutput> {
+        let x = self.down_leaky(&self.conv1, images, pass)?; // (b, 64, 16, 16)
+        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x, pass)?, pass)?; // (b, 128, 8, 8)
+        let body = self.bn_leaky(&self.bn3, &down(&self.conv3, &x, pass)?, pass)?; // (b, 256, 4, 4), read as (b, BODY)
         let (q_fc, q_bn) = &self.q_hidden;
-        let q = self.bn_leaky(q_bn, &ops::linear(q_fc, &body)?, train)?; // (b, 128)
+        let q = self.bn_leaky(q_bn, &ops::linear(q_fc, &body, pass)?, pass)?; // (b, 128)
         Ok(DiscriminatorOutput {
-            d_logits: ops::linear(&self.d_head, &body)?,
-            q_ss_logits: ops::linear(&self.q_ss_head, &q)?,
-            q_us: self.q_us_head.as_ref().map(|head| ops::linear(head, &q)).transpose()?,
+            d_logits: ops::linear(&self.d_head, &body, pass)?,
+            q_ss_logits: ops::linear(&self.q_ss_head, &q, pass)?,
+            q_us: self.q_us_head.as_ref().map(|head| ops::linear(head, &q, pass)).transpose()?,
         })
     }
 }

@@ -11,7 +11,7 @@ use candle_nn::{
     batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d,
     ConvTranspose2dConfig, Linear, VarBuilder,
 };
-use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec};
+use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec, Pass};
 
 use crate::ops::{self, Activation, ConvParams};
 use crate::LayerConfig;
@@ -21,24 +21,25 @@ pub(crate) const UPSAMPLE: ConvTranspose2dConfig =
 pub(crate) const DOWNSAMPLE: Conv2dConfig =
     Conv2dConfig { padding: 1, stride: 2, dilation: 1, groups: 1, cudnn_fwd_algo: None };
 
-/// The layers' own weights through the fast CPU convolutions of [`crate::ops`] (candle's on other devices).
-pub(crate) fn up(layer: &ConvTranspose2d, x: &Tensor) -> Result<Tensor> {
+/// The layers' own weights through the fast CPU convolutions of [`crate::ops`] (candle's on other devices, or
+/// when the pass asks for candle's ops).
+pub(crate) fn up(layer: &ConvTranspose2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
     let params = ConvParams { stride: UPSAMPLE.stride, padding: UPSAMPLE.padding };
-    ops::conv_transpose2d(x, layer.weight(), layer.bias(), params)
+    ops::conv_transpose2d(x, layer.weight(), layer.bias(), params, pass)
 }
 
-pub(crate) fn down(layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
-    down_activation(layer, x, Activation::Identity)
+pub(crate) fn down(layer: &Conv2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+    down_activation(layer, x, Activation::Identity, pass)
 }
 
-pub(crate) fn down_activation(layer: &Conv2d, x: &Tensor, activation: Activation) -> Result<Tensor> {
+pub(crate) fn down_activation(layer: &Conv2d, x: &Tensor, activation: Activation, pass: &Pass) -> Result<Tensor> {
     let params = ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding };
-    ops::conv2d_activation(x, layer.weight(), layer.bias(), params, activation)
+    ops::conv2d_activation(x, layer.weight(), layer.bias(), params, activation, pass)
 }
 
 /// BatchNorm then ReLU, one op.
-pub(crate) fn bn_relu(bn: &BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
-    ops::batch_norm_activation(bn, x, train, Activation::Relu)
+pub(crate) fn bn_relu(bn: &BatchNorm, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+    ops::batch_norm_activation(bn, x, Activation::Relu, pass)
 }
 
 pub struct MnistGenerator {
@@ -67,13 +68,13 @@ impl MnistGenerator {
 }
 
 impl Generator for MnistGenerator {
-    fn generate(&self, input: &Tensor, train: bool) -> Result<Tensor> {
+    fn generate(&self, input: &Tensor, pass: &Pass) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = bn_relu(&self.bn1, &ops::linear(&self.fc1, input)?, train)?; // (b, 1024)
-        let x = bn_relu(&self.bn2, &ops::linear(&self.fc2, &x)?, train)?; // (b, 6272)
+        let x = bn_relu(&self.bn1, &ops::linear(&self.fc1, input, pass)?, pass)?; // (b, 1024)
+        let x = bn_relu(&self.bn2, &ops::linear(&self.fc2, &x, pass)?, pass)?; // (b, 6272)
         let x = x.reshape((batch, 128, 7, 7))?;
-        let x = bn_relu(&self.bn3, &up(&self.deconv1, &x)?, train)?; // (b, 64, 14, 14)
-        candle_nn::ops::sigmoid(&up(&self.deconv2, &x)?) // (b, 1, 28, 28)
+        let x = bn_relu(&self.bn3, &up(&self.deconv1, &x, pass)?, pass)?; // (b, 64, 14, 14)
+        candle_nn::ops::sigmoid(&up(&self.deconv2, &x, pass)?) // (b, 1, 28, 28)
     }
 }
 
@@ -118,31 +119,31 @@ impl MnistDiscriminator {
     }
 
     /// BatchNorm then leaky ReLU, one op.
-    fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, train: bool) -> Result<Tensor> {
-        ops::batch_norm_activation(bn, x, train, Activation::LeakyRelu(self.slope))
+    fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        ops::batch_norm_activation(bn, x, Activation::LeakyRelu(self.slope), pass)
     }
 
     /// The first convolution, then leaky ReLU (no BatchNorm there), one op.
-    fn down_leaky(&self, layer: &Conv2d, x: &Tensor) -> Result<Tensor> {
-        down_activation(layer, x, Activation::LeakyRelu(self.slope))
+    fn down_leaky(&self, layer: &Conv2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        down_activation(layer, x, Activation::LeakyRelu(self.slope), pass)
     }
 }
 
 impl Discriminator for MnistDiscriminator {
-    fn discriminate(&self, images: &Tensor, train: bool) -> Result<DiscriminatorOutput> {
-        let x = self.down_leaky(&self.conv1, images)?; // (b, 64, 14, 14)
-        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x)?, train)?; // (b, 128, 7, 7)
-        let body = self.bn_leaky(&self.bn_fc, &ops::linear(&self.fc, &x)?, train)?; // (b, 1024)
+    fn discriminate(&self, images: &Tensor, pass: &Pass) -> Result<DiscriminatorOutput> {
+        let x = self.down_leaky(&self.conv1, images, pass)?; // (b, 64, 14, 14)
+        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x, pass)?, pass)?; // (b, 128, 7, 7)
+        let body = self.bn_leaky(&self.bn_fc, &ops::linear(&self.fc, &x, pass)?, pass)?; // (b, 1024)
         let q_us = match &self.q_us_head {
             Some((fc1, bn, fc2)) => {
-                let h = self.bn_leaky(bn, &ops::linear(fc1, &body)?, train)?; // (b, 128)
-                Some(ops::linear(fc2, &h)?) // (b, q_us_width)
+                let h = self.bn_leaky(bn, &ops::linear(fc1, &body, pass)?, pass)?; // (b, 128)
+                Some(ops::linear(fc2, &h, pass)?) // (b, q_us_width)
             }
             None => None,
         };
         Ok(DiscriminatorOutput {
-            d_logits: ops::linear(&self.d_head, &body)?,
-            q_ss_logits: ops::linear(&self.q_ss_head, &body)?,
+            d_logits: ops::linear(&self.d_head, &body, pass)?,
+            q_ss_logits: ops::linear(&self.q_ss_head, &body, pass)?,
             q_us,
         })
     }

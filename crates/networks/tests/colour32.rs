@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use ssinfogan_core::{ImageSpec, LatentSpec, RngStreams, SemiSupervisedCode};
+use ssinfogan_core::{ImageSpec, LatentSpec, Ops, Pass, RngStreams, SemiSupervisedCode};
 use ssinfogan_networks::{initialise, LayerConfig, NetworkConfig};
 
 /// InfoGAN's SVHN latent: a 10-way semi-supervised code, three 10-way unsupervised codes, 4 continuous, 124 noise.
@@ -46,8 +46,8 @@ fn generator_maps_the_latent_to_32x32_colour_images_in_the_unit_interval() {
     let codes = latent().sample(3, &mut RngStreams::new(1).stream("latent"));
     let z = codes.generator_input(&latent(), &Device::Cpu).unwrap();
     assert_eq!(z.dims(), &[3, 10 + 30 + 4 + 124]);
-    for train in [true, false] {
-        let images = g.generate(&z, train).unwrap();
+    for pass in [Pass::training(Ops::Fast), Pass::inference(Ops::Fast)] {
+        let images = g.generate(&z, &pass).unwrap();
         assert_eq!(images.dims(), &[3, 3, 32, 32]);
         let v: Vec<f32> = images.flatten_all().unwrap().to_vec1().unwrap();
         assert!(v.iter().all(|x| (0.0..=1.0).contains(x)));
@@ -69,7 +69,7 @@ fn discriminator_heads_have_the_latent_widths_and_every_parameter_gets_a_gradien
     // Four different images: identical ones would make every BatchNorm output of the batch zero.
     let pixels: Vec<f32> = (0..4 * 3 * 32 * 32).map(|i: usize| ((i * i + 7 * i) % 251) as f32 / 250.0).collect();
     let images = Tensor::from_vec(pixels, (4, 3, 32, 32), &Device::Cpu).unwrap();
-    let out = d.discriminate(&images, true).unwrap();
+    let out = d.discriminate(&images, &Pass::training(Ops::Fast)).unwrap();
     assert_eq!(out.d_logits.dims(), &[4, 1]);
     assert_eq!(out.q_ss_logits.dims(), &[4, 10]);
     let q_us = out.q_us.unwrap();
@@ -89,5 +89,5 @@ fn discriminator_heads_have_the_latent_widths_and_every_parameter_gets_a_gradien
     let no_us = colour()
         .discriminator(&latent(), 0, VarBuilder::from_varmap(&VarMap::new(), DType::F32, &Device::Cpu))
         .unwrap();
-    assert!(no_us.discriminate(&images, false).unwrap().q_us.is_none());
+    assert!(no_us.discriminate(&images, &Pass::inference(Ops::Fast)).unwrap().q_us.is_none());
 }

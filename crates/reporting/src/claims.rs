@@ -6,9 +6,15 @@
 
 use std::fmt::Write as _;
 
+use ssinfogan_core::metric;
+
+use crate::aggregate::{fmt_stat, GroupRow, Stat, Tables, CONVERGENCE_THRESHOLDS};
+use crate::error::ReportError;
+use crate::inputs::ReportInputs;
 use crate::significance::Difference;
-use crate::tables::{fmt_stat, GroupRow, Stat, Tables, CONVERGENCE_THRESHOLDS};
-use crate::{ReportError, ReportInputs, Written};
+pub use crate::verdict::{ClaimResult, Verdict};
+use crate::written::{write_file, Written};
+use crate::{ablations, significance, tables, timing};
 
 /// Claim 1's criterion: at most this C_err with code k read as class k.
 pub const CONTROL_THRESHOLD: f64 = 0.10;
@@ -16,33 +22,6 @@ pub const CONTROL_THRESHOLD: f64 = 0.10;
 /// least this mean absolute pixel difference between its ends.
 pub const STABILITY_THRESHOLD: f64 = 0.9;
 pub const EFFECT_THRESHOLD: f64 = 0.02;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
-    Held,
-    NotHeld,
-    /// The difference the claim rests on is inside the seed noise (or there is only one seed a side).
-    WithinNoise,
-    NotMeasured(String),
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Verdict::Held => write!(f, "**held**"),
-            Verdict::NotHeld => write!(f, "**not held**"),
-            Verdict::WithinNoise => write!(f, "**within seed noise**"),
-            Verdict::NotMeasured(why) => write!(f, "**not measured** ({why})"),
-        }
-    }
-}
-
-/// A claim, what tests it and what came out.
-pub struct ClaimResult {
-    pub claim: &'static str,
-    pub measurement: String,
-    pub verdict: Verdict,
-}
 
 /// `a − b` of a final metric, if both rows have it.
 fn difference(a: &GroupRow, b: &GroupRow, metric: &str) -> Option<Difference> {
@@ -68,14 +47,15 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
     // 1. Control: code k ⇒ class k.
     results.push(match (fewest, baseline) {
         (Some(ss), base) => {
-            let identity = ss.finals.get("c_err_identity").copied();
+            let identity = ss.finals.get(metric::C_ERR_IDENTITY).copied();
             let mut text = format!(
                 "C_err with code k read as class k (identity mapping), {}: {}; criterion ≤ {CONTROL_THRESHOLD:.2}.",
                 ss.group,
                 fmt_stat(identity, 3)
             );
             for row in tables.rows.iter().filter(|r| r.n_labelled > ss.n_labelled && r.completed > 0) {
-                let _ = write!(text, " {}: {}.", row.group, fmt_stat(row.finals.get("c_err_identity").copied(), 3));
+                let _ =
+                    write!(text, " {}: {}.", row.group, fmt_stat(row.finals.get(metric::C_ERR_IDENTITY).copied(), 3));
             }
             if let Some(base) = base {
                 let _ = write!(
@@ -83,8 +63,8 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
                     " {} for comparison: identity {}, Hungarian {} (without labels its code values come in no \
                      particular order).",
                     base.group,
-                    fmt_stat(base.finals.get("c_err_identity").copied(), 3),
-                    fmt_stat(base.finals.get("c_err_hungarian").copied(), 3)
+                    fmt_stat(base.finals.get(metric::C_ERR_IDENTITY).copied(), 3),
+                    fmt_stat(base.finals.get(metric::C_ERR_HUNGARIAN).copied(), 3)
                 );
             }
             let verdict = match identity {
@@ -109,7 +89,8 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
     let claim = "sample quality is higher than fully unsupervised InfoGAN";
     results.push(match (fewest, baseline) {
         (Some(ss), Some(base)) => {
-            let (a, b) = (ss.finals.get("frechet_distance").copied(), base.finals.get("frechet_distance").copied());
+            let (a, b) =
+                (ss.finals.get(metric::FRECHET_DISTANCE).copied(), base.finals.get(metric::FRECHET_DISTANCE).copied());
             let measurement = format!(
                 "Fréchet distance between real test images and fakes in the evaluation classifier's features (lower \
                  is better): {} {}, {} {}: {}. Classifier confidence on fakes: {} {}, {} {}. Criterion: a lower \
@@ -118,11 +99,11 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
                 fmt_stat(a, 2),
                 base.group,
                 fmt_stat(b, 2),
-                difference(ss, base, "frechet_distance").map(|d| d.describe(2)).unwrap_or_else(|| "–".into()),
+                difference(ss, base, metric::FRECHET_DISTANCE).map(|d| d.describe(2)).unwrap_or_else(|| "–".into()),
                 ss.group,
-                fmt_stat(ss.finals.get("classifier_confidence").copied(), 3),
+                fmt_stat(ss.finals.get(metric::CLASSIFIER_CONFIDENCE).copied(), 3),
                 base.group,
-                fmt_stat(base.finals.get("classifier_confidence").copied(), 3)
+                fmt_stat(base.finals.get(metric::CLASSIFIER_CONFIDENCE).copied(), 3)
             );
             let verdict = match (a, b) {
                 (Some(a), Some(b)) => compare(Difference::of(a, b), true),
@@ -229,25 +210,29 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
                  label) on the real test split, nats: {} {}, {} {}: {}. Criterion: both higher with labels, each 95% \
                  interval (Welch's t over seeds) above 0.",
                 ss.group,
-                fmt_stat(ss.finals.get("mi_code_class_normalised").copied(), 3),
+                fmt_stat(ss.finals.get(metric::MI_CODE_CLASS_NORMALISED).copied(), 3),
                 base.group,
-                fmt_stat(base.finals.get("mi_code_class_normalised").copied(), 3),
-                difference(ss, base, "mi_code_class_normalised").map(|d| d.describe(3)).unwrap_or_else(|| "–".into()),
+                fmt_stat(base.finals.get(metric::MI_CODE_CLASS_NORMALISED).copied(), 3),
+                difference(ss, base, metric::MI_CODE_CLASS_NORMALISED)
+                    .map(|d| d.describe(3))
+                    .unwrap_or_else(|| "–".into()),
                 ss.group,
-                fmt_stat(ss.finals.get("mi_q_ss_label").copied(), 3),
+                fmt_stat(ss.finals.get(metric::MI_Q_SS_LABEL).copied(), 3),
                 base.group,
-                fmt_stat(base.finals.get("mi_q_ss_label").copied(), 3),
-                difference(ss, base, "mi_q_ss_label").map(|d| d.describe(3)).unwrap_or_else(|| "–".into()),
+                fmt_stat(base.finals.get(metric::MI_Q_SS_LABEL).copied(), 3),
+                difference(ss, base, metric::MI_Q_SS_LABEL).map(|d| d.describe(3)).unwrap_or_else(|| "–".into()),
             );
-            let verdict =
-                match (difference(ss, base, "mi_code_class_normalised"), difference(ss, base, "mi_q_ss_label")) {
-                    (Some(a), Some(b)) => match (compare(a, false), compare(b, false)) {
-                        (Verdict::Held, Verdict::Held) => Verdict::Held,
-                        (Verdict::NotHeld, _) | (_, Verdict::NotHeld) => Verdict::NotHeld,
-                        _ => Verdict::WithinNoise,
-                    },
-                    _ => Verdict::NotMeasured("no mutual-information metrics in the runs".into()),
-                };
+            let verdict = match (
+                difference(ss, base, metric::MI_CODE_CLASS_NORMALISED),
+                difference(ss, base, metric::MI_Q_SS_LABEL),
+            ) {
+                (Some(a), Some(b)) => match (compare(a, false), compare(b, false)) {
+                    (Verdict::Held, Verdict::Held) => Verdict::Held,
+                    (Verdict::NotHeld, _) | (_, Verdict::NotHeld) => Verdict::NotHeld,
+                    _ => Verdict::WithinNoise,
+                },
+                _ => Verdict::NotMeasured("no mutual-information metrics in the runs".into()),
+            };
             ClaimResult { claim, measurement, verdict }
         }
         _ => ClaimResult { claim, measurement: String::new(), verdict: missing("InfoGAN and ss-InfoGAN") },
@@ -266,10 +251,10 @@ fn comparisons(tables: &Tables, md: &mut String) {
     // C_err under the identity mapping is left out: without labels the code's values come in no particular order,
     // so a difference to InfoGAN there says nothing.
     let columns = [
-        ("c_err_hungarian", "C_err Hungarian", 3),
-        ("mi_code_class_normalised", "I(code; C) norm.", 3),
-        ("mi_q_ss_label", "I(Q_ss; label)", 3),
-        ("frechet_distance", "Fréchet", 2),
+        (metric::C_ERR_HUNGARIAN, "C_err Hungarian", 3),
+        (metric::MI_CODE_CLASS_NORMALISED, "I(code; C) norm.", 3),
+        (metric::MI_Q_SS_LABEL, "I(Q_ss; label)", 3),
+        (metric::FRECHET_DISTANCE, "Fréchet", 2),
     ];
     let _ = writeln!(
         md,
@@ -391,16 +376,16 @@ pub fn write_report_md(
         }
         None => md.push_str("**Evaluation classifier:** no record found.\n\n"),
     }
-    md.push_str(&crate::significance::sampling_error_markdown(tables));
-    let times = crate::timing::run_times(inputs)?;
+    md.push_str(&significance::sampling_error_markdown(tables));
+    let times = timing::run_times(inputs)?;
     if !times.is_empty() {
-        crate::timing::write_csv(&times, &inputs.results_dir, written)?;
+        timing::write_csv(&times, &inputs.results_dir, written)?;
         let _ = writeln!(
             md,
             "**Where each run's time went** (minutes, summed over its epochs; `tables/timing.csv` in seconds): the \
              training iterations, the evaluations (their generation, evaluation classifier, Q_ss head, Fréchet \
              distance and progress grid) and the checkpoints.\n\n{}",
-            crate::timing::markdown(&times)
+            timing::markdown(&times)
         );
     }
     let (completed, failed, unfinished) =
@@ -421,7 +406,7 @@ pub fn write_report_md(
              to `{baseline}` at the same label count with its 95% confidence interval (Welch's t over seeds), \
              \"within seed noise\" where the interval contains 0 or a side has fewer than two seeds.\n"
         );
-        md.push_str(&crate::tables::ablations_markdown(tables, baseline));
+        md.push_str(&ablations::markdown(tables, baseline));
         md.push('\n');
     }
     md.push_str("## The paper's claims\n\n| # | claim | verdict |\n|---|---|---|\n");
@@ -443,7 +428,7 @@ pub fn write_report_md(
         "## Results (`tables/main.csv`, `tables/main.md`, `tables/main.tex`; per seed: `tables/final.csv`, every \
          evaluation: `tables/curves.csv`)\n\n",
     );
-    md.push_str(&crate::tables::markdown(tables, inputs));
+    md.push_str(&tables::markdown(tables, inputs));
     md.push_str(
         "\nQ_err(real) is read under the identity mapping with labels and the Hungarian mapping without. Iterations \
          to a C_err level use the Hungarian mapping, averaged over the seeds that reached it.\n\n",
@@ -455,6 +440,6 @@ pub fn write_report_md(
     if !failures.is_empty() {
         let _ = writeln!(md, "\n## Failed runs (not averaged in)\n\n{}", failures.join("\n"));
     }
-    crate::write_file(&inputs.results_dir.join("REPORT.md"), md.as_bytes(), written)?;
+    write_file(&inputs.results_dir.join("REPORT.md"), md.as_bytes(), written)?;
     Ok(claims)
 }

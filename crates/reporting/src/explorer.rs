@@ -10,56 +10,11 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use crate::grids::{png_bytes, tile};
-use crate::{ReportError, ReportInputs, Written};
-
-/// A code the explorer moves (see `ssinfogan_metrics::sweep::TraversalAxis`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axis {
-    /// `c1`, … continuous; `u1`, … unsupervised categorical.
-    pub name: String,
-    pub continuous: bool,
-    pub values: Vec<f32>,
-    /// Per noise sample, the step at which the code sits while another one moves.
-    pub base: Vec<usize>,
-}
-
-/// The explorer's images of one (variant, labels): `noise_samples · code_values` rows of `Σ axis steps` columns
-/// of (channels, height, width) images in [0, 1], row-major; row z · code_values + c.
-#[derive(Debug, Clone)]
-pub struct TraversalSheet {
-    pub variant: String,
-    pub n_labelled: usize,
-    pub seed: u64,
-    /// The semi-supervised code's name in the experiment (`digit`), its URL key.
-    pub code_name: String,
-    pub code_values: usize,
-    pub noise_samples: usize,
-    pub axes: Vec<Axis>,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub pixels: Vec<f32>,
-}
-
-impl TraversalSheet {
-    /// `ss-infogan-n132`: the page's name for it (`#run=`).
-    pub fn id(&self) -> String {
-        format!("{}-n{}", self.variant, self.n_labelled)
-    }
-
-    pub fn columns(&self) -> usize {
-        self.axes.iter().map(|a| a.values.len()).sum::<usize>().max(1)
-    }
-
-    /// The sheet as a PNG, one pixel per generated pixel.
-    pub fn png(&self) -> Result<Vec<u8>, String> {
-        let rows = self.noise_samples * self.code_values;
-        let (width, height, rgb) =
-            tile(&self.pixels, rows, self.columns(), (self.channels, self.height, self.width), 1)?;
-        png_bytes(width, height, rgb)
-    }
-}
+use crate::error::ReportError;
+use crate::inputs::ReportInputs;
+use crate::traversal::TraversalSheet;
+use crate::verdict::ClaimResult;
+use crate::written::{write_file, Written};
 
 /// Displayed size of a generated pixel.
 const SCALE: usize = 8;
@@ -124,7 +79,7 @@ pub fn write_page(
     inputs: &ReportInputs,
     tables_md: &str,
     ablations_md: Option<&str>,
-    claims: &[crate::claims::ClaimResult],
+    claims: &[ClaimResult],
     written: &mut Written,
 ) -> Result<(), ReportError> {
     let path = inputs.results_dir.join("index.html");
@@ -214,7 +169,7 @@ pub fn write_page(
         title = html_escape(&format!("{}: ss-InfoGAN report", inputs.experiment)),
         data = data.replace("</", "<\\/"),
     );
-    crate::write_file(&path, html.as_bytes(), written)
+    write_file(&path, html.as_bytes(), written)
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;max-width:1400px;color:#222}\

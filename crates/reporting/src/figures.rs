@@ -1,17 +1,19 @@
-//! The report's figures, each as PNG and SVG, titled, with labelled axes and a legend. Text is drawn with the
-//! DejaVu Sans font compiled into the binary (`assets/`), so figures render on a machine with no fonts
-//! installed; plotters' default font path would need fontconfig and freetype at run time.
+//! The report's figures, each as PNG and SVG, titled, with labelled axes and a legend, their text in the bundled
+//! font (`font`).
 
 use std::path::Path;
-use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use ssinfogan_core::metric;
 
-use crate::tables::{Curve, Tables};
-use crate::{ReportError, ReportInputs, Written};
+use crate::aggregate::{Curve, Tables};
+use crate::error::ReportError;
+use crate::font::{ensure_font, FONT};
+use crate::grids::write_png;
+use crate::inputs::ReportInputs;
+use crate::written::{write_file, Written};
 
-const FONT: &str = "sans-serif";
 pub(crate) const SIZE: (u32, u32) = (960, 600);
 
 /// Ten distinguishable colours (matplotlib's tab10), in legend order.
@@ -28,17 +30,6 @@ pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Registers the bundled font with plotters, once per process.
-pub(crate) fn ensure_font() -> Result<(), ReportError> {
-    static REGISTER: Once = Once::new();
-    let mut result = Ok(());
-    REGISTER.call_once(|| {
-        result = plotters::style::register_font(FONT, FontStyle::Normal, include_bytes!("../assets/DejaVuSans.ttf"))
-            .map_err(|_| ReportError::Input("the bundled font assets/DejaVuSans.ttf is not a valid font".into()));
-    });
-    result
-}
-
 /// Draws with `draw` into `<stem>.png` and `<stem>.svg`, each written atomically.
 fn render<F, G>(stem: &Path, size: (u32, u32), png: F, svg: G, written: &mut Written) -> Result<(), ReportError>
 where
@@ -54,7 +45,7 @@ where
         png(root.clone()).map_err(|message| ReportError::Plot { path: png_path.clone(), message })?;
         root.present().map_err(|e| ReportError::Plot { path: png_path.clone(), message: e.to_string() })?;
     }
-    crate::grids::write_png(&png_path, size.0, size.1, pixels, written)?;
+    write_png(&png_path, size.0, size.1, pixels, written)?;
 
     let svg_path = stem.with_extension("svg");
     let mut text = String::new();
@@ -64,7 +55,7 @@ where
         svg(root.clone()).map_err(|message| ReportError::Plot { path: svg_path.clone(), message })?;
         root.present().map_err(|e| ReportError::Plot { path: svg_path.clone(), message: e.to_string() })?;
     }
-    crate::write_file(&svg_path, text.as_bytes(), written)
+    write_file(&svg_path, text.as_bytes(), written)
 }
 
 macro_rules! both {
@@ -77,28 +68,34 @@ macro_rules! both {
 pub fn write_all(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
     let dir = inputs.results_dir.join("figures");
     let line_figures = [
-        ("c_err_hungarian", "convergence", "C_err (Hungarian mapping) during training", "C_err"),
-        ("c_err_identity", "c-err-identity", "C_err with code k read as class k, during training", "C_err (identity)"),
+        (metric::C_ERR_HUNGARIAN, "convergence", "C_err (Hungarian mapping) during training", "C_err"),
         (
-            "mi_code_class_normalised",
+            metric::C_ERR_IDENTITY,
+            "c-err-identity",
+            "C_err with code k read as class k, during training",
+            "C_err (identity)",
+        ),
+        (
+            metric::MI_CODE_CLASS_NORMALISED,
             "mutual-information",
             "I(code; class seen by C) / ln K, during training",
             "normalised mutual information",
         ),
-        ("frechet_distance", "frechet-distance", "Fréchet distance to the real test split", "Fréchet distance"),
+        (metric::FRECHET_DISTANCE, "frechet-distance", "Fréchet distance to the real test split", "Fréchet distance"),
     ];
     for (metric, file, title, y_label) in line_figures {
         let Some(curves) = tables.curves.get(metric) else { continue };
         both!(&dir.join(file), SIZE, written, |root| line_chart(&root, curves, title, "iteration", y_label))?;
     }
-    let losses: Vec<(&str, &Vec<Curve>)> = ["d_real", "d_fake", "g_adv", "q_ss_fake", "q_us", "q_ss_real"]
-        .into_iter()
-        .filter_map(|m| tables.curves.get(m).map(|c| (m, c)))
-        .collect();
+    let losses: Vec<(&str, &Vec<Curve>)> =
+        [metric::D_REAL, metric::D_FAKE, metric::G_ADV, metric::Q_SS_FAKE, metric::Q_US, metric::Q_SS_REAL]
+            .into_iter()
+            .filter_map(|m| tables.curves.get(m).map(|c| (m, c)))
+            .collect();
     if !losses.is_empty() {
         both!(&dir.join("losses"), (1440, 840), written, |root| loss_panels(&root, &losses))?;
     }
-    if tables.rows.iter().any(|r| r.n_labelled > 0 && r.finals.contains_key("c_err_identity")) {
+    if tables.rows.iter().any(|r| r.n_labelled > 0 && r.finals.contains_key(metric::C_ERR_IDENTITY)) {
         both!(&dir.join("c-err-vs-labels"), SIZE, written, |root| c_err_vs_labels(&root, tables))?;
     }
     Ok(())
@@ -210,7 +207,7 @@ fn c_err_vs_labels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, tables: &T
     let mut variants: Vec<&str> = labelled.iter().map(|r| r.variant.as_str()).collect();
     variants.dedup();
     for variant in variants {
-        for (metric, mapping) in [("c_err_identity", "identity"), ("c_err_hungarian", "Hungarian")] {
+        for (metric, mapping) in [(metric::C_ERR_IDENTITY, "identity"), (metric::C_ERR_HUNGARIAN, "Hungarian")] {
             let color = PALETTE[colour % PALETTE.len()];
             colour += 1;
             let points: Vec<(f64, f64, f64)> = labelled
@@ -235,7 +232,7 @@ fn c_err_vs_labels<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, tables: &T
         }
     }
     for row in tables.rows.iter().filter(|r| r.n_labelled == 0) {
-        for (metric, mapping) in [("c_err_identity", "identity"), ("c_err_hungarian", "Hungarian")] {
+        for (metric, mapping) in [(metric::C_ERR_IDENTITY, "identity"), (metric::C_ERR_HUNGARIAN, "Hungarian")] {
             let Some(s) = row.finals.get(metric) else { continue };
             let color = PALETTE[colour % PALETTE.len()];
             colour += 1;

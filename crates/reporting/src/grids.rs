@@ -6,7 +6,11 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::{GridImage, ReportError, ReportInputs, Written};
+use crate::error::ReportError;
+use crate::font::{ensure_font, FONT};
+use crate::inputs::{GridImage, ReportInputs};
+use crate::pixels::{png_bytes, tile};
+use crate::written::{write_file, Written};
 
 /// Pixels between panels and around the figure, and the height of the title band.
 const GAP: u32 = 16;
@@ -21,51 +25,13 @@ pub(crate) fn write_png(
     written: &mut Written,
 ) -> Result<(), ReportError> {
     let png = png_bytes(width, height, rgb).map_err(|e| ReportError::Input(format!("{}: {e}", path.display())))?;
-    crate::write_file(path, &png, written)
+    write_file(path, &png, written)
 }
 
 /// The grid as an RGB image, each generated image scaled by `scale` (nearest neighbour).
 pub fn grid_pixels(grid: &GridImage, scale: u32) -> Result<(u32, u32, Vec<u8>), ReportError> {
     tile(&grid.pixels, grid.rows, grid.values.len(), (grid.channels, grid.height, grid.width), scale)
         .map_err(|why| ReportError::Input(format!("grid of {}: {why}", grid.group())))
-}
-
-/// `rows × columns` images of (channels, height, width) values in [0, 1], row-major, tiled into one RGB image,
-/// each scaled by `scale` (nearest neighbour).
-pub fn tile(
-    pixels: &[f32],
-    rows: usize,
-    columns: usize,
-    (c, h, w): (usize, usize, usize),
-    scale: u32,
-) -> Result<(u32, u32, Vec<u8>), String> {
-    if pixels.len() != rows * columns * c * h * w || !(c == 1 || c == 3) {
-        return Err(format!("{} values for {rows} × {columns} images of {c}×{h}×{w}", pixels.len()));
-    }
-    let (width, height) = ((columns * w) as u32 * scale, (rows * h) as u32 * scale);
-    let mut rgb = vec![0u8; (width * height * 3) as usize];
-    for y in 0..height {
-        for x in 0..width {
-            let (px, py) = ((x / scale) as usize, (y / scale) as usize);
-            let (row, column, iy, ix) = (py / h, px / w, py % h, px % w);
-            let image = row * columns + column;
-            for channel in 0..3 {
-                let source = if c == 1 { 0 } else { channel };
-                let v = pixels[((image * c + source) * h + iy) * w + ix];
-                rgb[((y * width + x) * 3) as usize + channel] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-            }
-        }
-    }
-    Ok((width, height, rgb))
-}
-
-/// PNG bytes of an RGB buffer.
-pub fn png_bytes(width: u32, height: u32, rgb: Vec<u8>) -> Result<Vec<u8>, String> {
-    let image = image::RgbImage::from_raw(width, height, rgb)
-        .ok_or_else(|| format!("pixel buffer does not match {width}×{height}"))?;
-    let mut png = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).map_err(|e| e.to_string())?;
-    Ok(png)
 }
 
 pub fn write_all(inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
@@ -92,7 +58,7 @@ pub fn write_all(inputs: &ReportInputs, written: &mut Written) -> Result<(), Rep
 
 /// The panels next to each other on white, each under its title.
 fn side_by_side(panels: &[&GridImage], path: &Path, written: &mut Written) -> Result<(), ReportError> {
-    crate::figures::ensure_font()?;
+    ensure_font()?;
     let scale = if panels.len() <= 3 { 2 } else { 1 };
     let images: Vec<(u32, u32, Vec<u8>)> = panels.iter().map(|g| grid_pixels(g, scale)).collect::<Result<_, _>>()?;
     let width = GAP + images.iter().map(|(w, _, _)| w + GAP).sum::<u32>();
@@ -113,8 +79,7 @@ fn side_by_side(panels: &[&GridImage], path: &Path, written: &mut Written) -> Re
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
         let mut left = GAP as i32;
         for (panel, (w, h, _)) in panels.iter().zip(&images) {
-            root.draw(&Text::new(panel.group(), (left, 8), ("sans-serif", 18).into_font()))
-                .map_err(|e| plot_error(&e))?;
+            root.draw(&Text::new(panel.group(), (left, 8), (FONT, 18).into_font())).map_err(|e| plot_error(&e))?;
             let values = &panel.values;
             let caption = format!(
                 "rows: code 0–{}; columns: c{} from {:.0} to {:.0}",
@@ -123,7 +88,7 @@ fn side_by_side(panels: &[&GridImage], path: &Path, written: &mut Written) -> Re
                 values.first().copied().unwrap_or(0.0),
                 values.last().copied().unwrap_or(0.0)
             );
-            root.draw(&Text::new(caption, (left, (TITLE + h + 6) as i32), ("sans-serif", 13).into_font()))
+            root.draw(&Text::new(caption, (left, (TITLE + h + 6) as i32), (FONT, 13).into_font()))
                 .map_err(|e| plot_error(&e))?;
             left += (*w + GAP) as i32;
         }

@@ -4,11 +4,12 @@
 
 use std::fmt::Write as _;
 
+use ssinfogan_core::metric;
+
+use crate::ablations::{self, baseline_row};
+use crate::aggregate::{GroupRow, Stat, Tables, CONVERGENCE_THRESHOLDS};
+use crate::inputs::ReportInputs;
 use crate::significance::Difference;
-use crate::tables::{
-    ablation_difference, ablation_stat, baseline_row, GroupRow, Tables, ABLATION_COLUMNS, CONVERGENCE_THRESHOLDS,
-};
-use crate::{ReportInputs, Stat};
 
 /// Which way a column improves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,26 +18,29 @@ enum Better {
     Higher,
 }
 
-/// The main table's columns: (statistic, heading, digits, better). `q_err` is read under the identity mapping
-/// with labels and the Hungarian mapping without, as in `tables/main.md`.
+/// The main table's Q_err column: Q_ss's error on the real test split, read under the identity mapping with labels
+/// and the Hungarian mapping without, as in `tables/main.md`.
+const Q_ERR_REAL: &str = "q_err";
+
+/// The main table's columns: (statistic, heading, digits, better).
 const MAIN_COLUMNS: [(&str, &str, usize, Better); 7] = [
-    ("c_err_identity", r"$C_\mathrm{err}$ (identity)", 3, Better::Lower),
-    ("c_err_hungarian", r"$C_\mathrm{err}$ (Hungarian)", 3, Better::Lower),
-    ("q_err", r"$Q_\mathrm{err}$ (real)", 3, Better::Lower),
-    ("mi_code_class_normalised", r"$I(c; \hat{y}) / \ln K$", 3, Better::Higher),
-    ("mi_q_ss_label", r"$I(Q_\mathrm{ss}; y)$", 3, Better::Higher),
-    ("frechet_distance", r"Fr\'echet", 2, Better::Lower),
-    ("iterations_to_c_err_10", r"Iter.\ to $C_\mathrm{err} \le 10\%$", 0, Better::Lower),
+    (metric::C_ERR_IDENTITY, r"$C_\mathrm{err}$ (identity)", 3, Better::Lower),
+    (metric::C_ERR_HUNGARIAN, r"$C_\mathrm{err}$ (Hungarian)", 3, Better::Lower),
+    (Q_ERR_REAL, r"$Q_\mathrm{err}$ (real)", 3, Better::Lower),
+    (metric::MI_CODE_CLASS_NORMALISED, r"$I(c; \hat{y}) / \ln K$", 3, Better::Higher),
+    (metric::MI_Q_SS_LABEL, r"$I(Q_\mathrm{ss}; y)$", 3, Better::Higher),
+    (metric::FRECHET_DISTANCE, r"Fr\'echet", 2, Better::Lower),
+    (ablations::CONVERGENCE, r"Iter.\ to $C_\mathrm{err} \le 10\%$", 0, Better::Lower),
 ];
 
 /// A main-table statistic of a row. Iterations to convergence count only where every completed seed converged.
 fn main_stat(row: &GroupRow, key: &str) -> Option<Stat> {
     match key {
-        "q_err" => {
-            let metric = if row.n_labelled > 0 { "q_err_real_identity" } else { "q_err_real_hungarian" };
+        Q_ERR_REAL => {
+            let metric = if row.n_labelled > 0 { metric::Q_ERR_REAL_IDENTITY } else { metric::Q_ERR_REAL_HUNGARIAN };
             row.finals.get(metric).copied()
         }
-        "iterations_to_c_err_10" => Stat::of(&row.convergence[0]).filter(|s| s.n == row.completed),
+        ablations::CONVERGENCE => Stat::of(&row.convergence[0]).filter(|s| s.n == row.completed),
         metric => row.finals.get(metric).copied(),
     }
 }
@@ -182,11 +186,11 @@ pub fn ablations_table(tables: &Tables, inputs: &ReportInputs, baseline: &str) -
         escape(baseline)
     );
     let _ = writeln!(tex, "  \\label{{{}}}", label(&inputs.experiment, "ablations"));
-    let _ = writeln!(tex, "  \\begin{{tabular}}{{lrr{}}}\n    \\toprule", "c".repeat(ABLATION_COLUMNS.len()));
-    let headings: Vec<String> = ABLATION_COLUMNS
+    let _ = writeln!(tex, "  \\begin{{tabular}}{{lrr{}}}\n    \\toprule", "c".repeat(ablations::COLUMNS.len()));
+    let headings: Vec<String> = ablations::COLUMNS
         .iter()
         .map(|(key, heading, _)| {
-            let key = if *key == "q_err_real_identity" { "q_err" } else { key };
+            let key = if *key == metric::Q_ERR_REAL_IDENTITY { Q_ERR_REAL } else { key };
             MAIN_COLUMNS
                 .iter()
                 .find(|(k, ..)| *k == key)
@@ -195,13 +199,13 @@ pub fn ablations_table(tables: &Tables, inputs: &ReportInputs, baseline: &str) -
         })
         .collect();
     let _ = writeln!(tex, "    Ablation & Labels & $n$ & {} \\\\\n    \\midrule", headings.join(" & "));
-    let columns: Vec<(Vec<Option<Stat>>, Option<f64>)> = ABLATION_COLUMNS
+    let columns: Vec<(Vec<Option<Stat>>, Option<f64>)> = ablations::COLUMNS
         .iter()
         .map(|(key, ..)| {
             // Iterations to convergence only where every seed converged, as in the main table.
             let stats: Vec<Option<Stat>> = rows
                 .iter()
-                .map(|r| ablation_stat(r, key).filter(|s| *key != "iterations_to_c_err_10" || s.n == r.completed))
+                .map(|r| ablations::stat(r, key).filter(|s| *key != ablations::CONVERGENCE || s.n == r.completed))
                 .collect();
             let best = best(&stats, better(key));
             (stats, best)
@@ -211,10 +215,10 @@ pub fn ablations_table(tables: &Tables, inputs: &ReportInputs, baseline: &str) -
         let mut cells =
             vec![escape(&row.variant), labels(row.n_labelled, inputs.data.train_size), row.completed.to_string()];
         let reference = baseline_row(tables, baseline, row);
-        for ((key, _, digits), (stats, best)) in ABLATION_COLUMNS.iter().zip(&columns) {
+        for ((key, _, digits), (stats, best)) in ablations::COLUMNS.iter().zip(&columns) {
             let mut text = cell(stats[i], *digits, *best);
             if row.variant != baseline {
-                text.push_str(&delta(ablation_difference(row, reference, key), *digits));
+                text.push_str(&delta(ablations::difference(row, reference, key), *digits));
             }
             cells.push(text);
         }
@@ -248,7 +252,7 @@ mod tests {
         assert_eq!(cell(s(0.1), 3, Some(0.1)), r"\textbf{0.100 $\pm$ 0.010}");
         assert_eq!(cell(s(0.2), 2, Some(0.1)), r"0.20 $\pm$ 0.01");
         assert_eq!(cell(None, 2, Some(0.1)), "--");
-        assert_eq!(better("frechet_distance"), Better::Lower);
-        assert_eq!(better("mi_lower_bound_ss"), Better::Higher);
+        assert_eq!(better(metric::FRECHET_DISTANCE), Better::Lower);
+        assert_eq!(better(metric::MI_LOWER_BOUND_SS), Better::Higher);
     }
 }

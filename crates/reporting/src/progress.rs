@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame, Rgba, RgbaImage};
 
-use crate::grids::{png_bytes, tile};
-use crate::ReportError;
+use crate::error::ReportError;
+use crate::pixels::{png_bytes, tile};
 
 /// Each generated image is drawn this many pixels per pixel.
 const SCALE: u32 = 2;

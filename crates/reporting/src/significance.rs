@@ -5,7 +5,9 @@
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::Stat;
+use ssinfogan_core::metric;
+
+use crate::aggregate::{Stat, Tables};
 
 /// The confidence level of every interval in a report.
 pub const LEVEL: f64 = 0.95;
@@ -125,7 +127,7 @@ pub fn binomial_standard_error(p: f64, n: f64) -> f64 {
 
 /// `REPORT.md`'s note on how many images each evaluation classified (`evaluated_samples` in `metrics.csv`) and
 /// the standard error of each row's final C_err at those counts; empty when the runs did not record the count.
-pub fn sampling_error_markdown(tables: &crate::Tables) -> String {
+pub fn sampling_error_markdown(tables: &Tables) -> String {
     use std::fmt::Write as _;
     let mut lines = Vec::new();
     let (mut finals, mut interims) = (Vec::new(), Vec::new());
@@ -133,16 +135,16 @@ pub fn sampling_error_markdown(tables: &crate::Tables) -> String {
         let counts: Vec<f64> = tables
             .finals_long
             .iter()
-            .filter(|v| v.row == i && v.metric == "evaluated_samples")
+            .filter(|v| v.row == i && v.metric == metric::EVALUATED_SAMPLES)
             .map(|v| v.value)
             .collect();
-        let (Some(p), Some(n)) = (row.finals.get("c_err_hungarian"), Stat::of(&counts)) else {
+        let (Some(p), Some(n)) = (row.finals.get(metric::C_ERR_HUNGARIAN), Stat::of(&counts)) else {
             continue;
         };
         let interim = tables
             .curves_long
             .iter()
-            .filter(|v| v.row == i && v.metric == "evaluated_samples")
+            .filter(|v| v.row == i && v.metric == metric::EVALUATED_SAMPLES)
             .map(|v| v.value)
             .fold(f64::INFINITY, f64::min);
         let interim = interim.is_finite().then_some(interim).filter(|&m| m < n.mean);

@@ -5,21 +5,25 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::{ReportError, ReportInputs, RunState, Written};
+use ssinfogan_core::metric::seconds;
+
+use crate::error::ReportError;
+use crate::inputs::{ReportInputs, RunState};
+use crate::written::{write_file, Written};
 
 /// The parts of an epoch `timing.csv` records, in table order, with their column titles. The evaluation's own
 /// parts follow its total; an epoch's wall time is the sum of training, evaluation and checkpoint (and a little
 /// bookkeeping).
 pub const PARTS: [(&str, &str); 9] = [
-    ("training_seconds", "training"),
-    ("evaluation_seconds", "evaluation"),
-    ("evaluation_generation_seconds", "generation"),
-    ("evaluation_classifier_seconds", "classifier"),
-    ("evaluation_q_seconds", "Q_ss"),
-    ("evaluation_frechet_seconds", "Fréchet"),
-    ("progress_grid_seconds", "progress grid"),
-    ("checkpoint_seconds", "checkpoint"),
-    ("wall_seconds", "wall"),
+    (seconds::TRAINING, "training"),
+    (seconds::EVALUATION, "evaluation"),
+    (seconds::EVALUATION_GENERATION, "generation"),
+    (seconds::EVALUATION_CLASSIFIER, "classifier"),
+    (seconds::EVALUATION_Q, "Q_ss"),
+    (seconds::EVALUATION_FRECHET, "Fréchet"),
+    (seconds::PROGRESS_GRID, "progress grid"),
+    (seconds::CHECKPOINT, "checkpoint"),
+    (seconds::WALL, "wall"),
 ];
 
 /// Seconds per part of one run, summed over its epochs (`None` where the file has no row of that part: a run
@@ -38,7 +42,7 @@ impl RunTime {
 
     /// The share of the wall time spent evaluating, when both are known.
     pub fn evaluation_share(&self) -> Option<f64> {
-        Some(self.part("evaluation_seconds")? / self.part("wall_seconds")?).filter(|s| s.is_finite())
+        Some(self.part(seconds::EVALUATION)? / self.part(seconds::WALL)?).filter(|s| s.is_finite())
     }
 }
 
@@ -92,7 +96,7 @@ pub fn write_csv(times: &[RunTime], results_dir: &Path, written: &mut Written) -
         }
         csv.push('\n');
     }
-    crate::write_file(&results_dir.join("tables").join("timing.csv"), csv.as_bytes(), written)
+    write_file(&results_dir.join("tables").join("timing.csv"), csv.as_bytes(), written)
 }
 
 /// The Markdown table of `REPORT.md`: minutes per part, the evaluation's share of the wall time.

@@ -7,17 +7,20 @@
 //!
 //! On the CPU the whole update is one pass over θ, g, m and v in place ([`FusedAdam`], a candle in-place op):
 //! written as tensor ops it allocates seven temporaries per parameter and walks memory eight times, which made
-//! the optimiser steps of the two 6.4M-weight layers the largest single cost of an iteration. Elsewhere (CUDA)
-//! the moments are tensors and the update is candle's own ops.
+//! the optimiser steps of the two 6.4M-weight layers the largest single cost of an iteration. Elsewhere (CUDA),
+//! and with [`Ops::Candle`], the moments are tensors and the update is candle's own ops.
+//!
+//! A variable that the loss depends on but that received no gradient is an error, not a skipped update: its
+//! gradient went somewhere the optimiser does not look.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, InplaceOp2, Layout, Result, Tensor, Var};
 use candle_nn::VarMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use ssinfogan_core::{Gradients, Ops};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,8 +51,8 @@ fn is_trainable(name: &str) -> bool {
     !(name.ends_with("running_mean") || name.ends_with("running_var"))
 }
 
-fn zero_moments(var: &Var) -> Result<Moments> {
-    Ok(if matches!(var.device(), Device::Cpu) && var.dtype() == DType::F32 && ssinfogan_core::cpu_fast_paths() {
+fn zero_moments(var: &Var, ops: Ops) -> Result<Moments> {
+    Ok(if ops == Ops::Fast && matches!(var.device(), Device::Cpu) && var.dtype() == DType::F32 {
         let n = var.elem_count();
         Moments::Host { m: vec![0.0; n], v: vec![0.0; n] }
     } else {
@@ -59,35 +62,37 @@ fn zero_moments(var: &Var) -> Result<Moments> {
 }
 
 impl Adam {
-    /// An optimiser over every trainable variable of `varmap`, moments at zero.
-    pub fn new(varmap: &VarMap, config: AdamConfig) -> Result<Self> {
+    /// An optimiser over every trainable variable of `varmap`, moments at zero. With [`Ops::Fast`] the f32
+    /// variables on the CPU take the fused update; with [`Ops::Candle`] every variable takes candle's tensor
+    /// ops, the reference path.
+    pub fn new(varmap: &VarMap, config: AdamConfig, ops: Ops) -> Result<Self> {
         let data = varmap.data().lock().map_err(|_| candle_core::Error::Msg("variable map lock poisoned".into()))?;
         let mut params: Vec<(String, Var, Moments)> = data
             .iter()
             .filter(|(name, _)| is_trainable(name))
-            .map(|(name, var)| Ok((name.clone(), var.clone(), zero_moments(var)?)))
+            .map(|(name, var)| Ok((name.clone(), var.clone(), zero_moments(var, ops)?)))
             .collect::<Result<_>>()?;
         params.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(Self { config, params, steps: 0 })
-    }
-
-    /// The same optimiser with its moments as tensors and the update as candle's tensor ops on every device:
-    /// the reference path, for benchmarks and tests of the fused one.
-    pub fn with_tensor_moments(varmap: &VarMap, config: AdamConfig) -> Result<Self> {
-        let mut adam = Self::new(varmap, config)?;
-        for (_, var, moments) in &mut adam.params {
-            let zeros = var.zeros_like()?;
-            *moments = Moments::Tensors { m: zeros.clone(), v: zeros };
-        }
-        Ok(adam)
     }
 
     pub fn steps(&self) -> u64 {
         self.steps
     }
 
-    /// One update from `grads`; variables without a gradient are left as they are.
-    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+    /// One update from `grads` (of `ssinfogan_core::backward`). A variable the loss does not depend on (a head
+    /// the step's losses leave out, as `Q_ss` on an unlabelled batch) has no gradient and is left as it is, its
+    /// moments too. A variable the loss depends on but without a gradient is an error naming it, and nothing is
+    /// updated.
+    pub fn step(&mut self, grads: &Gradients) -> Result<()> {
+        for (name, var, _) in &self.params {
+            if grads.get(var.as_tensor()).is_none() && grads.reaches(var.as_tensor()) {
+                candle_core::bail!(
+                    "Adam: the loss depends on `{name}` but the backward pass gave it no gradient (were its layers' \
+                     gradient sums passed to `backward`?); no variable was updated"
+                );
+            }
+        }
         self.steps += 1;
         let AdamConfig { learning_rate, beta1, beta2, eps } = self.config;
         let t = self.steps as i32;
@@ -231,6 +236,12 @@ impl InplaceOp2 for FusedAdam<'_> {
 mod tests {
     use super::*;
     use candle_core::{DType, Device};
+    use ssinfogan_core::{backward, GradientSums, Pass};
+
+    /// candle's backward pass of `loss`, nothing summed in place.
+    fn gradients(loss: &Tensor) -> Gradients {
+        backward(loss, &GradientSums::default()).unwrap()
+    }
 
     #[test]
     fn two_steps_match_torch_optim_adam() {
@@ -241,12 +252,11 @@ mod tests {
         let varmap = VarMap::new();
         let theta = varmap.get(1, "theta", candle_nn::Init::Const(1.0), DType::F32, &Device::Cpu).unwrap();
         let config = AdamConfig { learning_rate: 0.1, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
-        let mut adam = Adam::new(&varmap, config).unwrap();
+        let mut adam = Adam::new(&varmap, config, Ops::Fast).unwrap();
         let mut expected = 1.0f64;
         let (mut m, mut v) = (0.0f64, 0.0f64);
         for t in 1..=2 {
-            let grads = theta.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            adam.step(&grads).unwrap();
+            adam.step(&gradients(&theta.sqr().unwrap().sum_all().unwrap())).unwrap();
             let g = 2.0 * expected;
             m = 0.5 * m + 0.5 * g;
             v = 0.999 * v + 0.001 * g * g;
@@ -280,7 +290,7 @@ mod tests {
             pairs.push((a, b));
         }
         let (mut fused, mut reference) =
-            (Adam::new(&fused_map, config).unwrap(), Adam::new(&reference_map, config).unwrap());
+            (Adam::new(&fused_map, config, Ops::Fast).unwrap(), Adam::new(&reference_map, config, Ops::Fast).unwrap());
         for step in 0..10 {
             // Loss Σ w³·c with a step-dependent c: gradients of both signs and changing size.
             let c = 1.0 + step as f64 / 3.0;
@@ -291,8 +301,8 @@ mod tests {
                 }
                 (total * c).unwrap()
             };
-            fused.step(&loss(pairs.iter().map(|(a, _)| a).collect()).backward().unwrap()).unwrap();
-            reference.step(&loss(pairs.iter().map(|(_, b)| b).collect()).backward().unwrap()).unwrap();
+            fused.step(&gradients(&loss(pairs.iter().map(|(a, _)| a).collect()))).unwrap();
+            reference.step(&gradients(&loss(pairs.iter().map(|(_, b)| b).collect()))).unwrap();
         }
         for (a, b) in &pairs {
             let a: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
@@ -304,15 +314,52 @@ mod tests {
         // Moments survive a checkpoint round trip on both paths, and move between them.
         let state = fused.state().unwrap();
         let v = |state: &HashMap<String, Tensor>| state["v.w1"].to_dtype(DType::F32).unwrap().to_vec2::<f32>().unwrap();
-        let mut restored = Adam::new(&fused_map, config).unwrap();
+        let mut restored = Adam::new(&fused_map, config, Ops::Fast).unwrap();
         restored.load_state(&state, fused.steps()).unwrap();
         assert_eq!(v(&restored.state().unwrap()), v(&state));
-        let mut as_tensors = Adam::with_tensor_moments(&fused_map, config).unwrap();
+        let mut as_tensors = Adam::new(&fused_map, config, Ops::Candle).unwrap();
         as_tensors.load_state(&state, fused.steps()).unwrap();
         assert_eq!(v(&as_tensors.state().unwrap()), v(&state));
         let reference_state = reference.state().unwrap();
-        let mut restored = Adam::new(&reference_map, config).unwrap();
+        let mut restored = Adam::new(&reference_map, config, Ops::Fast).unwrap();
         restored.load_state(&reference_state, reference.steps()).unwrap();
         assert_eq!(restored.state().unwrap()["v.w1"].dtype(), DType::F64);
+    }
+
+    #[test]
+    fn a_variable_the_loss_depends_on_without_a_gradient_is_an_error_naming_it() {
+        let config = AdamConfig { learning_rate: 0.1, beta1: 0.5, beta2: 0.999, eps: 1e-8 };
+        let varmap = VarMap::new();
+        let init = candle_nn::Init::Const(0.5);
+        let weight = varmap.get((2, 3), "layer.weight", init, DType::F32, &Device::Cpu).unwrap();
+        let unused = varmap.get(4, "unused_head.weight", init, DType::F32, &Device::Cpu).unwrap();
+        let layer = candle_nn::Linear::new(weight.clone(), None);
+        let x = Tensor::ones((5, 3), DType::F32, &Device::Cpu).unwrap();
+        let mut adam = Adam::new(&varmap, config, Ops::Fast).unwrap();
+        let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+
+        // The layer sums its weight's gradient into sums that the backward pass is not given: the gradient
+        // never reaches the store the optimiser reads.
+        let sums = std::sync::Arc::new(GradientSums::default());
+        let pass = Pass::training(Ops::Fast).summing_into(&sums);
+        let loss = ssinfogan_networks::ops::linear(&layer, &x, &pass).unwrap().sum_all().unwrap();
+        let lost = backward(&loss, &GradientSums::default()).unwrap();
+        let error = adam.step(&lost).unwrap_err().to_string();
+        assert!(error.contains("`layer.weight`") && error.contains("no gradient"), "{error}");
+        assert_eq!(values(&weight), vec![0.5; 6], "nothing is updated");
+        assert_eq!(adam.steps(), 0);
+
+        // Those sums still hold that gradient: a later backward pass refuses them rather than mixing it in.
+        let loss = ssinfogan_networks::ops::linear(&layer, &x, &pass).unwrap().sum_all().unwrap();
+        assert!(backward(&loss, &sums).unwrap_err().to_string().contains("already hold gradients"));
+
+        // Given its sums, the weight trains; the head the loss does not depend on has no gradient and is not an
+        // error (as `Q_ss` in the D step of an unlabelled batch).
+        let sums = std::sync::Arc::new(GradientSums::default());
+        let pass = Pass::training(Ops::Fast).summing_into(&sums);
+        let loss = ssinfogan_networks::ops::linear(&layer, &x, &pass).unwrap().sum_all().unwrap();
+        adam.step(&backward(&loss, &sums).unwrap()).unwrap();
+        assert!(values(&weight).iter().all(|&w| (w - 0.4).abs() < 1e-6), "the first step moves by lr");
+        assert_eq!(values(&unused), vec![0.5; 4]);
     }
 }

@@ -1,8 +1,35 @@
-//! The training hyperparameters of an experiment: the `[optimiser]` and `[schedule]` tables of its TOML.
+//! The training hyperparameters of an experiment: the `[optimiser]`, `[schedule]` and `[training]` tables of its
+//! TOML.
 
 use serde::{Deserialize, Serialize};
+use ssinfogan_core::Ops;
 
 use crate::adam::AdamConfig;
+
+/// `[training]`: how the steps are computed, as opposed to what they compute.
+///
+/// ```toml
+/// [training]
+/// ops = "candle"   # or "fast" (the default)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Which implementation runs the layers and the Adam update of the training steps and of the evaluation:
+    /// `"fast"` (default), the CPU kernels of `ssinfogan-kernels` and the fused Adam update for f32 on the CPU
+    /// (candle's ops on any other device), or `"candle"`, candle's own ops everywhere, the path a CUDA device
+    /// runs. The two round differently, so the same seed gives close but not identical numbers.
+    #[serde(default)]
+    pub ops: Ops,
+}
+
+impl TrainingConfig {
+    /// Whether this is the default (`ops = "fast"`): a resolved config leaves the table out then, so that runs
+    /// recorded before the table existed read as the same config.
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
 
 /// Two Adam optimisers, as the official code: D and the Q heads at lr 1e-4, G at lr 1e-3, β1 0.5, ε 1e-8.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +97,16 @@ mod tests {
         toml::from_str(&format!(
             "batch_size = 64\nepochs = 2\niterations_per_epoch = 10\nunlabelled_probability_growth = {growth}"
         ))
+    }
+
+    #[test]
+    fn ops_default_to_the_fast_path_and_unknown_ones_are_errors() {
+        assert_eq!(toml::from_str::<TrainingConfig>("").unwrap().ops, Ops::Fast);
+        assert_eq!(toml::from_str::<TrainingConfig>("ops = \"candle\"").unwrap().ops, Ops::Candle);
+        let written = toml::to_string(&TrainingConfig { ops: Ops::Candle }).unwrap();
+        assert_eq!(written.trim(), "ops = \"candle\"");
+        let error = toml::from_str::<TrainingConfig>("ops = \"gpu\"").unwrap_err().to_string();
+        assert!(error.contains("unknown variant `gpu`") && error.contains("`candle`"), "{error}");
     }
 
     #[test]

@@ -11,8 +11,10 @@ pub mod metrics_log;
 pub mod run;
 
 pub use adam::{Adam, AdamConfig};
-pub use config::{OptimiserConfig, ScheduleConfig};
-pub use run::{time_iterations, train, CheckpointFault, EpochHook, Networks, RunSummary, TrainingRun};
+pub use config::{OptimiserConfig, ScheduleConfig, TrainingConfig};
+pub use run::{
+    iteration_losses, time_iterations, train, CheckpointFault, EpochHook, Networks, RunSummary, TrainingRun,
+};
 
 use std::path::PathBuf;
 

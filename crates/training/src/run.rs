@@ -1,13 +1,14 @@
 //! One training run: the loop, its logs, its checkpoints, and its summary.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use serde::{Deserialize, Serialize};
+use ssinfogan_core::metric;
 use ssinfogan_core::run_dir::{write_atomically, RunDir};
-use ssinfogan_core::{Discriminator, Generator, LatentSpec, RngStreams};
+use ssinfogan_core::{backward, Discriminator, Generator, GradientSums, LatentSpec, Ops, Pass, RngStreams};
 use ssinfogan_datasets::{BatchKind, Dataset, LabelledSubset, RealBatches};
 use ssinfogan_losses::{adversarial_loss, semi_supervised_loss, unsupervised_loss, LossConfig};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
@@ -37,6 +38,8 @@ pub struct TrainingRun<'a> {
     pub streams: RngStreams,
     pub run_dir: &'a RunDir,
     pub device: &'a Device,
+    /// Which implementation runs the layers and the Adam updates (`[training] ops`).
+    pub ops: Ops,
     /// Test hook: makes the discriminator loss NaN at this iteration (1-based) to exercise the divergence guard.
     pub inject_nan_at: Option<u64>,
     /// Test hook: the process aborts at a checkpoint, as a power loss or SIGKILL would, at a point every run of a
@@ -99,16 +102,9 @@ pub trait EpochHook {
     }
 }
 
-/// `summary.json`: written last; its presence means the run ended, `status` says how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub status: String,
-    pub iterations: u64,
-    pub epochs: usize,
-    /// The last epoch's mean of each logged metric.
-    pub final_metrics: Vec<(String, f64)>,
-    pub error: Option<String>,
-}
+/// `summary.json`: written last; its presence means the run ended, `status` says how. Its type is shared with
+/// the orchestration, which reads it without the numerics.
+pub use ssinfogan_plan::RunSummary;
 
 /// Per-epoch sums of the logged quantities.
 #[derive(Default)]
@@ -155,8 +151,8 @@ pub fn train(
     // What a killed process was writing when it died; the files it would have replaced are intact.
     ssinfogan_core::run_dir::remove_temporaries(root)
         .map_err(|e| TrainError::Io { path: root.to_path_buf(), source: e })?;
-    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator)?;
-    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator)?;
+    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator, run.ops)?;
+    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator, run.ops)?;
     let checkpoints = run.run_dir.checkpoint();
     let mut state = match checkpoint::latest(&checkpoints)? {
         Some(path) => {
@@ -211,7 +207,7 @@ pub fn train(
             }
             span.pb_inc(1);
             if let (Some(d), Some(g)) =
-                (losses.iter().find(|l| l.0 == "d_real"), losses.iter().find(|l| l.0 == "g_adv"))
+                (losses.iter().find(|l| l.0 == metric::D_REAL), losses.iter().find(|l| l.0 == metric::G_ADV))
             {
                 span.pb_set_message(&format!("epoch {} d_real {:.3} g_adv {:.3}", epoch + 1, d.1, g.1));
             }
@@ -222,15 +218,15 @@ pub fn train(
         state.discriminator_steps = adam_d.steps();
         let iteration = (state.epochs_done * run.schedule.iterations_per_epoch) as u64;
         let mut rows = means.means();
-        rows.push(("labelled_batches", f64::from(labelled_batches)));
-        rows.push(("unlabelled_batches", f64::from(unlabelled_batches)));
-        rows.push(("unlabelled_probability", state.real_batches.schedule().unlabelled_probability(epoch)));
+        rows.push((metric::LABELLED_BATCHES, f64::from(labelled_batches)));
+        rows.push((metric::UNLABELLED_BATCHES, f64::from(unlabelled_batches)));
+        rows.push((metric::UNLABELLED_PROBABILITY, state.real_batches.schedule().unlabelled_probability(epoch)));
         let evaluation_started = Instant::now();
-        let mut seconds = vec![("training_seconds", training_seconds)];
+        let mut seconds = vec![(metric::seconds::TRAINING, training_seconds)];
         if let Some(hook) = hook.as_deref_mut() {
             span.pb_set_message(&format!("epoch {}: evaluating", epoch + 1));
             rows.extend(hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref())?);
-            seconds.push(("evaluation_seconds", evaluation_started.elapsed().as_secs_f64()));
+            seconds.push((metric::seconds::EVALUATION, evaluation_started.elapsed().as_secs_f64()));
             seconds.extend(hook.seconds());
         }
         let metrics = run.run_dir.metrics();
@@ -252,8 +248,8 @@ pub fn train(
         }
         // After the checkpoint, so that the epoch's wall time includes it. A process killed between the two
         // leaves this epoch without a timing row; its metrics row is already written.
-        seconds.push(("checkpoint_seconds", checkpoint_started.elapsed().as_secs_f64()));
-        seconds.push(("wall_seconds", started.elapsed().as_secs_f64()));
+        seconds.push((metric::seconds::CHECKPOINT, checkpoint_started.elapsed().as_secs_f64()));
+        seconds.push((metric::seconds::WALL, started.elapsed().as_secs_f64()));
         let timing = root.join("timing.csv");
         metrics_log::append(&timing, metrics_log::HEADER, iteration, epoch, &seconds)
             .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
@@ -311,8 +307,8 @@ pub fn time_iterations(
     warmup: usize,
     iterations: usize,
 ) -> Result<Vec<f64>, TrainError> {
-    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator)?;
-    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator)?;
+    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator, run.ops)?;
+    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator, run.ops)?;
     let mut state = fresh_state(run)?;
     let mut seconds = Vec::with_capacity(iterations);
     for i in 0..warmup + iterations {
@@ -324,6 +320,26 @@ pub fn time_iterations(
         }
     }
     Ok(seconds)
+}
+
+/// The logged scalars of every iteration of a fresh run over its whole schedule, in order: the same
+/// [`iteration_step`] as [`train`] on the same batches, with nothing written to the run directory (no
+/// checkpoints, no evaluation, neither of which changes what is trained). For comparing two implementations of
+/// the step, e.g. the fast CPU path against candle's ops, step by step.
+pub fn iteration_losses(run: &TrainingRun, networks: &Networks) -> Result<Vec<Vec<(&'static str, f64)>>, TrainError> {
+    let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator, run.ops)?;
+    let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator, run.ops)?;
+    let mut state = fresh_state(run)?;
+    let mut losses = Vec::with_capacity(run.schedule.total_iterations() as usize);
+    for epoch in 0..run.schedule.epochs {
+        for step in 0..run.schedule.iterations_per_epoch {
+            let iteration = (epoch * run.schedule.iterations_per_epoch + step + 1) as u64;
+            let (kind, indices) = state.real_batches.next(epoch);
+            let logged = iteration_step(run, networks, &mut state, &mut adam_g, &mut adam_d, kind, &indices, iteration);
+            losses.push(logged?);
+        }
+    }
+    Ok(losses)
 }
 
 /// One iteration: the D/Q step, then the G step on the same fakes. Returns the logged scalars.
@@ -339,28 +355,33 @@ fn iteration_step(
     iteration: u64,
 ) -> Result<Vec<(&'static str, f64)>, TrainError> {
     let (device, latent, loss) = (run.device, run.latent, run.loss);
+    // Each network's parameter gradients of this iteration, summed in place by its layers and handed to its
+    // optimiser by `backward`.
+    let (g_sums, d_sums) = (Arc::new(GradientSums::default()), Arc::new(GradientSums::default()));
     let train_split = &run.dataset.train;
     let real = run.dataset.images(train_split, indices, device)?; // (b, C, H, W)
     let codes = latent.sample(indices.len(), &mut state.latent_rng);
     let code_targets = [codes.semi_supervised_target(0, device)?];
-    let fake = networks.generator.generate(&codes.generator_input(latent, device)?, true)?; // (b, C, H, W)
+    let g_pass = Pass::training(run.ops).summing_into(&g_sums);
+    let fake = networks.generator.generate(&codes.generator_input(latent, device)?, &g_pass)?; // (b, C, H, W)
     let mut logged = Vec::with_capacity(8);
 
     // D/Q step: real images are real, fakes are fake; Q_ss learns from labelled real images (and, with no
     // labels at all as plain InfoGAN, or with `q_ss_on_fakes`, from fakes); Q_us learns from fakes.
-    let on_real = networks.discriminator.discriminate(&real, true)?;
+    let d_pass = Pass::training(run.ops).summing_into(&d_sums);
+    let on_real = networks.discriminator.discriminate(&real, &d_pass)?;
     let d_real = adversarial_loss(&on_real.d_logits, 1.0)?;
     let mut d_loss = d_real.clone();
     if kind == BatchKind::Labelled {
         let labels = run.dataset.labels(train_split, indices, device)?;
         let q_ss_real = semi_supervised_loss(latent, &on_real.q_ss_logits, std::slice::from_ref(&labels))?;
         d_loss = (d_loss + (&q_ss_real * loss.lambda_ss)?)?;
-        logged.push(("q_ss_real", scalar(&q_ss_real)?));
+        logged.push((metric::Q_SS_REAL, scalar(&q_ss_real)?));
         let predicted = on_real.q_ss_logits.argmax(1)?;
         let accuracy = predicted.eq(&labels)?.to_dtype(DType::F32)?.mean_all()?;
-        logged.push(("q_ss_real_accuracy", scalar(&accuracy)?));
+        logged.push((metric::Q_SS_REAL_ACCURACY, scalar(&accuracy)?));
     }
-    let on_fake = networks.discriminator.discriminate(&fake.detach(), true)?;
+    let on_fake = networks.discriminator.discriminate(&fake.detach(), &d_pass)?;
     let d_fake = adversarial_loss(&on_fake.d_logits, 0.0)?;
     d_loss = (d_loss + &d_fake)?;
     if run.subset.labelled.is_empty() || loss.q_ss_on_fakes {
@@ -369,7 +390,7 @@ fn iteration_step(
     }
     if let Some(q_us) = unsupervised_loss(latent, loss.continuous, on_fake.q_us.as_ref(), &codes)? {
         d_loss = (d_loss + (&q_us * loss.lambda_us)?)?;
-        logged.push(("q_us", scalar(&q_us)?));
+        logged.push((metric::Q_US, scalar(&q_us)?));
     }
     if run.inject_nan_at == Some(iteration) {
         d_loss = (d_loss * f64::NAN)?;
@@ -378,13 +399,13 @@ fn iteration_step(
     if !d_value.is_finite() {
         return Err(TrainError::Diverged { iteration, loss: "discriminator loss".into(), value: d_value });
     }
-    adam_d.step(&ssinfogan_core::backward(&d_loss)?)?;
-    logged.push(("d_real", scalar(&d_real)?));
-    logged.push(("d_fake", scalar(&d_fake)?));
+    adam_d.step(&backward(&d_loss, &d_sums)?)?;
+    logged.push((metric::D_REAL, scalar(&d_real)?));
+    logged.push((metric::D_FAKE, scalar(&d_fake)?));
 
     // G step: non-saturating adversarial loss plus both information losses, through the updated D, whose
     // parameters are frozen (the step needs the gradient through D to the fakes, not D's own).
-    let on_fake = ssinfogan_core::with_frozen_parameters(|| networks.discriminator.discriminate(&fake, true))?;
+    let on_fake = networks.discriminator.discriminate(&fake, &Pass::training(run.ops).frozen())?;
     let g_adv = adversarial_loss(&on_fake.d_logits, 1.0)?;
     let q_ss_fake = semi_supervised_loss(latent, &on_fake.q_ss_logits, &code_targets)?;
     let mut g_loss = (&g_adv + (&q_ss_fake * loss.lambda_ss)?)?;
@@ -395,9 +416,9 @@ fn iteration_step(
     if !g_value.is_finite() {
         return Err(TrainError::Diverged { iteration, loss: "generator loss".into(), value: g_value });
     }
-    adam_g.step(&ssinfogan_core::backward(&g_loss)?)?;
-    logged.push(("g_adv", scalar(&g_adv)?));
-    logged.push(("q_ss_fake", scalar(&q_ss_fake)?));
+    adam_g.step(&backward(&g_loss, &g_sums)?)?;
+    logged.push((metric::G_ADV, scalar(&g_adv)?));
+    logged.push((metric::Q_SS_FAKE, scalar(&q_ss_fake)?));
     Ok(logged)
 }
 

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 
 use ssinfogan_core::ImageSpec;
 
-use crate::dataset::Split;
 use crate::error::{DataError, Result};
+use crate::source_kind::SourceKind;
 use crate::sources::image_fit::{self, Fit};
-use crate::SourceKind;
+use crate::split::Split;
 
 /// The 40 attributes, spelled and ordered as in line 2 of `list_attr_celeba.txt`.
 pub const ATTRIBUTES: [&str; 40] = [

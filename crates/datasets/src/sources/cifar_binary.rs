@@ -9,9 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dataset::Split;
 use crate::error::{DataError, Result};
-use crate::SourceKind;
+use crate::source_kind::SourceKind;
+use crate::split::Split;
 
 /// The directory `cifar-10-binary.tar.gz` unpacks to.
 pub const BATCHES_DIR: &str = "cifar-10-batches-bin";

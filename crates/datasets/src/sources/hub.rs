@@ -8,18 +8,21 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::dataset::Split;
 use crate::error::{DataError, Result};
+use crate::source_kind::SourceKind;
 use crate::sources::parquet_images::{self, ParquetLayout};
-use crate::SourceKind;
+use crate::split::Split;
 
 /// The branch where the Hub keeps every dataset converted to parquet.
 pub const REVISION: &str = "refs/convert/parquet";
+/// The column in which the Hub's conversions of classification datasets keep the class index.
+pub const CLASS_COLUMN: &str = "label";
 /// How long the reachability probe waits for DNS and a TCP connection.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A dataset repository on the Hub, the config (subdirectory) holding its parquet files, and the name of its
-/// image column. Every one here has `train/` and `test/` split directories under the config.
+/// image column; each dataset's is in its descriptor ([`crate::catalog`]). The config must have `train/` and
+/// `test/` split directories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HubDataset {
     pub repo: &'static str,
@@ -29,24 +32,6 @@ pub struct HubDataset {
 }
 
 impl HubDataset {
-    pub const MNIST: HubDataset = HubDataset { repo: "ylecun/mnist", config: "mnist", image_column: "image" };
-    pub const FASHION_MNIST: HubDataset =
-        HubDataset { repo: "zalando-datasets/fashion_mnist", config: "fashion_mnist", image_column: "image" };
-    /// SVHN's cropped digits: 32×32 RGB PNGs and `label` 0–9 (the digit 0 is 0 here, not 10 as in the original
-    /// .mat files). The config also has an `extra` split of 531,131 easier digits, which is not read.
-    pub const SVHN: HubDataset =
-        HubDataset { repo: "ufldl-stanford/svhn", config: "cropped_digits", image_column: "image" };
-    /// CIFAR-10: 32×32 RGB PNGs in a column named `img` (the dataset card's features are `img: image` and
-    /// `label: class_label`), shards `plain_text/{train,test}/0000.parquet` on `refs/convert/parquet`.
-    pub const CIFAR10: HubDataset = HubDataset { repo: "uoft-cs/cifar10", config: "plain_text", image_column: "img" };
-    /// CelebA as uploaded by Flower Labs: `image` (the aligned 178×218 JPEG), `celeb_id` (int64) and the 40
-    /// attributes of list_attr_celeba.txt as boolean columns of the same names; splits `train`, `valid` and
-    /// `test` follow the official partition (162,770 / 19,867 / 19,962), and `valid` is not read. The shards lie
-    /// under `img_align+identity+attr/{train,valid,test}/NNNN.parquet` on `refs/convert/parquet` (19 train, 3
-    /// test shards of about 0.5 GB each).
-    pub const CELEBA: HubDataset =
-        HubDataset { repo: "flwrlabs/celeba", config: "img_align+identity+attr", image_column: "image" };
-
     pub fn describe(&self) -> String {
         format!("Hugging Face Hub {} ({REVISION})", self.repo)
     }

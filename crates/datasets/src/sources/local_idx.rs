@@ -1,14 +1,15 @@
 //! A directory of the four MNIST-style IDX files, raw or `.gz`: a user's own copy (`data/mnist/`,
-//! `--data-dir`) or the Debian package `dataset-fashion-mnist` (`/usr/share/datasets/fashion-mnist`).
+//! `--data-dir`) or the directory a Debian package installs them in (Fashion-MNIST's `dataset-fashion-mnist`;
+//! where it lies is in [`ssinfogan_dataset_packages`]).
 
 use std::path::{Path, PathBuf};
 
 use ssinfogan_core::ImageSpec;
 
-use crate::dataset::Split;
 use crate::error::{DataError, Result};
 use crate::idx;
-use crate::SourceKind;
+use crate::source_kind::SourceKind;
+use crate::split::Split;
 
 /// The four files' base names, as LeCun and Zalando publish them.
 pub const FILE_NAMES: [&str; 4] =

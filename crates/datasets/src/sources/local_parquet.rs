@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dataset::Split;
 use crate::error::{DataError, Result};
+use crate::source_kind::SourceKind;
 use crate::sources::hub::HubFiles;
 use crate::sources::parquet_images::ParquetLayout;
-use crate::SourceKind;
+use crate::split::Split;
 
 const SPLITS: [&str; 2] = ["train", "test"];
 

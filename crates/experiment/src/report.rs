@@ -1,4 +1,4 @@
-//! `ssinfogan report`: the tables, figures, sample grids and REPORT.md of an experiment, from the runs its
+//! The report of an experiment: its tables, figures, sample grids, explorer page and REPORT.md, from the runs its
 //! `[sweep]` lists. It reads what the runs wrote and generates the continuous-code sweeps from each
 //! (variant, labels)'s first completed seed; it never trains.
 
@@ -6,20 +6,33 @@ use anyhow::Context;
 use ssinfogan_core::run_dir::{RunDir, RunId};
 use ssinfogan_core::RngStreams;
 use ssinfogan_metrics::{continuous_sweeps, sweep_values};
-use ssinfogan_reporting::{Axis, DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo, TraversalSheet};
-use ssinfogan_training::RunSummary;
+use ssinfogan_reporting::{
+    Axis, DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo, TraversalSheet, Written,
+};
 
+use crate::assemble::{latest_checkpoint, trained_networks};
 use crate::config;
-use crate::eval::EvaluationHook;
-use crate::plan::{self, ExperimentArgs, RunStatus};
-use crate::train::build_networks;
+use crate::evaluation::EvaluationHook;
+use crate::plan::{self, ExperimentSpec, RunStatus};
+use crate::records::read_summary;
 
 /// The continuous codes are swept over [−2, 2], twice their training range, as in the paper's figures.
 const SWEEP: (f32, f32, usize) = (-2.0, 2.0, 9);
 /// Noise samples the explorer page steps through per (variant, labels).
 const EXPLORER_NOISE_SAMPLES: usize = 4;
 
-pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
+/// What [`write_report`] wrote.
+pub struct Report {
+    /// `results/<experiment>/`.
+    pub results_dir: std::path::PathBuf,
+    /// Whether the sweep names a baseline variant (then `tables/ablations.md` compares every other one with it).
+    pub has_baseline: bool,
+    pub written: Written,
+}
+
+/// Writes the report of the experiment `spec` names into `results/<experiment>/`.
+pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
+    let args = spec;
     let profile = args.profile.as_deref();
     let (first, dataset) = plan::first_variant(&args.experiment, profile, &args.data_root)?;
     let plan = plan::build_for(&args.experiment, profile, &args.device, &args.results, &args.data_root, &dataset)?;
@@ -27,7 +40,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
     for run in &plan.runs {
         let state = match run.status {
             RunStatus::Completed => RunState::Completed,
-            RunStatus::Failed => RunState::Failed(failure(&run.dir.join("summary.json"))),
+            RunStatus::Failed => RunState::Failed(failure(&RunDir::at(&run.dir))?),
             RunStatus::Pending | RunStatus::Interrupted | RunStatus::Running => RunState::Incomplete,
         };
         runs.push(RunInfo {
@@ -64,11 +77,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         let hook = hook.as_ref().context("a completed run implies a prepared classifier")?;
         let id = RunId { variant: run.variant.clone(), n_labelled: run.n_labelled, seed: run.seed };
         let run_dir = RunDir::new(&args.results, &config.experiment.name, &id);
-        let checkpoint = ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
-            .with_context(|| format!("{} is complete but has no checkpoint", run_dir.root().display()))?;
-        let networks = build_networks(&config, &RngStreams::new(run.seed), &device)?;
-        let mut generator_vars = networks.generator_vars;
-        generator_vars.load(checkpoint.join("generator.safetensors"))?;
+        let networks = trained_networks(&config, &latest_checkpoint(&run_dir)?, false, &device)?;
         let values = sweep_values(SWEEP.0, SWEEP.1, SWEEP.2);
         let mut rng = RngStreams::new(run.seed).stream("sweep-grid");
         for grid in continuous_sweeps(
@@ -78,6 +87,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
             &values,
             &mut rng,
             &device,
+            config.training.ops,
         )? {
             let (_, channels, height, width) = grid.images.dims4()?;
             grids.push(GridImage {
@@ -104,6 +114,7 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
             &values,
             &mut rng,
             &device,
+            config.training.ops,
         )?;
         let (_, channels, height, width) = sheet.images.dims4()?;
         traversals.push(TraversalSheet {
@@ -161,22 +172,10 @@ pub fn run(args: ExperimentArgs) -> anyhow::Result<()> {
         traversals,
     };
     let written = ssinfogan_reporting::write_report(&inputs)?;
-    println!("{}: {} files written", plan.results_dir.join("REPORT.md").display(), written.files.len());
-    println!("{}: tables, figures and the latent explorer in one page", plan.results_dir.join("index.html").display());
-    if inputs.baseline.is_some() {
-        println!("{}", plan.results_dir.join("tables").join("ablations.md").display());
-    }
-    for claim in &written.claims {
-        println!("  {:<12} {}", claim.verdict.to_string().replace("**", ""), claim.claim);
-    }
-    Ok(())
+    Ok(Report { results_dir: plan.results_dir, has_baseline: inputs.baseline.is_some(), written })
 }
 
 /// The error a failed run's `summary.json` records.
-fn failure(path: &std::path::Path) -> String {
-    std::fs::read(path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<RunSummary>(&b).ok())
-        .and_then(|s| s.error)
-        .unwrap_or_else(|| "failed (no error recorded)".into())
+fn failure(dir: &RunDir) -> anyhow::Result<String> {
+    Ok(read_summary(dir)?.and_then(|s| s.error).unwrap_or_else(|| "failed (no error recorded)".into()))
 }

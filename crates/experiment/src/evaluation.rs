@@ -1,6 +1,6 @@
-//! `ssinfogan eval`: evaluates a run's latest checkpoint with every metric of the metrics crate, writes
-//! `evaluation.csv` and `samples.safetensors` into the run directory, and prints the metric row. The evaluation
-//! classifier is trained once per experiment and data, and cached under `results/<experiment>/classifier/`.
+//! Evaluation: the experiment's classifier (trained once per experiment and data, cached under
+//! `results/<experiment>/classifier/`), the hook that evaluates a run during training, and the evaluation of a
+//! run's latest checkpoint that `ssinfogan eval` prints.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,16 +9,17 @@ use anyhow::{bail, Context};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::run_dir::write_atomically;
-use ssinfogan_core::RngStreams;
+use ssinfogan_core::run_dir::{write_atomically, RunDir};
+use ssinfogan_core::{metric, Ops, RngStreams};
 use ssinfogan_datasets::Dataset;
 use ssinfogan_metrics::{
     accuracy, evaluate, train_classifier, Classifier, ClassifierConfig, Evaluation, EvaluationInputs, RealFeatures,
 };
 
+use crate::assemble::{latest_checkpoint, load_dataset, trained_networks};
 use crate::config::ExperimentConfig;
-
-use crate::train::{build_networks, load_dataset, TrainArgs};
+use crate::records::RecordedRun;
+use crate::spec::RunSpec;
 
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -29,25 +30,23 @@ struct ClassifierRecord {
     test_accuracy: f64,
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    let (config, run_dir) = args.resolve()?;
-    let checkpoint = ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
-        .with_context(|| format!("{} has no checkpoint; train it first", run_dir.root().display()))?;
-    let recorded: toml::Table = toml::from_str(
-        &std::fs::read_to_string(run_dir.config())
-            .with_context(|| format!("cannot read {}", run_dir.config().display()))?,
-    )
-    .with_context(|| format!("{} is not valid TOML", run_dir.config().display()))?;
-    let recorded_hash = recorded
-        .get("run")
-        .and_then(|r| r.get("data"))
-        .and_then(|d| d.get("content_sha256"))
-        .and_then(|h| h.as_str())
-        .unwrap_or_default()
-        .to_string();
+/// The evaluation of a run's latest checkpoint.
+pub struct CheckpointEvaluation {
+    pub run_dir: RunDir,
+    /// The training iteration the checkpoint was written at.
+    pub iteration: usize,
+    pub evaluation: Evaluation,
+}
 
-    let dataset = load_dataset(&config, &args.data_root)?;
-    if dataset.provenance.content_sha256 != recorded_hash {
+/// Evaluates the latest checkpoint of the run `spec` names with every metric, on the data it was trained on, and
+/// writes `evaluation.csv` and `samples.safetensors` into its directory.
+pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluation> {
+    let (config, run_dir) = spec.resolve()?;
+    let checkpoint = latest_checkpoint(&run_dir)?;
+    let recorded = RecordedRun::read(run_dir.root())?;
+    let dataset = load_dataset(&config, &spec.data_root)?;
+    let recorded_hash = &recorded.run.data.content_sha256;
+    if &dataset.provenance.content_sha256 != recorded_hash {
         bail!(
             "the data found now ({}, sha256 {}) is not the data {} was trained on (sha256 {recorded_hash})",
             dataset.provenance.origin,
@@ -55,14 +54,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             run_dir.root().display()
         );
     }
-    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
-    let hook = EvaluationHook::prepare(&config, &dataset, &args.results, 1, args.seed, &device)?;
-
-    let networks = build_networks(&config, &RngStreams::new(args.seed), &device)?;
-    let mut generator_vars = networks.generator_vars;
-    let mut discriminator_vars = networks.discriminator_vars;
-    generator_vars.load(checkpoint.join("generator.safetensors"))?;
-    discriminator_vars.load(checkpoint.join("discriminator.safetensors"))?;
+    let device = spec.open_device()?;
+    let hook = EvaluationHook::prepare(&config, &dataset, &spec.results, 1, spec.seed, &device)?;
+    let networks = trained_networks(&config, &checkpoint, true, &device)?;
     let evaluation = hook.evaluate(networks.generator.as_ref(), networks.discriminator.as_ref())?;
 
     let epochs = checkpoint.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("epoch-")).unwrap_or("0");
@@ -75,22 +69,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let path = run_dir.root().join("evaluation.csv");
     write_atomically(&path, csv.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     write_samples(&run_dir.root().join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)?;
-    println!("{} at iteration {iteration}:", run_dir.root().display());
-    for (name, value) in &evaluation.metrics {
-        println!("  {name:<26} {value:.4}");
-    }
-    let parts: Vec<String> = evaluation
-        .seconds
-        .iter()
-        .map(|(part, s)| format!("{} {s:.2} s", part.trim_start_matches("evaluation_").trim_end_matches("_seconds")))
-        .collect();
-    println!(
-        "  {} generated images evaluated in {:.2} s: {}",
-        evaluation.sample_codes.len(),
-        evaluation.seconds.iter().map(|(_, s)| s).sum::<f64>(),
-        parts.join(", ")
-    );
-    Ok(())
+    Ok(CheckpointEvaluation { run_dir, iteration, evaluation })
 }
 
 /// Loads the cached classifier when it was trained on the same data with the same config, else trains and
@@ -137,12 +116,15 @@ fn classifier(
         &mut streams.stream("classifier-init"),
         &mut streams.stream("classifier-batches"),
         device,
+        // The classifier is the experiment's, shared by its runs whatever their `ops`, and cached by data and
+        // config: trained one way.
+        Ops::Fast,
     )?;
     let record = ClassifierRecord {
         version: ssinfogan_metrics::CLASSIFIER_VERSION,
         data_sha256: dataset.provenance.content_sha256.clone(),
         config: config.clone(),
-        test_accuracy: accuracy(&classifier, test_images, test_labels)?,
+        test_accuracy: accuracy(&classifier, test_images, test_labels, Ops::Fast)?,
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     vars.save(&weights).with_context(|| format!("cannot write {}", weights.display()))?;
@@ -180,6 +162,8 @@ pub struct EvaluationHook<'a> {
     every: usize,
     seed: u64,
     device: &'a Device,
+    /// Which implementation runs the networks and the classifier: the run's `[training] ops`.
+    ops: Ops,
     /// Where each evaluation draws its training-progress grid, and the iterations per epoch that name the frames.
     progress: Option<Progress>,
     /// Wall seconds of the parts of the last `after_epoch`.
@@ -240,6 +224,7 @@ impl<'a> EvaluationHook<'a> {
             every,
             seed,
             device,
+            ops: config.training.ops,
             progress: None,
             seconds: Vec::new(),
             last: None,
@@ -269,9 +254,15 @@ impl<'a> EvaluationHook<'a> {
         let started = std::time::Instant::now();
         let hook = ssinfogan_training::TrainError::Hook;
         let mut rng = RngStreams::new(self.seed).stream("progress-grid");
-        let (rows, images) =
-            ssinfogan_metrics::sweep::progress_grid(generator, self.latent, PROGRESS_COLUMNS, &mut rng, self.device)
-                .map_err(|e| hook(e.to_string()))?;
+        let (rows, images) = ssinfogan_metrics::sweep::progress_grid(
+            generator,
+            self.latent,
+            PROGRESS_COLUMNS,
+            &mut rng,
+            self.device,
+            self.ops,
+        )
+        .map_err(|e| hook(e.to_string()))?;
         let (_, c, h, w) = images.dims4().map_err(|e| hook(e.to_string()))?;
         let pixels: Vec<f32> = images.flatten_all().and_then(|t| t.to_vec1()).map_err(|e| hook(e.to_string()))?;
         let iteration = (epoch as u64 + 1) * progress.iterations_per_epoch;
@@ -292,6 +283,11 @@ impl<'a> EvaluationHook<'a> {
     /// The evaluation classifier C.
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
+    }
+
+    /// Which implementation runs the networks and the classifier in this evaluation.
+    pub fn ops(&self) -> Ops {
+        self.ops
     }
 
     /// The evaluation classifier's accuracy on the real test split.
@@ -318,7 +314,7 @@ impl<'a> EvaluationHook<'a> {
         let real_features = match self.real_features.get() {
             Some(real) => real,
             None => {
-                let real = RealFeatures::new(&self.classifier, &self.test_images)
+                let real = RealFeatures::new(&self.classifier, &self.test_images, self.ops)
                     .map_err(|e| ssinfogan_training::TrainError::Hook(e.to_string()))?;
                 self.real_features.get_or_init(|| real)
             }
@@ -334,6 +330,7 @@ impl<'a> EvaluationHook<'a> {
             samples_per_code: per_code,
             drawn_per_code: self.samples_per_code,
             device: self.device,
+            ops: self.ops,
         };
         evaluate(&inputs, &mut RngStreams::new(self.seed).stream("evaluation"))
             .map_err(|e| ssinfogan_training::TrainError::Hook(e.to_string()))
@@ -364,7 +361,7 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         if let Err(e) = self.draw_progress(epoch, generator) {
             tracing::warn!("training progress grid after epoch {}: {e}", epoch + 1);
         }
-        self.seconds.push(("progress_grid_seconds", started.elapsed().as_secs_f64()));
+        self.seconds.push((metric::seconds::PROGRESS_GRID, started.elapsed().as_secs_f64()));
         Ok(metrics)
     }
 

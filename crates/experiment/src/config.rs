@@ -10,7 +10,10 @@ use ssinfogan_core::{ImageSpec, LatentSpec};
 use ssinfogan_datasets::{DatasetName, SourceKind};
 use ssinfogan_losses::LossConfig;
 use ssinfogan_networks::NetworkConfig;
-use ssinfogan_training::{OptimiserConfig, ScheduleConfig};
+use ssinfogan_training::{OptimiserConfig, ScheduleConfig, TrainingConfig};
+
+/// `[cluster]`, resolved here and carried in the plan.
+pub use ssinfogan_plan::Cluster;
 
 /// A fully resolved experiment config: what one run is made of.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +26,9 @@ pub struct ExperimentConfig {
     pub loss: LossConfig,
     pub optimiser: OptimiserConfig,
     pub schedule: ScheduleConfig,
+    /// How the steps are computed (`ops`); absent: the defaults, and left out of a run's `config.toml`.
+    #[serde(default, skip_serializing_if = "TrainingConfig::is_default")]
+    pub training: TrainingConfig,
     pub evaluation: EvaluationConfig,
 }
 
@@ -174,20 +180,6 @@ pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
         }
     }
     Ok(sweep)
-}
-
-/// `[cluster]`: what a cluster's scheduler gives each run of the sweep (one Slurm array task per run). Every key
-/// is optional; `cargo xtask reproduce --slurm` flags override them, and what the file leaves out the scheduler
-/// decides.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Cluster {
-    /// CPU cores per run; the run's threads follow it.
-    pub cpus_per_task: Option<u32>,
-    /// Memory per run, as Slurm writes it: `4G`, `3500M`, `4096` (megabytes).
-    pub memory: Option<String>,
-    /// Wall-clock limit per run, as Slurm writes it: `90` (minutes), `2:30:00`, `1-12:00:00`.
-    pub time: Option<String>,
 }
 
 /// Reads `[cluster]` of `path` (inherited through `extends`), overlaid by `[profiles.<profile>.cluster]`.

@@ -1,62 +1,58 @@
-//! `ssinfogan bench`: milliseconds per training iteration, measured on the training crate's own step
-//! ([`ssinfogan_training::time_iterations`]) with the experiment's networks, losses and optimisers, at several
-//! batch sizes. `cargo xtask bench` runs it beside `bench/reference_torch.py` on the same threads.
+//! Milliseconds per training iteration, measured on the training crate's own step
+//! ([`ssinfogan_training::time_iterations`]) with an experiment's networks, losses and optimisers, at several
+//! batch sizes. `ssinfogan bench` prints them; `cargo xtask bench` puts them beside `bench/reference_torch.py` on
+//! the same threads.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
 use ssinfogan_core::run_dir::{RunDir, RunId};
-use ssinfogan_core::{DeviceChoice, RngStreams};
+use ssinfogan_core::{DeviceChoice, Ops, RngStreams};
 use ssinfogan_datasets::LabelledSubset;
 use ssinfogan_training::{time_iterations, TrainingRun};
 
+use crate::assemble::{build_networks, load_dataset};
 use crate::config;
-use crate::train::{build_networks, load_dataset};
 
-#[derive(clap::Args)]
-pub struct BenchArgs {
+/// What to time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchSpec {
     /// The experiment TOML whose networks and losses the timed iteration uses.
-    #[arg(long, default_value = "experiments/mnist.toml")]
     pub experiment: PathBuf,
     /// The variant of that experiment.
-    #[arg(long, default_value = "ss-infogan")]
     pub variant: String,
-    /// Batch sizes to time, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "64,128")]
+    /// Batch sizes to time.
     pub batch_sizes: Vec<usize>,
     /// Untimed iterations first (allocator and caches warm up).
-    #[arg(long, default_value_t = 3)]
     pub warmup: usize,
     /// Timed iterations; the median is reported.
-    #[arg(long, default_value_t = 20)]
     pub iterations: usize,
-    /// The device: cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
     pub device: DeviceChoice,
+    /// Which implementation runs the step: the fast CPU kernels or candle's own ops (the path CUDA runs).
+    pub ops: Ops,
     /// Where datasets are found (the real batches come from the experiment's data).
-    #[arg(long, default_value = "data")]
     pub data_root: PathBuf,
-    /// One JSON object per batch size instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The timing of one batch size.
-#[derive(Serialize)]
-struct Timing {
-    implementation: String,
-    batch_size: usize,
-    threads: usize,
-    iterations: usize,
-    median_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    pub implementation: String,
+    pub batch_size: usize,
+    pub threads: usize,
+    pub iterations: usize,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
 }
 
-pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+/// Times the iteration at each batch size of `spec`, handing each [`Timing`] to `measured` as soon as it is
+/// known.
+pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let args = spec;
     if args.iterations == 0 || args.batch_sizes.contains(&0) {
-        bail!("--iterations and every --batch-sizes value must be at least 1");
+        bail!("the iterations and every batch size must be at least 1");
     }
     let base = config::load(&args.experiment, &args.variant, None)?;
     let dataset = load_dataset(&base, &args.data_root)?;
@@ -88,16 +84,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             streams,
             run_dir: &run_dir,
             device: &device,
+            ops: spec.ops,
             inject_nan_at: None,
             fault: None,
         };
         let mut seconds = time_iterations(&run, &networks, args.warmup, args.iterations)?;
         seconds.sort_by(f64::total_cmp);
         let timing = Timing {
-            implementation: if ssinfogan_core::cpu_fast_paths() {
-                "ssinfogan".into()
-            } else {
-                "ssinfogan, candle ops only".into()
+            implementation: match spec.ops {
+                Ops::Fast => "ssinfogan".into(),
+                Ops::Candle => "ssinfogan, candle ops only".into(),
             },
             batch_size,
             threads,
@@ -106,14 +102,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             min_ms: 1e3 * seconds[0],
             max_ms: 1e3 * seconds[seconds.len() - 1],
         };
-        if args.json {
-            println!("{}", serde_json::to_string(&timing)?);
-        } else {
-            println!(
-                "batch {batch_size:>4}, {threads} threads: {:8.1} ms/iteration (median of {}; min {:.1}, max {:.1})",
-                timing.median_ms, timing.iterations, timing.min_ms, timing.max_ms
-            );
-        }
+        measured(&timing)?;
     }
     Ok(())
 }

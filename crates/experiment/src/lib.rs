@@ -1,0 +1,54 @@
+//! ss-InfoGAN experiments as a library (Spurr, Aksan & Hilliges, "Guiding InfoGAN with Semi-Supervision",
+//! ECML-PKDD 2017): everything the `ssinfogan` command does, for a researcher's own `main.rs`.
+//!
+//! - [`config`]: an experiment file (`extends`, `[variants.*]`, `[profiles.*]`, `[sweep]`, `[cluster]`) resolved
+//!   into a typed, validated [`ExperimentConfig`].
+//! - [`plan`]: the runs of a sweep and their states ([`Plan`], shared with `cargo xtask` through `ssinfogan-plan`).
+//! - [`spec`]: which run ([`RunSpec`]); [`assemble`]: its dataset, networks and checkpoints; [`records`]: its
+//!   `config.toml` and `summary.json`, written and read back; [`run`]: the run trained, resumed from its latest
+//!   checkpoint.
+//! - [`evaluation`]: the experiment's evaluation classifier and its cache, the hook that evaluates a run during
+//!   training, and the evaluation of a checkpoint.
+//! - [`samples`], [`report`], [`bench`]: generated images of a checkpoint, the tables, figures and REPORT.md of
+//!   an experiment, and the time of a training iteration.
+//!
+//! Train the 132-label ss-InfoGAN run of the MNIST experiment's `quick` profile, then read its final metrics:
+//!
+//! ```no_run
+//! use ssinfogan_experiment::{train, RunSpec, TrainOptions};
+//!
+//! fn main() -> anyhow::Result<()> {
+//!     let spec = RunSpec {
+//!         profile: Some("quick".into()),
+//!         labels: Some(132),
+//!         seed: 2,
+//!         ..RunSpec::new("experiments/mnist.toml", "ss-infogan")
+//!     };
+//!     let trained = train(&spec, &TrainOptions::default())?;
+//!     for (metric, value) in &trained.summary.final_metrics {
+//!         println!("{metric}: {value:.4}");
+//!     }
+//!     println!("results in {}", trained.run_dir.root().display());
+//!     Ok(())
+//! }
+//! ```
+
+pub mod assemble;
+pub mod bench;
+pub mod config;
+pub mod evaluation;
+pub mod plan;
+pub mod records;
+pub mod report;
+pub mod run;
+pub mod samples;
+pub mod spec;
+
+pub use config::ExperimentConfig;
+pub use evaluation::{evaluate_checkpoint, EvaluationHook};
+pub use plan::{ExperimentSpec, Plan, PlannedRun, RunStatus};
+pub use records::RecordedRun;
+pub use report::write_report;
+pub use run::{train, TrainOptions, Trained};
+pub use samples::sample;
+pub use spec::RunSpec;

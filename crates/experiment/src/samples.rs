@@ -1,0 +1,38 @@
+//! Generated images of a run's latest checkpoint, N per value of the semi-supervised code, in the
+//! `samples.safetensors` format, from the run's fixed evaluation noise (the run seed's `evaluation` stream).
+
+use std::path::{Path, PathBuf};
+
+use ssinfogan_core::run_dir::RunDir;
+use ssinfogan_core::RngStreams;
+
+use crate::assemble::{latest_checkpoint, trained_networks};
+use crate::evaluation::write_samples;
+use crate::records::RecordedRun;
+
+/// What [`sample`] wrote.
+pub struct Samples {
+    /// Images written (per code value × code values).
+    pub images: usize,
+    /// The checkpoint they came from.
+    pub checkpoint: PathBuf,
+}
+
+/// Writes `per_code` images per code value of the run at `run_root` to `out`, with the config and seed the run
+/// recorded in its `config.toml`.
+pub fn sample(run_root: &Path, out: &Path, per_code: usize, device: &candle_core::Device) -> anyhow::Result<Samples> {
+    let recorded = RecordedRun::read(run_root)?;
+    let checkpoint = latest_checkpoint(&RunDir::at(run_root))?;
+    let networks = trained_networks(&recorded.config, &checkpoint, false, device)?;
+    let mut rng = RngStreams::new(recorded.run.seed).stream("evaluation");
+    let (images, codes) = ssinfogan_metrics::generate_per_code(
+        networks.generator.as_ref(),
+        &recorded.config.latent,
+        per_code,
+        &mut rng,
+        device,
+        recorded.config.training.ops,
+    )?;
+    write_samples(out, &images, &codes)?;
+    Ok(Samples { images: codes.len(), checkpoint })
+}

@@ -1,0 +1,416 @@
+//! The passes that a convolution and a transposed convolution share. The two are each other's adjoint: the
+//! forward pass of one is the input gradient of the other, so each pass is written once here and used by both
+//! ops.
+//!
+//! - im2row, an image's patch rows, and its adjoint row2im, which adds patch rows back onto an image
+//!   ([`Geometry`]);
+//! - the layout changes between an image's channels × positions and a product's positions × channels rows
+//!   ([`rows_to_channels`], [`channels_to_rows`]; the latter also over the whole batch in parallel);
+//! - the work through the batch in blocks of items on one thread each, so that what one step writes the next
+//!   reads from the core's cache ([`item_blocks`]): the patch rows, their product with the kernel and the
+//!   layout change to channels ([`Geometry::im2row_product`]: a convolution's forward pass, a transposed
+//!   convolution's input gradient), or a product of rows with the kernel summed back into images
+//!   ([`Geometry::row2im_product`]: a transposed convolution's forward pass, a convolution's input gradient).
+
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+use crate::matmul::{product_in_thread, MatRef};
+use crate::sums::Dims;
+use crate::unwritten::{written_part, Unwritten};
+
+/// A convolution's two sides: the image (batch, channels, height, width) and the grid of patch positions
+/// (grid_h × grid_w), with the kernel, stride and zero padding between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Geometry {
+    pub(super) batch: usize,
+    pub(super) channels: usize,
+    pub(super) height: usize,
+    pub(super) width: usize,
+    pub(super) kernel: usize,
+    pub(super) stride: usize,
+    pub(super) padding: usize,
+    pub(super) grid_h: usize,
+    pub(super) grid_w: usize,
+}
+
+impl Geometry {
+    pub(super) fn image_len(&self) -> usize {
+        self.batch * self.item_len()
+    }
+
+    /// The image side zero-padded on every edge: (height + 2·padding, width + 2·padding). A patch's rows
+    /// lie inside it: (grid − 1)·stride + kernel ≤ size + 2·padding.
+    fn padded(&self) -> (usize, usize) {
+        (self.height + 2 * self.padding, self.width + 2 * self.padding)
+    }
+
+    /// The patch rows of consecutive items, each item's the transpose of its im2col: grid_h·grid_w rows of
+    /// channels·kernel² values, each in the kernel's (c, ky, kx) order, copied from a zero-padded copy of the
+    /// item's image (tens of kilobytes, in cache), `kernel` values at a time. `images` holds the items, `out`
+    /// their rows, in order; every value of `out` is written.
+    fn im2row(&self, images: &[f32], out: &mut [MaybeUninit<f32>]) {
+        let (image, item_rows) = (self.item_len(), self.item_rows());
+        if item_rows == 0 {
+            return;
+        }
+        assert_eq!(out.len() % item_rows, 0, "{} patch row values, {item_rows} an item", out.len());
+        for (i, out) in out.chunks_exact_mut(item_rows).enumerate() {
+            let padded = self.pad(&images[i * image..][..image]);
+            // A literal kernel size makes each run a fixed-size copy.
+            match self.kernel {
+                3 => self.patches(3, &padded, out),
+                4 => self.patches(4, &padded, out),
+                5 => self.patches(5, &padded, out),
+                kernel => self.patches(kernel, &padded, out),
+            }
+        }
+    }
+
+    /// The adjoint of [`Geometry::im2row`]: every value of an item's patch rows added back onto the pixel it
+    /// was copied from, plus `bias[c]` on channel c if given, summed in a fixed order into a zero-padded copy in
+    /// cache whose inside is the item's image. `rows` holds consecutive items' patch rows, `out` their images,
+    /// in order; every value of `out` is written.
+    fn row2im(&self, rows: &[f32], out: &mut [MaybeUninit<f32>], bias: Option<&[f32]>) {
+        let (image, item_rows) = (self.item_len(), self.item_rows());
+        if image == 0 {
+            return;
+        }
+        assert_eq!(out.len() % image, 0, "{} image values, {image} an item", out.len());
+        let ((hp, wp), (height, width)) = (self.padded(), (self.height, self.width));
+        for (i, out) in out.chunks_exact_mut(image).enumerate() {
+            let rows = &rows[i * item_rows..][..item_rows];
+            let mut padded = vec![0f32; self.channels * hp * wp];
+            match self.kernel {
+                3 => self.add_patches(3, rows, &mut padded),
+                4 => self.add_patches(4, rows, &mut padded),
+                5 => self.add_patches(5, rows, &mut padded),
+                kernel => self.add_patches(kernel, rows, &mut padded),
+            }
+            for (j, line) in out.chunks_exact_mut(width).enumerate() {
+                let (c, y) = (j / height, j % height);
+                let (inside, shift) = (&padded[self.inside_start(c, y)..][..width], bias.map_or(0.0, |b| b[c]));
+                line.iter_mut().zip(inside).for_each(|(out, v)| {
+                    out.write(v + shift);
+                });
+            }
+        }
+    }
+
+    /// The image side as the layout of a per-channel sum (a bias gradient).
+    pub(super) fn image_dims(&self) -> Dims {
+        Dims { n: self.batch, c: self.channels, s: self.height * self.width }
+    }
+
+    /// The values of one item of the image side.
+    pub(super) fn item_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    pub(super) fn rows_shape(&self) -> (usize, usize) {
+        (self.batch * self.grid_h * self.grid_w, self.channels * self.kernel * self.kernel)
+    }
+
+    /// The patch row values of one item.
+    fn item_rows(&self) -> usize {
+        self.grid_h * self.grid_w * self.rows_shape().1
+    }
+
+    /// Where line y of channel c of the image starts in its zero-padded copy.
+    fn inside_start(&self, c: usize, y: usize) -> usize {
+        let (hp, wp) = self.padded();
+        (c * hp + y + self.padding) * wp + self.padding
+    }
+
+    /// Where run `run` = (c, ky) of the patch row at `position` = (gy, gx) starts in the zero-padded image: padded
+    /// row gy·stride + ky of channel c, from column gx·stride on.
+    #[inline(always)]
+    fn run_start(&self, kernel: usize, position: usize, run: usize) -> usize {
+        let (hp, wp) = self.padded();
+        let (gy, gx, c, ky) = (position / self.grid_w, position % self.grid_w, run / kernel, run % kernel);
+        (c * hp + gy * self.stride + ky) * wp + gx * self.stride
+    }
+
+    /// One batch item's image (channels, height, width) inside a zero border of `padding`.
+    fn pad(&self, image: &[f32]) -> Vec<f32> {
+        let (hp, wp) = self.padded();
+        let mut padded = vec![0f32; self.channels * hp * wp];
+        if self.width > 0 {
+            for (i, line) in image.chunks_exact(self.width).enumerate() {
+                let (c, y) = (i / self.height, i % self.height);
+                let start = self.inside_start(c, y);
+                padded[start..start + self.width].copy_from_slice(line);
+            }
+        }
+        padded
+    }
+
+    /// Writes one item's patch rows from its `padded` image, each run the `kernel` values from its
+    /// [`Geometry::run_start`].
+    #[inline(always)]
+    fn patches(&self, kernel: usize, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
+        let row_len = self.channels * kernel * kernel;
+        for (position, row) in out.chunks_exact_mut(row_len).enumerate() {
+            for (run, values) in row.chunks_exact_mut(kernel).enumerate() {
+                let start = self.run_start(kernel, position, run);
+                for (v, x) in values.iter_mut().zip(&padded[start..start + kernel]) {
+                    v.write(*x);
+                }
+            }
+        }
+    }
+
+    /// [`Geometry::patches`] backwards: adds each run of one item's `rows` onto the `padded` image.
+    #[inline(always)]
+    fn add_patches(&self, kernel: usize, rows: &[f32], padded: &mut [f32]) {
+        let row_len = self.channels * kernel * kernel;
+        for (position, row) in rows.chunks_exact(row_len).enumerate() {
+            for (run, values) in row.chunks_exact(kernel).enumerate() {
+                let start = self.run_start(kernel, position, run);
+                for (p, v) in padded[start..start + kernel].iter_mut().zip(values) {
+                    *p += *v;
+                }
+            }
+        }
+    }
+
+    /// A convolution's forward pass, or a transposed convolution's input gradient, through the batch in blocks of
+    /// items (one thread each, `bytes_per_item` of data per item, see [`item_blocks`]): each block's patch rows
+    /// of `images` (im2row), into its part of `kept` when given (rows kept for a kernel gradient), else into
+    /// the thread's scratch; then, with `then`, their product with its kernel, each item's laid out as channels
+    /// × positions in `out` ([`rows_to_channels`]). Every value of `out` (`then`'s channels × positions
+    /// per item; none without `then`) and of `kept` is written.
+    pub(super) fn im2row_product(
+        &self,
+        images: &[f32],
+        then: Option<ToChannels>,
+        out: &mut [MaybeUninit<f32>],
+        kept: Option<&mut [MaybeUninit<f32>]>,
+        bytes_per_item: usize,
+    ) {
+        let (grid, (_, row_len)) = (self.grid_h * self.grid_w, self.rows_shape());
+        let (image, item_rows) = (self.item_len(), self.item_rows());
+        let out_item = then.map_or(0, |then| then.channels * grid);
+        let blocks = item_blocks(self.batch, bytes_per_item, out, out_item, kept, item_rows);
+        blocks.into_par_iter().for_each_init(Scratch::default, |Scratch { rows, product }, b| {
+            let images = &images[b.first * image..][..b.items * image];
+            let fill = |out: &mut [MaybeUninit<f32>]| self.im2row(images, out);
+            // SAFETY: `im2row` writes every value of the block's rows.
+            let rows = unsafe { kept_or_scratch(b.kept, rows, b.items * item_rows, fill) };
+            if let Some(ToChannels { kernel, channels, bias, negative_slope }) = then {
+                let product = product_in_thread(product, MatRef::new(rows, b.items * grid, row_len), kernel);
+                rows_to_channels(product, b.out, grid, channels, bias, negative_slope);
+            }
+        });
+    }
+
+    /// A transposed convolution's forward pass, or a convolution's input gradient, for one block of items:
+    /// `rows` (each item's positions × channels, item after item) times `kernel` (channels × patch row) into the
+    /// thread's `product`, each item's product summed back into its image in `out` (row2im, plus `bias`). Every
+    /// value of `out` is written.
+    pub(super) fn row2im_product(
+        &self,
+        rows: MatRef,
+        kernel: MatRef,
+        bias: Option<&[f32]>,
+        product: &mut Vec<f32>,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        self.row2im(product_in_thread(product, rows, kernel), out, bias);
+    }
+}
+
+/// What follows a block's patch rows in [`Geometry::im2row_product`]: their product with `kernel` (patch row ×
+/// `channels`), laid out per item as channels × positions with `bias` added and `negative_slope` applied.
+#[derive(Clone, Copy)]
+pub(super) struct ToChannels<'a> {
+    pub(super) kernel: MatRef<'a>,
+    pub(super) channels: usize,
+    pub(super) bias: Option<&'a [f32]>,
+    pub(super) negative_slope: f32,
+}
+
+/// Channels a layout change moves together: one 64-byte cache line of a row.
+const CHANNEL_BLOCK: usize = 16;
+
+/// Consecutive items' spatial × channels rows (a block of a product with patch rows) → each item's channels ×
+/// spatial, adding `bias[c]` (if given) to channel c and multiplying values ≤ 0 by `negative_slope` (an
+/// activation; 1 for none) on the way. `x` holds the items' rows, `out` their images, in order; every value of
+/// `out` is written.
+pub(super) fn rows_to_channels(
+    x: &[f32],
+    out: &mut [MaybeUninit<f32>],
+    spatial: usize,
+    channels: usize,
+    bias: Option<&[f32]>,
+    negative_slope: f32,
+) {
+    let item = spatial * channels;
+    assert_eq!(x.len(), out.len(), "{} row values for {} outputs", x.len(), out.len());
+    if item == 0 {
+        return;
+    }
+    assert_eq!(out.len() % item, 0, "{} values, {item} an item", out.len());
+    for (x, out) in x.chunks_exact(item).zip(out.chunks_exact_mut(item)) {
+        // A block of channels at a time, one position after another: each row's run of the block's channels is
+        // one cache line, and the block's output lines are written in order.
+        for first in (0..channels).step_by(CHANNEL_BLOCK) {
+            let n = CHANNEL_BLOCK.min(channels - first);
+            let shifts: Vec<f32> = (first..first + n).map(|c| bias.map_or(0.0, |bias| bias[c])).collect();
+            let lines = &mut out[first * spatial..(first + n) * spatial];
+            for (p, row) in x.chunks_exact(channels).enumerate() {
+                for (j, (v, shift)) in row[first..first + n].iter().zip(&shifts).enumerate() {
+                    let v = v + shift;
+                    lines[j * spatial + p].write(if v > 0.0 { v } else { v * negative_slope });
+                }
+            }
+        }
+    }
+}
+
+/// The inverse of [`rows_to_channels`]: consecutive items' channels × spatial → spatial × channels, with values
+/// multiplied by `negative_slope` where `output` (an activation's output, whose sign its input's is) is ≤ 0
+/// (`output` `None`: no activation). `x` (and `output`) hold the items' images, `out` their rows, in order;
+/// every value of `out` is written.
+pub(super) fn channels_to_rows(
+    x: &[f32],
+    output: Option<&[f32]>,
+    negative_slope: f32,
+    out: &mut [MaybeUninit<f32>],
+    channels: usize,
+    spatial: usize,
+) {
+    let item = spatial * channels;
+    assert_eq!(x.len(), out.len(), "{} image values for {} outputs", x.len(), out.len());
+    if item == 0 {
+        return;
+    }
+    assert_eq!(out.len() % item, 0, "{} values, {item} an item", out.len());
+    for (i, out) in out.chunks_exact_mut(item).enumerate() {
+        let x = &x[i * item..][..item];
+        let output = output.map(|y| &y[i * item..][..item]);
+        // As in `rows_to_channels`: a block of channel lines read in order, each output row's run of the block
+        // written at once.
+        for first in (0..channels).step_by(CHANNEL_BLOCK) {
+            let n = CHANNEL_BLOCK.min(channels - first);
+            let lines = &x[first * spatial..(first + n) * spatial];
+            let signs = output.map(|y| &y[first * spatial..(first + n) * spatial]);
+            for (p, row) in out.chunks_exact_mut(channels).enumerate() {
+                for (j, out) in row[first..first + n].iter_mut().enumerate() {
+                    let v = lines[j * spatial + p];
+                    out.write(match signs {
+                        Some(y) if y[j * spatial + p] <= 0.0 => v * negative_slope,
+                        _ => v,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// [`channels_to_rows`] over the whole batch, an item per parallel task: (batch, channels, spatial) →
+/// (batch·spatial) × channels.
+pub(super) fn channels_to_rows_in_parallel(
+    x: &[f32],
+    output: Option<&[f32]>,
+    negative_slope: f32,
+    batch: usize,
+    channels: usize,
+    spatial: usize,
+) -> Vec<f32> {
+    let item = spatial * channels;
+    assert_eq!(x.len(), batch * item, "{} values as {batch} items of {channels}×{spatial}", x.len());
+    let mut rows = Vec::new();
+    let mut out = Unwritten::new(&mut rows, x.len());
+    if item > 0 {
+        out.values().par_chunks_mut(item).enumerate().for_each(|(b, out)| {
+            let at = b * item..(b + 1) * item;
+            let (x, output) = (&x[at.clone()], output.map(|y| &y[at]));
+            channels_to_rows(x, output, negative_slope, out, channels, spatial)
+        });
+    }
+    // SAFETY: `channels_to_rows` wrote every value of each item's rows, and the items cover `out`.
+    unsafe { out.assume_written() };
+    rows
+}
+
+/// About what a block of [`item_blocks`] work holds: a core's L2 cache (1 MB on many current x86 cores).
+pub(super) const BLOCK_BYTES: usize = 1 << 20;
+
+/// A block of batch items that one thread works through while its data is in cache: the first item, the
+/// number of items, and the block's parts of an output and of the patch or input rows kept for the kernel
+/// gradient (`None` when the kernel takes none: the thread's scratch buffer instead).
+pub(super) struct ItemBlock<'a> {
+    pub(super) first: usize,
+    pub(super) items: usize,
+    pub(super) out: &'a mut [MaybeUninit<f32>],
+    pub(super) kept: Option<&'a mut [MaybeUninit<f32>]>,
+}
+
+/// The batch in blocks of items for [`ItemBlock`] work, each block's data (`bytes_per_item` per item) about
+/// what a core's cache holds beside the operands, and `out` (`out_item` values per item) and `kept`
+/// (`kept_item` per item) cut to match.
+pub(super) fn item_blocks<'a>(
+    batch: usize,
+    bytes_per_item: usize,
+    mut out: &'a mut [MaybeUninit<f32>],
+    out_item: usize,
+    mut kept: Option<&'a mut [MaybeUninit<f32>]>,
+    kept_item: usize,
+) -> Vec<ItemBlock<'a>> {
+    let per_block = (BLOCK_BYTES / bytes_per_item.max(1)).max(1);
+    assert_eq!(out.len(), batch * out_item, "{} output values for {batch} items of {out_item}", out.len());
+    if let Some(kept) = &kept {
+        assert_eq!(kept.len(), batch * kept_item, "{} kept values for {batch} items of {kept_item}", kept.len());
+    }
+    let mut blocks = Vec::with_capacity(batch.div_ceil(per_block));
+    for first in (0..batch).step_by(per_block) {
+        let items = per_block.min(batch - first);
+        let (block_out, rest) = std::mem::take(&mut out).split_at_mut(items * out_item);
+        out = rest;
+        let block_kept = match kept.take() {
+            Some(all) => {
+                let (block, rest) = all.split_at_mut(items * kept_item);
+                kept = Some(rest);
+                Some(block)
+            }
+            None => None,
+        };
+        blocks.push(ItemBlock { first, items, out: block_out, kept: block_kept });
+    }
+    blocks
+}
+
+/// A worker's buffers for [`ItemBlock`] work, reused from block to block within one of rayon's jobs.
+#[derive(Default)]
+pub(super) struct Scratch {
+    pub(super) rows: Vec<f32>,
+    pub(super) product: Vec<f32>,
+}
+
+/// A block's rows, written by `fill` into its part of the kept rows if it has one, else into the thread's
+/// `scratch` (`len` values), and read back.
+///
+/// # Safety
+/// `fill` writes every value of the slice it is given.
+pub(super) unsafe fn kept_or_scratch<'a>(
+    kept: Option<&'a mut [MaybeUninit<f32>]>,
+    scratch: &'a mut Vec<f32>,
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<f32>]),
+) -> &'a [f32] {
+    match kept {
+        Some(kept) => {
+            fill(kept);
+            // SAFETY: `fill` wrote every value of `kept` (this function's contract).
+            unsafe { written_part(kept) }
+        }
+        None => {
+            let mut room = Unwritten::new(scratch, len);
+            fill(room.values());
+            // SAFETY: `fill` wrote every value of the room (this function's contract).
+            unsafe { room.assume_written() }
+        }
+    }
+}

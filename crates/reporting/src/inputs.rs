@@ -1,0 +1,101 @@
+//! What a report is made of, as the caller (the `ssinfogan report` command) hands it over: the experiment, its
+//! data, the runs that exist and their state, and generated grids and traversals as plain pixels.
+
+use std::path::PathBuf;
+
+use crate::traversal::TraversalSheet;
+
+/// Everything a report is made of. Runs are listed in sweep order; that order is the order of every table row
+/// and figure legend.
+#[derive(Debug, Clone)]
+pub struct ReportInputs {
+    pub experiment: String,
+    /// `results/<experiment>/`; the report writes `tables/`, `figures/` and `REPORT.md` here.
+    pub results_dir: PathBuf,
+    pub profile: Option<String>,
+    pub data: DataSummary,
+    /// The evaluation classifier's accuracy on the real test split.
+    pub classifier_accuracy: Option<f64>,
+    /// In words, e.g. "batch 64, 15 epochs × 100 iterations".
+    pub schedule: String,
+    pub runs: Vec<RunInfo>,
+    pub skipped: Vec<SkippedInfo>,
+    /// Continuous-code sweeps of one seed per (variant, labels), in run order.
+    pub grids: Vec<GridImage>,
+    /// An ablation study's reference variant: `tables/ablations.{csv,md}` compare every row with it.
+    pub baseline: Option<String>,
+    /// The latent explorer's images of one seed per (variant, labels), in run order (`index.html`).
+    pub traversals: Vec<TraversalSheet>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataSummary {
+    pub origin: String,
+    pub train_size: usize,
+    pub test_size: usize,
+    /// False for a subset of the published dataset: the report says so at the top.
+    pub full_dataset: bool,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub variant: String,
+    pub n_labelled: usize,
+    pub seed: u64,
+    pub dir: PathBuf,
+    pub state: RunState,
+}
+
+impl RunInfo {
+    /// The table row and legend entry the run belongs to: its variant at its label count.
+    pub fn group(&self) -> String {
+        group_name(&self.variant, self.n_labelled)
+    }
+}
+
+/// `ss-infogan (132 labels)`.
+pub fn group_name(variant: &str, n_labelled: usize) -> String {
+    format!("{variant} ({n_labelled} labels)")
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    Completed,
+    /// Ended with an error (its `summary.json` says which); reported as failed, never averaged in.
+    Failed(String),
+    /// Not trained to the end (no `summary.json`).
+    Incomplete,
+}
+
+#[derive(Debug, Clone)]
+pub struct SkippedInfo {
+    pub variant: String,
+    pub n_labelled: usize,
+    pub reason: String,
+}
+
+/// One sweep grid as pixels: `rows` code values × `values.len()` columns of (channels, height, width) images
+/// in [0, 1], row-major.
+#[derive(Debug, Clone)]
+pub struct GridImage {
+    pub variant: String,
+    pub n_labelled: usize,
+    pub seed: u64,
+    /// Which continuous code (0-based) the columns sweep.
+    pub continuous: usize,
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<f32>,
+    pub class_stability: f64,
+    pub effect: f64,
+}
+
+impl GridImage {
+    pub fn group(&self) -> String {
+        group_name(&self.variant, self.n_labelled)
+    }
+}
