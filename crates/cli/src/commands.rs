@@ -306,6 +306,9 @@ pub struct BenchArgs {
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if args.iterations == 0 || args.batch_sizes.contains(&0) {
+        bail!("--iterations and every --batch-sizes value must be at least 1");
+    }
     let spec = BenchSpec {
         experiment: args.experiment,
         variant: args.variant,

@@ -7,9 +7,9 @@ use anyhow::Context;
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use ssinfogan_core::run_dir::RunDir;
-use ssinfogan_core::RngStreams;
+use ssinfogan_core::{Generator, LatentSpec, RngStreams};
 use ssinfogan_datasets::{Dataset, SourceRequest};
-use ssinfogan_networks::initialise;
+use ssinfogan_networks::{initialise, NetworkConfig};
 use ssinfogan_training::Networks;
 
 use crate::config::ExperimentConfig;
@@ -74,8 +74,22 @@ pub fn trained_networks(
     Ok(networks)
 }
 
+/// The generator `network` makes for `latent`, with the weights of a checkpoint directory.
+pub fn trained_generator(
+    network: &NetworkConfig,
+    latent: &LatentSpec,
+    checkpoint: &Path,
+    device: &candle_core::Device,
+) -> anyhow::Result<Box<dyn Generator>> {
+    let mut vars = VarMap::new();
+    let generator = network.generator(latent, VarBuilder::from_varmap(&vars, DType::F32, device))?;
+    let path = checkpoint.join("generator.safetensors");
+    vars.load(&path).with_context(|| format!("cannot load {}", path.display()))?;
+    Ok(generator)
+}
+
 /// A run's latest complete checkpoint directory; an error when it has none.
 pub fn latest_checkpoint(run_dir: &RunDir) -> anyhow::Result<PathBuf> {
     ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
-        .with_context(|| format!("{} has no checkpoint; train it first", run_dir.root().display()))
+        .with_context(|| format!("{} has no checkpoint", run_dir.root().display()))
 }

@@ -18,7 +18,7 @@ use ssinfogan_metrics::{
 
 use crate::assemble::{latest_checkpoint, load_dataset, trained_networks};
 use crate::config::ExperimentConfig;
-use crate::records::RecordedRun;
+use crate::records::RunRecord;
 use crate::spec::RunSpec;
 
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
@@ -42,10 +42,11 @@ pub struct CheckpointEvaluation {
 /// writes `evaluation.csv` and `samples.safetensors` into its directory.
 pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluation> {
     let (config, run_dir) = spec.resolve()?;
-    let checkpoint = latest_checkpoint(&run_dir)?;
-    let recorded = RecordedRun::read(run_dir.root())?;
+    let checkpoint = latest_checkpoint(&run_dir).context("train it first")?;
+    // Only the data's record: the evaluation protocol may have changed since the run was trained.
+    let recorded = RunRecord::read(run_dir.root())?;
     let dataset = load_dataset(&config, &spec.data_root)?;
-    let recorded_hash = &recorded.run.data.content_sha256;
+    let recorded_hash = &recorded.data.content_sha256;
     if &dataset.provenance.content_sha256 != recorded_hash {
         bail!(
             "the data found now ({}, sha256 {}) is not the data {} was trained on (sha256 {recorded_hash})",

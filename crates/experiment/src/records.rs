@@ -9,6 +9,10 @@ use ssinfogan_core::run_dir::{write_atomically, RunDir};
 use ssinfogan_datasets::Provenance;
 use ssinfogan_training::RunSummary;
 
+use ssinfogan_core::LatentSpec;
+use ssinfogan_networks::NetworkConfig;
+use ssinfogan_training::TrainingConfig;
+
 use crate::config::ExperimentConfig;
 
 /// What a run's `config.toml` holds: the resolved config and, under `[run]`, where everything came from.
@@ -41,19 +45,63 @@ pub struct RecordedRun {
 }
 
 impl RecordedRun {
-    /// Reads `<run>/config.toml`; every error names the file and the key.
+    /// Reads `<run>/config.toml` whole, under today's config schema; every error names the file and the key.
     pub fn read(run_root: &Path) -> anyhow::Result<Self> {
-        let path = run_root.join("config.toml");
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {}: not a run directory, or the run never started", path.display())
-        })?;
-        let mut table: toml::Table =
-            toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
-        let run = table
-            .remove("run")
-            .with_context(|| format!("{} has no [run] table: not a run's config", path.display()))?;
+        let (path, mut table) = recorded_table(run_root)?;
+        let run = take(&mut table, "run", &path)?;
         Ok(Self { run: typed(run, &path, "run.")?, config: typed(toml::Value::Table(table), &path, "")? })
     }
+}
+
+impl RunRecord {
+    /// Reads only the `[run]` table of `<run>/config.toml`: what the run was trained on, whatever protocol the
+    /// rest of the file records.
+    pub fn read(run_root: &Path) -> anyhow::Result<Self> {
+        let (path, mut table) = recorded_table(run_root)?;
+        typed(take(&mut table, "run", &path)?, &path, "run.")
+    }
+}
+
+/// What a run's generator is made of, read from its `config.toml`: enough to generate from its checkpoints,
+/// whatever the evaluation protocol or losses the rest of the file records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedGenerator {
+    pub latent: LatentSpec,
+    pub network: NetworkConfig,
+    /// `[training]` (absent: the defaults).
+    pub training: TrainingConfig,
+    pub run: RunRecord,
+}
+
+impl RecordedGenerator {
+    /// Reads `[latent]`, `[network]`, `[training]` and `[run]` of `<run>/config.toml`.
+    pub fn read(run_root: &Path) -> anyhow::Result<Self> {
+        let (path, mut table) = recorded_table(run_root)?;
+        let training = match table.remove("training") {
+            Some(training) => typed(training, &path, "training.")?,
+            None => TrainingConfig::default(),
+        };
+        Ok(Self {
+            latent: typed(take(&mut table, "latent", &path)?, &path, "latent.")?,
+            network: typed(take(&mut table, "network", &path)?, &path, "network.")?,
+            training,
+            run: typed(take(&mut table, "run", &path)?, &path, "run.")?,
+        })
+    }
+}
+
+/// `<run>/config.toml` as a table, and its path.
+fn recorded_table(run_root: &Path) -> anyhow::Result<(std::path::PathBuf, toml::Table)> {
+    let path = run_root.join("config.toml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}: not a run directory, or the run never started", path.display()))?;
+    let table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
+    Ok((path, table))
+}
+
+/// The table `key` of a run's config, taken out of it.
+fn take(table: &mut toml::Table, key: &str, path: &Path) -> anyhow::Result<toml::Value> {
+    table.remove(key).with_context(|| format!("{} has no [{key}] table: not a run's config", path.display()))
 }
 
 /// `value` as a `T`; an error names the file and the key (`prefix` + its path in `value`).
@@ -167,6 +215,27 @@ mod tests {
         std::fs::write(run_dir.config(), text.replace("seed = 7\n", "")).unwrap();
         let error = RecordedRun::read(run_dir.root()).unwrap_err().to_string();
         assert!(error.contains("config.toml: key `run`") && error.contains("seed"), "{error}");
+    }
+
+    #[test]
+    fn evaluating_and_sampling_read_only_what_they_need_of_an_older_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 3 };
+        let run_dir = RunDir::new(dir.path(), "mnist-smoke", &id);
+        let config = smoke();
+        write_config(&run_dir, &RecordedConfig { config: &config, run: record(3) }).unwrap();
+        // An evaluation key this version does not know (a run recorded under another protocol).
+        let text = std::fs::read_to_string(run_dir.config()).unwrap();
+        let text = text.replace("[evaluation]\n", "[evaluation]\nfrechet_features = \"pool\"\n");
+        std::fs::write(run_dir.config(), text).unwrap();
+        let error = RecordedRun::read(run_dir.root()).unwrap_err().to_string();
+        assert!(error.contains("key `evaluation"), "{error}");
+        assert_eq!(RunRecord::read(run_dir.root()).unwrap(), record(3));
+        let generator = RecordedGenerator::read(run_dir.root()).unwrap();
+        assert_eq!(
+            (generator.latent, generator.network, generator.training, generator.run.seed),
+            (config.latent, config.network, config.training, 3)
+        );
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::spec::RunSpec;
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
     /// Remove the run's lock and exit on SIGTERM or SIGINT (what `ssinfogan train` does, so that Slurm's
-    /// time limits and preemptions leave the run interrupted, not held).
+    /// time limits and preemptions leave the run interrupted, not held). The handler stays for the rest of the
+    /// process: for a process that ends with its run, as the command does.
     pub release_lock_on_signal: bool,
     /// Make the losses NaN at this iteration: the divergence path, for tests.
     pub inject_nan_at: Option<u64>,

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use ssinfogan_core::run_dir::RunDir;
 use ssinfogan_core::RngStreams;
 
-use crate::assemble::{latest_checkpoint, trained_networks};
+use crate::assemble::{latest_checkpoint, trained_generator};
 use crate::evaluation::write_samples;
-use crate::records::RecordedRun;
+use crate::records::RecordedGenerator;
 
 /// What [`sample`] wrote.
 pub struct Samples {
@@ -18,20 +18,20 @@ pub struct Samples {
     pub checkpoint: PathBuf,
 }
 
-/// Writes `per_code` images per code value of the run at `run_root` to `out`, with the config and seed the run
-/// recorded in its `config.toml`.
+/// Writes `per_code` images per code value of the run at `run_root` to `out`, with the networks, ops and seed
+/// the run recorded in its `config.toml`.
 pub fn sample(run_root: &Path, out: &Path, per_code: usize, device: &candle_core::Device) -> anyhow::Result<Samples> {
-    let recorded = RecordedRun::read(run_root)?;
+    let recorded = RecordedGenerator::read(run_root)?;
     let checkpoint = latest_checkpoint(&RunDir::at(run_root))?;
-    let networks = trained_networks(&recorded.config, &checkpoint, false, device)?;
+    let generator = trained_generator(&recorded.network, &recorded.latent, &checkpoint, device)?;
     let mut rng = RngStreams::new(recorded.run.seed).stream("evaluation");
     let (images, codes) = ssinfogan_metrics::generate_per_code(
-        networks.generator.as_ref(),
-        &recorded.config.latent,
+        generator.as_ref(),
+        &recorded.latent,
         per_code,
         &mut rng,
         device,
-        recorded.config.training.ops,
+        recorded.training.ops,
     )?;
     write_samples(out, &images, &codes)?;
     Ok(Samples { images: codes.len(), checkpoint })

@@ -188,6 +188,8 @@ fn parameter_grad(
 fn add_to_sum(sum: Option<&mut [f32]>, values: Vec<f32>) -> Option<Vec<f32>> {
     match sum {
         Some(sum) => {
+            // The same parameter's gradient, so the same length: a mismatch is a bug in the op, never truncated.
+            assert_eq!(sum.len(), values.len(), "a further gradient of another length than the parameter's first");
             sum.iter_mut().zip(&values).for_each(|(s, v)| *s += v);
             None
         }
