@@ -54,10 +54,10 @@ struct Timing {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let root = crate::workspace_root();
+    let root = crate::workspace::workspace_root();
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let sizes = args.batch_sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(",");
-    let binary = crate::build_ssinfogan(false)?;
+    let binary = crate::workspace::build_ssinfogan(false)?;
     crate::data::obtain(&binary, "mnist", &["--data-root".into(), args.data_root.display().to_string()], false)?;
 
     let venv = root.join("target").join("bench-venv");

@@ -22,7 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let binary = crate::build_ssinfogan(false)?;
+    let binary = crate::workspace::build_ssinfogan(false)?;
     obtain(&binary, &args.dataset, &args.rest, args.install)
 }
 
@@ -34,7 +34,7 @@ pub fn obtain(binary: &Path, dataset: &str, rest: &[String], install: bool) -> a
     }
     let mut command = vec!["data".to_string(), dataset.to_string()];
     command.extend(rest.iter().cloned());
-    crate::run_ssinfogan(binary, &command)
+    crate::workspace::run_ssinfogan(binary, &command)
 }
 
 /// With `install`, installs the dataset's Debian package when neither it nor a local copy is present and apt-get
@@ -42,7 +42,7 @@ pub fn obtain(binary: &Path, dataset: &str, rest: &[String], install: bool) -> a
 /// either way (the Hub is its next source).
 fn ensure_debian_package(debian: DebianPackage, install: bool) {
     let DebianPackage { dataset, package, dir } = debian;
-    let local = crate::workspace_root().join("data").join(dataset);
+    let local = crate::workspace::workspace_root().join("data").join(dataset);
     if Path::new(dir).is_dir() || local.is_dir() {
         return;
     }

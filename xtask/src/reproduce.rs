@@ -62,7 +62,7 @@ pub struct Args {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let toml = experiment_file(&args.experiment)?;
     let profile = if args.quick { Some("quick".to_string()) } else { args.profile.clone() };
-    let binary = crate::build_ssinfogan(args.cuda)?;
+    let binary = crate::workspace::build_ssinfogan(args.cuda)?;
     let experiment_arg = toml.display().to_string();
     let mut common = vec![
         "--experiment".to_string(),
@@ -78,7 +78,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     let mut stages = Stages::default();
     eprintln!("[1/3] data");
-    let dataset = dataset_of(&crate::workspace_root().join(&toml))?;
+    let dataset = dataset_of(&crate::workspace::workspace_root().join(&toml))?;
     // With the experiment, so that the data is read with its label (a CelebA profile's attribute).
     let mut data_args = vec!["--data-root".to_string(), args.data_root.display().to_string()];
     data_args.extend(["--experiment".to_string(), experiment_arg.clone()]);
@@ -92,7 +92,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // each training one.
     let mut classifier_args = vec!["classifier".to_string()];
     classifier_args.extend(common.iter().cloned());
-    crate::run_ssinfogan(&binary, &classifier_args)?;
+    crate::workspace::run_ssinfogan(&binary, &classifier_args)?;
     stages.lap("classifier");
 
     let mut plan_args = vec!["plan".to_string(), "--json".into()];
@@ -129,7 +129,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     eprintln!("[3/3] report");
     let mut report_args = vec!["report".to_string()];
     report_args.extend(common);
-    crate::run_ssinfogan(&binary, &report_args)?;
+    crate::workspace::run_ssinfogan(&binary, &report_args)?;
     stages.lap("report");
     eprintln!("{stages}");
     if !failures.is_empty() {
@@ -178,7 +178,7 @@ fn on_slurm(
     plan: Plan,
     origin: &str,
 ) -> anyhow::Result<()> {
-    let root = crate::workspace_root();
+    let root = crate::workspace::workspace_root();
     let slurm_dir = root.join(&plan.results_dir).join("slurm");
     let record = slurm_dir.join("array.json");
     let profile_flag = common
@@ -226,7 +226,7 @@ fn on_slurm(
         eprintln!("  nothing to submit: no run is pending or interrupted");
         if args.emit.is_none() {
             eprintln!("[3/3] report");
-            crate::run_ssinfogan(binary, &report_args())?;
+            crate::workspace::run_ssinfogan(binary, &report_args())?;
         }
         return Ok(());
     }
@@ -304,7 +304,7 @@ fn follow_and_report(
     again: &str,
     ctrl_c: &slurm::CtrlC,
 ) -> anyhow::Result<()> {
-    let root = crate::workspace_root();
+    let root = crate::workspace::workspace_root();
     eprintln!("  following array {} (Ctrl-C stops following; the tasks keep running)", array.job_id);
     if !slurm::follow(array, &root, poll, ctrl_c)? {
         eprintln!(
@@ -321,7 +321,7 @@ fn follow_and_report(
     eprintln!("[3/3] report");
     let mut report_args = vec!["report".to_string()];
     report_args.extend(common.iter().cloned());
-    crate::run_ssinfogan(binary, &report_args)?;
+    crate::workspace::run_ssinfogan(binary, &report_args)?;
     if !failures.is_empty() {
         bail!(
             "{} of {} run(s) of array {} did not complete (see above; the report counts them). `{again}` submits the \
@@ -338,7 +338,7 @@ fn follow_and_report(
 /// `experiments/<name>.toml` for a name, or the file itself for a path ending in `.toml` (made absolute: the binary
 /// runs in the workspace root).
 fn experiment_file(experiment: &str) -> anyhow::Result<PathBuf> {
-    let root = crate::workspace_root();
+    let root = crate::workspace::workspace_root();
     if experiment.ends_with(".toml") {
         let path = std::fs::canonicalize(experiment)
             .with_context(|| format!("cannot find the experiment file {experiment}"))?;
@@ -386,7 +386,7 @@ pub struct ReportArgs {
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
-    let binary = crate::build_ssinfogan(false)?;
+    let binary = crate::workspace::build_ssinfogan(false)?;
     let mut report_args = vec![
         "report".to_string(),
         "--experiment".into(),
@@ -400,7 +400,7 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     if let Some(profile) = profile {
         report_args.extend(["--profile".to_string(), profile]);
     }
-    crate::run_ssinfogan(&binary, &report_args)
+    crate::workspace::run_ssinfogan(&binary, &report_args)
 }
 
 /// The `[experiment] dataset` of a TOML, read as text so that xtask needs no config types.
@@ -426,7 +426,7 @@ fn dataset_along(toml: &Path, depth: usize) -> anyhow::Result<String> {
 
 fn read_plan(binary: &Path, args: &[String]) -> anyhow::Result<Plan> {
     let output = Command::new(binary)
-        .current_dir(crate::workspace_root())
+        .current_dir(crate::workspace::workspace_root())
         .args(args)
         .stderr(Stdio::inherit())
         .output()
@@ -448,7 +448,7 @@ fn train_all(binary: &Path, todo: VecDeque<&PlannedRun>, jobs: usize) -> anyhow:
     let jobs = jobs.min(total);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = (cores / jobs).max(1);
-    let dirs: Vec<PathBuf> = todo.iter().map(|r| crate::workspace_root().join(&r.dir)).collect();
+    let dirs: Vec<PathBuf> = todo.iter().map(|r| crate::workspace::workspace_root().join(&r.dir)).collect();
     let queue = Mutex::new(todo.into_iter().enumerate().collect::<VecDeque<_>>());
     let failures = Mutex::new(Vec::new());
     let (done, running) = (Mutex::new(0usize), Mutex::new(0usize));
@@ -571,7 +571,7 @@ fn run_progress(dir: &Path) -> (u64, u64) {
 
 /// One `ssinfogan train`; side by side, its output goes to `<run>/train.log` so that progress bars do not mix.
 fn train_one(binary: &Path, run: &PlannedRun, jobs: usize, threads: usize) -> anyhow::Result<()> {
-    let root = crate::workspace_root();
+    let root = crate::workspace::workspace_root();
     let mut command = Command::new(binary);
     command.current_dir(&root).arg("train").args(&run.train_args);
     if jobs > 1 {

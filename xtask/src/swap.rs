@@ -40,7 +40,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let swap = SWAPS.iter().find(|s| s.name == args.name).expect("clap checked the name");
-    let root = crate::workspace_root();
+    let root = crate::workspace::workspace_root();
     // Absolute: cargo runs in the copy, where a relative target directory would mean a fresh one.
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
     let copy = target.join("swap-check").join(swap.name);
@@ -63,7 +63,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     // The same target directory: registry crates are reused, only the workspace's own crates build again.
     for (command, args) in [("build", swap.build), ("test", swap.test)] {
-        let status = crate::cargo()
+        let status = crate::workspace::cargo()
             .current_dir(&copy)
             .env("CARGO_TARGET_DIR", &target)
             .arg(command)

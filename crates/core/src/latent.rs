@@ -147,7 +147,7 @@ impl LatentBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RngStreams;
+    use crate::rng::RngStreams;
 
     fn spec() -> LatentSpec {
         LatentSpec {

@@ -7,11 +7,11 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::sums::{channel_sums, Dims, Order};
-use super::unwritten::Unwritten;
-use super::{
-    add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32, Activation, GradientSums, Pass,
-};
+use crate::activation::Activation;
+use crate::pass::{GradientSums, Pass};
+use crate::sums::{channel_sums, Dims, Order};
+use crate::tensors::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32};
+use crate::unwritten::Unwritten;
 
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, pass.train)`.
 ///
@@ -270,7 +270,7 @@ impl CustomOp3 for BatchNormTrain {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Ops;
+    use crate::pass::Ops;
     use candle_core::{Device, Var};
 
     #[test]

@@ -13,13 +13,12 @@ use self::passes::{
     channels_to_rows, channels_to_rows_in_parallel, item_blocks, kept_or_scratch, Geometry, Scratch, ToChannels,
     BLOCK_BYTES,
 };
-use super::matmul::{product_in_thread, product_onto, MatRef};
-use super::sums::{bias_gradient, channel_totals, column_sums, Dims, Order};
-use super::unwritten::Unwritten;
-use super::{
-    add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values, Activation,
-    GradientSums, Pass,
-};
+use crate::activation::Activation;
+use crate::matmul::{product_in_thread, product_onto, MatRef};
+use crate::pass::{GradientSums, Pass};
+use crate::sums::{bias_gradient, channel_totals, column_sums, Dims, Order};
+use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
+use crate::unwritten::Unwritten;
 
 /// Stride and padding of a square-kernel convolution (dilation 1, one group: what the networks use).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -497,7 +496,7 @@ impl CustomOp3 for ConvTranspose2d {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Ops;
+    use crate::pass::Ops;
     use candle_core::{DType, Device, Var};
 
     /// Values and gradients (input, kernel, bias) of a fast convolution against candle's, on odd shapes.

@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
-use super::matmul::{accumulate, product, product_onto, MatRef};
-use super::sums::column_sums;
-use super::{
-    add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values, GradientSums, Pass,
-};
+use crate::matmul::{accumulate, product, product_onto, MatRef};
+use crate::pass::{GradientSums, Pass};
+use crate::sums::column_sums;
+use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
 /// `layer` applied to `x` (batch, inputs), as `candle_nn::Linear::forward` computes it; another device or
 /// dtype, or [`Ops::Candle`](crate::Ops::Candle), goes to candle's. `x` may also be (batch, …), as a convolution
@@ -125,7 +124,7 @@ mod tests {
             let layer =
                 candle_nn::linear(inputs, outputs, VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu)).unwrap();
             let x = Var::from_vec(values(batch * inputs, 1), (batch, inputs), &Device::Cpu).unwrap();
-            let pass = Pass::training(crate::Ops::Fast);
+            let pass = Pass::training(crate::pass::Ops::Fast);
             let ours = linear(&layer, x.as_tensor(), &pass).unwrap();
             let theirs = layer.forward(x.as_tensor()).unwrap();
             let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 
-use super::unwritten::{written_part, Unwritten};
+use crate::unwritten::{written_part, Unwritten};
 
 /// A read-only matrix view: element (i, j) is `data[i·row_stride + j·col_stride]`.
 ///

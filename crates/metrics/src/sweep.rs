@@ -10,7 +10,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use ssinfogan_core::{Generator, LatentBatch, LatentSpec, Ops, Pass};
 
-use crate::Classifier;
+use crate::classifier::Classifier;
 
 /// One grid: `rows` code values × `columns` sweep values of continuous code `continuous`.
 pub struct SweepGrid {

@@ -15,10 +15,10 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec, Pass};
+use ssinfogan_kernels::{self as ops, Activation};
 
+use crate::layers::LayerConfig;
 use crate::mnist::{bn_relu, down, down_activation, up, DOWNSAMPLE, UPSAMPLE};
-use crate::ops::{self, Activation};
-use crate::LayerConfig;
 
 /// Channels of G's first feature map, 2×2 (InfoGAN's 448).
 const G_CHANNELS: usize = 448;

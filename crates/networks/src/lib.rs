@@ -5,43 +5,20 @@
 //! InfoGAN's SVHN/CelebA networks), selected by `[network] kind` in the experiment TOML.
 
 pub mod colour32;
+mod layers;
 pub mod mnist;
 /// The CPU fast paths the layers run through (the `ssinfogan-kernels` crate).
 pub use ssinfogan_kernels as ops;
 
 pub use colour32::{Colour32Discriminator, Colour32Generator};
+pub use layers::LayerConfig;
 pub use mnist::{MnistDiscriminator, MnistGenerator};
 pub use ssinfogan_core::initialise;
 
 use candle_core::Result;
-use candle_nn::{BatchNormConfig, VarBuilder};
+use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use ssinfogan_core::{Discriminator, Generator, ImageSpec, LatentSpec};
-
-/// The hyperparameters every family shares; the experiment TOML gives every one (official: 0.01, 1e-5, 0.1,
-/// 0.02).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LayerConfig {
-    /// Slope of the discriminator's leaky ReLUs (official code 0.01; InfoGAN 0.1).
-    pub leaky_relu_slope: f64,
-    pub batch_norm_eps: f64,
-    /// Weight of the current batch in the running statistics (PyTorch/Torch convention).
-    pub batch_norm_momentum: f64,
-    /// Standard deviation of the initial weights.
-    pub init_std: f64,
-}
-
-impl LayerConfig {
-    pub(crate) fn batch_norm(&self) -> BatchNormConfig {
-        BatchNormConfig {
-            eps: self.batch_norm_eps,
-            remove_mean: true,
-            affine: true,
-            momentum: self.batch_norm_momentum,
-        }
-    }
-}
 
 /// The network family of an experiment: one TOML table, `kind = "mnist"` or `kind = "colour-32"`, with the
 /// [`LayerConfig`] fields beside it.

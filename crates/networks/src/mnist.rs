@@ -12,9 +12,9 @@ use candle_nn::{
     ConvTranspose2dConfig, Linear, VarBuilder,
 };
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec, Pass};
+use ssinfogan_kernels::{self as ops, Activation, ConvParams};
 
-use crate::ops::{self, Activation, ConvParams};
-use crate::LayerConfig;
+use crate::layers::LayerConfig;
 
 pub(crate) const UPSAMPLE: ConvTranspose2dConfig =
     ConvTranspose2dConfig { padding: 1, output_padding: 0, stride: 2, dilation: 1 };

@@ -9,7 +9,7 @@
 //! inputs ([`inputs`], [`traversal`]) and outputs ([`written`], [`error`]) at the bottom; the numbers
 //! ([`aggregate`], [`significance`], [`ablations`]) above them; the renderings ([`tables`], [`latex`],
 //! [`figures`], [`grids`], [`timing`]) above those; [`claims`] (`REPORT.md`) and [`explorer`] (`index.html`) on
-//! top. `tests/modules.rs` keeps it so.
+//! top. xtask's `tests/modules.rs` keeps it so, in every crate of the workspace.
 
 pub mod ablations;
 pub mod aggregate;

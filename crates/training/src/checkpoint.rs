@@ -17,7 +17,7 @@ use ssinfogan_core::run_dir::write_atomically;
 use ssinfogan_datasets::RealBatches;
 
 use crate::adam::Adam;
-use crate::TrainError;
+use crate::error::TrainError;
 
 /// The non-tensor state of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]

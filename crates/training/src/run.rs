@@ -16,8 +16,8 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 use crate::adam::Adam;
 use crate::checkpoint::{self, TrainingState};
 use crate::config::{OptimiserConfig, ScheduleConfig};
+use crate::error::TrainError;
 use crate::metrics_log;
-use crate::TrainError;
 
 /// The generator and discriminator with the variable maps that hold their weights.
 pub struct Networks {
