@@ -1,5 +1,6 @@
 //! The commands: each parses into a spec of `ssinfogan-experiment`, calls it and prints what it returns.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -283,13 +284,13 @@ pub struct BenchArgs {
     variant: String,
     /// Batch sizes to time, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "64,128")]
-    batch_sizes: Vec<usize>,
+    batch_sizes: Vec<NonZeroUsize>,
     /// Untimed iterations first (allocator and caches warm up).
     #[arg(long, default_value_t = 3)]
     warmup: usize,
     /// Timed iterations; the median is reported.
-    #[arg(long, default_value_t = 20)]
-    iterations: usize,
+    #[arg(long, default_value = "20")]
+    iterations: NonZeroUsize,
     /// The device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -306,15 +307,12 @@ pub struct BenchArgs {
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    if args.iterations == 0 || args.batch_sizes.contains(&0) {
-        bail!("--iterations and every --batch-sizes value must be at least 1");
-    }
     let spec = BenchSpec {
         experiment: args.experiment,
         variant: args.variant,
-        batch_sizes: args.batch_sizes,
+        batch_sizes: args.batch_sizes.iter().map(|n| n.get()).collect(),
         warmup: args.warmup,
-        iterations: args.iterations,
+        iterations: args.iterations.get(),
         device: args.device,
         ops: args.ops,
         data_root: args.data_root,

@@ -8,7 +8,7 @@ use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use ssinfogan_core::run_dir::RunDir;
 use ssinfogan_core::{Generator, LatentSpec, RngStreams};
-use ssinfogan_datasets::{Dataset, SourceRequest};
+use ssinfogan_datasets::{Dataset, LabelledSubset, SourceRequest};
 use ssinfogan_networks::{initialise, NetworkConfig};
 use ssinfogan_training::Networks;
 
@@ -29,6 +29,22 @@ pub fn source_request(config: &ExperimentConfig, data_root: &Path) -> SourceRequ
         request.label = code.label.clone();
     }
     request
+}
+
+/// The labelled subset of a run: exactly `data.n_labelled` images of the train split (balanced per class if asked),
+/// from the run seed's `labelled-subset` stream.
+pub fn labelled_subset(
+    config: &ExperimentConfig,
+    dataset: &Dataset,
+    streams: &RngStreams,
+) -> ssinfogan_datasets::Result<LabelledSubset> {
+    LabelledSubset::choose(
+        &dataset.train.labels,
+        dataset.num_classes,
+        config.data.n_labelled,
+        config.data.balanced,
+        &mut streams.stream("labelled-subset"),
+    )
 }
 
 /// The networks of `config`, initialised from the run seed's `init-generator` and `init-discriminator` streams.
@@ -53,12 +69,11 @@ pub fn build_networks(
     Ok(Networks { generator, discriminator, generator_vars, discriminator_vars })
 }
 
-/// The networks of `config` with the weights of a checkpoint directory (`<run>/checkpoint/epoch-N/`): the
-/// generator's always, the discriminator's (with the Q heads) when `with_discriminator`.
+/// The networks of `config` (the discriminator with its Q heads) with the weights of a checkpoint directory
+/// (`<run>/checkpoint/epoch-N/`).
 pub fn trained_networks(
     config: &ExperimentConfig,
     checkpoint: &Path,
-    with_discriminator: bool,
     device: &candle_core::Device,
 ) -> anyhow::Result<Networks> {
     // The initialisation is overwritten by the checkpoint; any seed's streams do.
@@ -68,9 +83,7 @@ pub fn trained_networks(
         vars.load(&path).with_context(|| format!("cannot load {}", path.display()))
     };
     load(&mut networks.generator_vars, "generator.safetensors")?;
-    if with_discriminator {
-        load(&mut networks.discriminator_vars, "discriminator.safetensors")?;
-    }
+    load(&mut networks.discriminator_vars, "discriminator.safetensors")?;
     Ok(networks)
 }
 

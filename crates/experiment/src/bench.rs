@@ -9,10 +9,9 @@ use anyhow::{bail, Context};
 use serde::Serialize;
 use ssinfogan_core::run_dir::{RunDir, RunId};
 use ssinfogan_core::{DeviceChoice, Ops, RngStreams};
-use ssinfogan_datasets::LabelledSubset;
 use ssinfogan_training::{time_iterations, TrainingRun};
 
-use crate::assemble::{build_networks, load_dataset};
+use crate::assemble::{build_networks, labelled_subset, load_dataset};
 use crate::config;
 
 /// What to time.
@@ -64,13 +63,7 @@ pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Resu
         let mut config = base.clone();
         config.schedule.batch_size = batch_size;
         let streams = RngStreams::new(1);
-        let subset = LabelledSubset::choose(
-            &dataset.train.labels,
-            dataset.num_classes,
-            config.data.n_labelled,
-            config.data.balanced,
-            &mut streams.stream("labelled-subset"),
-        )?;
+        let subset = labelled_subset(&config, &dataset, &streams)?;
         let networks = build_networks(&config, &streams, &device)?;
         let id = RunId { variant: args.variant.clone(), n_labelled: config.data.n_labelled, seed: 1 };
         let run_dir = RunDir::new(&scratch, &config.experiment.name, &id);

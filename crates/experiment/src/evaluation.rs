@@ -57,7 +57,7 @@ pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluatio
     }
     let device = spec.open_device()?;
     let hook = EvaluationHook::prepare(&config, &dataset, &spec.results, 1, spec.seed, &device)?;
-    let networks = trained_networks(&config, &checkpoint, true, &device)?;
+    let networks = trained_networks(&config, &checkpoint, &device)?;
     let evaluation = hook.evaluate(networks.generator.as_ref(), networks.discriminator.as_ref())?;
 
     let epochs = checkpoint.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("epoch-")).unwrap_or("0");

@@ -3,14 +3,14 @@
 //! (variant, labels)'s first completed seed; it never trains.
 
 use anyhow::Context;
-use ssinfogan_core::run_dir::{RunDir, RunId};
+use ssinfogan_core::run_dir::RunDir;
 use ssinfogan_core::RngStreams;
 use ssinfogan_metrics::{continuous_sweeps, sweep_values};
 use ssinfogan_reporting::{
     Axis, DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo, TraversalSheet, Written,
 };
 
-use crate::assemble::{latest_checkpoint, trained_networks};
+use crate::assemble::{latest_checkpoint, trained_generator};
 use crate::config;
 use crate::evaluation::EvaluationHook;
 use crate::plan::{self, ExperimentSpec, RunStatus};
@@ -75,13 +75,12 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
         let mut config = config::load(&args.experiment, &run.variant, profile)?;
         config.data.n_labelled = run.n_labelled;
         let hook = hook.as_ref().context("a completed run implies a prepared classifier")?;
-        let id = RunId { variant: run.variant.clone(), n_labelled: run.n_labelled, seed: run.seed };
-        let run_dir = RunDir::new(&args.results, &config.experiment.name, &id);
-        let networks = trained_networks(&config, &latest_checkpoint(&run_dir)?, false, &device)?;
+        let checkpoint = latest_checkpoint(&RunDir::at(&run.dir))?;
+        let generator = trained_generator(&config.network, &config.latent, &checkpoint, &device)?;
         let values = sweep_values(SWEEP.0, SWEEP.1, SWEEP.2);
         let mut rng = RngStreams::new(run.seed).stream("sweep-grid");
         for grid in continuous_sweeps(
-            networks.generator.as_ref(),
+            generator.as_ref(),
             hook.classifier(),
             &config.latent,
             &values,
@@ -108,7 +107,7 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
         // The explorer's sheet, from latents of its own stream: the sweeps above are unchanged by it.
         let mut rng = RngStreams::new(run.seed).stream("explorer");
         let sheet = ssinfogan_metrics::sweep::traversal(
-            networks.generator.as_ref(),
+            generator.as_ref(),
             &config.latent,
             EXPLORER_NOISE_SAMPLES,
             &values,

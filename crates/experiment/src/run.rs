@@ -5,10 +5,9 @@
 use anyhow::{bail, Context};
 use ssinfogan_core::run_dir::{RunDir, RunLock};
 use ssinfogan_core::RngStreams;
-use ssinfogan_datasets::LabelledSubset;
 use ssinfogan_training::{train as train_loop, CheckpointFault, RunSummary, TrainingRun};
 
-use crate::assemble::{build_networks, load_dataset};
+use crate::assemble::{build_networks, labelled_subset, load_dataset};
 use crate::evaluation::EvaluationHook;
 use crate::records::{read_summary, write_config, RecordedConfig, RunRecord};
 use crate::spec::RunSpec;
@@ -66,14 +65,8 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
         tracing::warn!("data: {note}");
     }
     let streams = RngStreams::new(args.seed);
-    let subset = LabelledSubset::choose(
-        &dataset.train.labels,
-        dataset.num_classes,
-        config.data.n_labelled,
-        config.data.balanced,
-        &mut streams.stream("labelled-subset"),
-    )
-    .with_context(|| format!("{}: data.n_labelled", args.experiment.display()))?;
+    let subset = labelled_subset(&config, &dataset, &streams)
+        .with_context(|| format!("{}: data.n_labelled", args.experiment.display()))?;
     let device = args.open_device()?;
 
     let record = RecordedConfig {
