@@ -51,6 +51,9 @@ struct Timing {
     median_ms: f64,
     min_ms: f64,
     max_ms: f64,
+    /// ssinfogan's CPU matrix-product instruction set (`avx512f`, `fma`, …); absent from PyTorch's timings.
+    #[serde(default)]
+    cpu_products: Option<String>,
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
@@ -135,9 +138,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let by_size: BTreeMap<usize, &Timing> = reference.iter().map(|t| (t.batch_size, t)).collect();
     let candle_by_size: BTreeMap<usize, &Timing> = candle_only.iter().map(|t| (t.batch_size, t)).collect();
     let torch_version = reference.first().map(|t| t.implementation.clone()).unwrap_or_else(|| "PyTorch".into());
+    let products = ours.first().and_then(|t| t.cpu_products.clone()).unwrap_or_default();
     let cpu = cpu_model();
+    let cpu_products = if products.is_empty() { cpu.clone() } else { format!("{cpu} ({products} matrix products)") };
     println!(
-        "\n{cpu}, {threads} threads, median of {} iterations after {} warm-up, over {} rounds (ssinfogan then PyTorch)",
+        "\n{cpu_products}, {threads} threads, median of {} iterations after {} warm-up, over {} rounds (ssinfogan then PyTorch)",
         args.iterations, args.warmup, args.rounds
     );
     println!(
@@ -148,7 +153,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut csv = String::from(
         "batch_size,threads,candle_ops_median_ms,ssinfogan_median_ms,ssinfogan_min_ms,ssinfogan_max_ms,\
          pytorch_median_ms,pytorch_min_ms,pytorch_max_ms,ratio_to_candle_ops,ratio_to_pytorch,\
-         ratio_to_pytorch_each_round,rounds,pytorch_version,cpu\n",
+         ratio_to_pytorch_each_round,rounds,pytorch_version,cpu,cpu_products\n",
     );
     let every_timing = ours_rounds.iter().chain(&reference_rounds).flatten().chain(&candle_only);
     if let Some(t) = every_timing.into_iter().find(|t| t.threads != threads) {
@@ -174,7 +179,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         );
         let field = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
         csv.push_str(&format!(
-            "{},{threads},{},{:.3},{:.3},{:.3},{},{},{},{},{},{},{},{},\"{cpu}\"\n",
+            "{},{threads},{},{:.3},{:.3},{:.3},{},{},{},{},{},{},{},{},\"{cpu}\",{products}\n",
             ours.batch_size,
             field(candle),
             ours.median_ms,
@@ -217,6 +222,7 @@ fn over_rounds(rounds: &[Vec<Timing>]) -> Vec<Timing> {
                 median_ms: median(&medians),
                 min_ms: same.iter().map(|u| u.min_ms).fold(f64::INFINITY, f64::min),
                 max_ms: same.iter().map(|u| u.max_ms).fold(f64::NEG_INFINITY, f64::max),
+                cpu_products: t.cpu_products.clone(),
             }
         })
         .collect()
@@ -279,7 +285,7 @@ mod tests {
     use super::*;
 
     fn timing(batch_size: usize, median_ms: f64, min_ms: f64, max_ms: f64) -> Timing {
-        Timing { implementation: "x".into(), batch_size, threads: 2, median_ms, min_ms, max_ms }
+        Timing { implementation: "x".into(), batch_size, threads: 2, median_ms, min_ms, max_ms, cpu_products: None }
     }
 
     #[test]

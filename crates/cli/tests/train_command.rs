@@ -37,6 +37,7 @@ fn a_smoke_run_writes_its_directory_and_is_not_trained_twice() {
         "batch_size = 16",
         "seed = 1",
         "candle_version = \"0.11",
+        "cpu_products = \"",
         "origin = \"IDX files in",
         "labelled_per_class = [",
     ] {

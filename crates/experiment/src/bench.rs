@@ -44,6 +44,8 @@ pub struct Timing {
     pub median_ms: f64,
     pub min_ms: f64,
     pub max_ms: f64,
+    /// On the CPU, the instruction set of the matrix products ([`ssinfogan_core::device::product_instruction_set`]).
+    pub cpu_products: Option<String>,
 }
 
 /// Times the iteration at each batch size of `spec`, handing each [`Timing`] to `measured` as soon as it is
@@ -94,6 +96,7 @@ pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Resu
             median_ms: 1e3 * median(&seconds),
             min_ms: 1e3 * seconds[0],
             max_ms: 1e3 * seconds[seconds.len() - 1],
+            cpu_products: device.is_cpu().then(|| ssinfogan_core::device::product_instruction_set().to_string()),
         };
         measured(&timing)?;
     }

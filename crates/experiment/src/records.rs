@@ -30,6 +30,11 @@ pub struct RunRecord {
     pub profile: Option<String>,
     pub seed: u64,
     pub device: String,
+    /// On the CPU, the instruction set of the matrix products (`avx512f`, `fma`, …: see
+    /// [`ssinfogan_core::device::product_instruction_set`]): the last bits of the numbers depend on it. Absent in
+    /// runs recorded before it was, and on other devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_products: Option<String>,
     pub candle_version: String,
     pub git_revision: String,
     pub labelled_per_class: Vec<usize>,
@@ -121,8 +126,8 @@ pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow:
     let text = toml::to_string_pretty(record).context("cannot serialise the resolved config")?;
     let path = run_dir.config();
     if let Ok(existing) = std::fs::read_to_string(&path) {
-        // The git revision may move between a run and its resume, and the evaluation protocol does not touch
-        // training; everything else must match.
+        // The git revision and the machine may change between a run and its resume, and the evaluation protocol
+        // does not touch training; everything else must match.
         let training_part = |t: &str| -> Option<toml::Table> {
             let mut table: toml::Table = toml::from_str(t).ok()?;
             table.remove("evaluation");
@@ -131,7 +136,9 @@ pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow:
                 schedule.entry("unlabelled_probability_growth").or_insert_with(|| "none".into());
             }
             if let Some(toml::Value::Table(run)) = table.get_mut("run") {
+                // A requeued run may resume on another node of a cluster.
                 run.remove("git_revision");
+                run.remove("cpu_products");
             }
             Some(table)
         };
@@ -174,6 +181,7 @@ mod tests {
             profile: Some("smoke".into()),
             seed,
             device: "cpu".into(),
+            cpu_products: Some("fma".into()),
             candle_version: "0.0.0".into(),
             git_revision: "unknown".into(),
             labelled_per_class: vec![1; 10],

@@ -76,6 +76,7 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
             profile: args.profile.clone(),
             seed: args.seed,
             device: args.device.to_string(),
+            cpu_products: device.is_cpu().then(|| ssinfogan_core::device::product_instruction_set().to_string()),
             candle_version: env!("SSINFOGAN_CANDLE_VERSION").to_string(),
             git_revision: git_revision(),
             labelled_per_class: subset.per_class.clone(),

@@ -36,4 +36,5 @@ pub use activation::{leaky_relu, Activation};
 pub use batch_norm::{batch_norm, batch_norm_activation};
 pub use conv::{conv2d, conv2d_activation, conv_transpose2d, ConvParams};
 pub use linear::linear;
+pub use matmul::product_instruction_set;
 pub use pass::{backward, GradientSums, Gradients, Ops, Parameters, Pass};

@@ -8,6 +8,30 @@ use gemm::Parallelism;
 
 use crate::unwritten::{written_part, Unwritten};
 
+/// The instruction set of the CPU matrix products, as `gemm` picks its kernels when it first runs:
+/// `"avx512f"` where the CPU has AVX-512F (the workspace enables gemm's `x86-v4` kernels), `"fma"` (AVX2 + FMA)
+/// elsewhere on x86-64, `"neon"` on aarch64, `"scalar"` otherwise. The kernels block and order a product's sums
+/// differently, so a run's numbers agree to the last bit only between machines that give the same answer here
+/// (and the same cache sizes, from which `gemm` chooses its blocks); a run records it.
+pub fn product_instruction_set() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "avx512f";
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            return "fma";
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return "neon";
+        }
+    }
+    "scalar"
+}
+
 /// A read-only matrix view: element (i, j) is `data[i·row_stride + j·col_stride]`.
 ///
 /// Invariant: every element's offset is inside `data` ([`MatRef::in_bounds`]): `gemm` reads the operands
