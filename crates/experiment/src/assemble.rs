@@ -10,7 +10,7 @@ use ssinfogan_core::run_dir::RunDir;
 use ssinfogan_core::{Generator, LatentSpec, RngStreams};
 use ssinfogan_datasets::{Dataset, LabelledSubset, SourceRequest};
 use ssinfogan_networks::{initialise, NetworkConfig};
-use ssinfogan_training::Networks;
+use ssinfogan_training::{Networks, TrainingRun};
 
 use crate::config::ExperimentConfig;
 
@@ -67,6 +67,32 @@ pub fn build_networks(
     initialise(&generator_vars, init_std, &mut streams.stream("init-generator"))?;
     initialise(&discriminator_vars, init_std, &mut streams.stream("init-discriminator"))?;
     Ok(Networks { generator, discriminator, generator_vars, discriminator_vars })
+}
+
+/// The training loop's view of a run of `config`: its data, subset, latent, losses, optimiser and schedule, with the
+/// ops it asks for (`[training] ops`) and no test hooks; a caller that times or tests the loop sets those fields.
+pub fn training_run<'a>(
+    config: &'a ExperimentConfig,
+    dataset: &'a Dataset,
+    subset: &'a LabelledSubset,
+    streams: RngStreams,
+    run_dir: &'a RunDir,
+    device: &'a candle_core::Device,
+) -> TrainingRun<'a> {
+    TrainingRun {
+        dataset,
+        subset,
+        latent: &config.latent,
+        loss: &config.loss,
+        optimiser: &config.optimiser,
+        schedule: &config.schedule,
+        streams,
+        run_dir,
+        device,
+        ops: config.training.ops,
+        inject_nan_at: None,
+        fault: None,
+    }
 }
 
 /// The networks of `config` (the discriminator with its Q heads) with the weights of a checkpoint directory

@@ -11,7 +11,7 @@ use ssinfogan_core::run_dir::{RunDir, RunId};
 use ssinfogan_core::{DeviceChoice, Ops, RngStreams};
 use ssinfogan_training::{time_iterations, TrainingRun};
 
-use crate::assemble::{build_networks, labelled_subset, load_dataset};
+use crate::assemble::{build_networks, labelled_subset, load_dataset, training_run};
 use crate::config;
 
 /// What to time.
@@ -69,20 +69,7 @@ pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Resu
         let networks = build_networks(&config, &streams, &device)?;
         let id = RunId { variant: args.variant.clone(), n_labelled: config.data.n_labelled, seed: 1 };
         let run_dir = RunDir::new(&scratch, &config.experiment.name, &id);
-        let run = TrainingRun {
-            dataset: &dataset,
-            subset: &subset,
-            latent: &config.latent,
-            loss: &config.loss,
-            optimiser: &config.optimiser,
-            schedule: &config.schedule,
-            streams,
-            run_dir: &run_dir,
-            device: &device,
-            ops: spec.ops,
-            inject_nan_at: None,
-            fault: None,
-        };
+        let run = TrainingRun { ops: spec.ops, ..training_run(&config, &dataset, &subset, streams, &run_dir, &device) };
         let mut seconds = time_iterations(&run, &networks, args.warmup, args.iterations)?;
         seconds.sort_by(f64::total_cmp);
         let timing = Timing {

@@ -7,7 +7,7 @@ use ssinfogan_core::run_dir::{RunDir, RunLock};
 use ssinfogan_core::RngStreams;
 use ssinfogan_training::{train as train_loop, CheckpointFault, RunSummary, TrainingRun};
 
-use crate::assemble::{build_networks, labelled_subset, load_dataset};
+use crate::assemble::{build_networks, labelled_subset, load_dataset, training_run};
 use crate::evaluation::EvaluationHook;
 use crate::records::{read_summary, write_config, RecordedConfig, RunRecord};
 use crate::spec::RunSpec;
@@ -87,18 +87,9 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
 
     let mut networks = build_networks(&config, &streams, &device)?;
     let run = TrainingRun {
-        dataset: &dataset,
-        subset: &subset,
-        latent: &config.latent,
-        loss: &config.loss,
-        optimiser: &config.optimiser,
-        schedule: &config.schedule,
-        streams,
-        run_dir: &run_dir,
-        device: &device,
-        ops: config.training.ops,
         inject_nan_at: options.inject_nan_at,
         fault: options.fault,
+        ..training_run(&config, &dataset, &subset, streams, &run_dir, &device)
     };
     tracing::info!(
         "training {} on {} ({} labelled: {:?} per class)",
