@@ -140,9 +140,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let torch_version = reference.first().map(|t| t.implementation.clone()).unwrap_or_else(|| "PyTorch".into());
     let products = ours.first().and_then(|t| t.cpu_products.clone()).unwrap_or_default();
     let cpu = cpu_model();
-    let cpu_products = if products.is_empty() { cpu.clone() } else { format!("{cpu} ({products} matrix products)") };
+    let machine = if products.is_empty() { cpu.clone() } else { format!("{cpu} ({products} matrix products)") };
     println!(
-        "\n{cpu_products}, {threads} threads, median of {} iterations after {} warm-up, over {} rounds (ssinfogan then PyTorch)",
+        "\n{machine}, {threads} threads, median of {} iterations after {} warm-up, over {} rounds (ssinfogan then PyTorch)",
         args.iterations, args.warmup, args.rounds
     );
     println!(
