@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
-use crate::matmul::{accumulate, product, product_onto, MatRef};
+use crate::matmul::{accumulate, product, product_onto, transposed, MatRef};
 use crate::pass::{GradientSums, Pass};
 use crate::sums::column_sums;
 use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
@@ -69,10 +69,23 @@ impl CustomOp3 for Linear {
         if x.len() != batch * inputs || w.len() != outputs * inputs || bias.len() != outputs {
             candle_core::bail!("linear: {} inputs, {} weights, {} biases", x.len(), w.len(), bias.len());
         }
-        // Every row starts as the bias; the product accumulates onto it.
-        let mut y: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
-        accumulate(&mut y, MatRef::new(x, batch, inputs), MatRef::new(w, outputs, inputs).t());
-        Ok((CpuStorage::F32(y), (batch, outputs).into()))
+        let (x, w) = (MatRef::new(x, batch, inputs), MatRef::new(w, outputs, inputs));
+        if outputs <= batch {
+            // Every row starts as the bias; the product accumulates onto it.
+            let mut y: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
+            accumulate(&mut y, x, w.t());
+            return Ok((CpuStorage::F32(y), (batch, outputs).into()));
+        }
+        // A weight larger than the batch (the 6272→1024 and 1024→6272 layers: 25 MB beside 3 MB of inputs at batch
+        // 128): yᵀ = W · xᵀ, then transposed. Both operands run along the inner dimension, and `gemm` gathers the
+        // left-hand one of its product (the weight here, the inputs in y = x · Wᵀ) value by value, across the
+        // cache lines of its rows, so this orientation packs the batch's rows instead of the weight's: 1.3–1.6×
+        // the product rate on these shapes. Each output is the same sum in the same order (the bias, then the
+        // inner dimension's blocks, whose length `gemm` chooses from the inner dimension alone), so y is the same
+        // to the bit.
+        let mut y_t: Vec<f32> = bias.iter().flat_map(|&b| std::iter::repeat_n(b, batch)).collect();
+        accumulate(&mut y_t, w, x.t());
+        Ok((CpuStorage::F32(transposed(&y_t, outputs, batch)), (batch, outputs).into()))
     }
 
     fn bwd(

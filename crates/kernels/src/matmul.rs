@@ -141,6 +141,32 @@ pub(super) fn product_onto(sum: Option<&mut [f32]>, a: MatRef, b: MatRef) -> Opt
     }
 }
 
+/// The `cols × rows` transpose of the row-major `rows × cols` matrix `values`, in parallel over blocks of its
+/// rows: each block reads one cache line of every source row and writes its own rows in order.
+pub(super) fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    /// Source columns (rows of the transpose) a task moves: one 64-byte line of each source row.
+    const LINE: usize = 16;
+    assert_eq!(values.len(), rows * cols, "a {rows}×{cols} matrix needs {} values", rows * cols);
+    let mut out = Vec::new();
+    let mut room = Unwritten::new(&mut out, values.len());
+    if rows > 0 {
+        room.values().par_chunks_mut(LINE * rows).enumerate().for_each(|(block, out)| {
+            let first = block * LINE;
+            let n = out.len() / rows;
+            for (i, row) in values.chunks_exact(cols).enumerate() {
+                for (j, v) in row[first..first + n].iter().enumerate() {
+                    out[j * rows + i].write(*v);
+                }
+            }
+        });
+    }
+    // SAFETY: each block writes every value of its rows (each source row's `n` values), and the blocks cover the
+    // transpose.
+    unsafe { room.assume_written() };
+    out
+}
+
 /// Where a product whose inner dimension is long beside its output is split in two, `k / 2`; `None` for
 /// any other product.
 ///
@@ -327,6 +353,15 @@ mod tests {
                 scratch.clear();
                 assert_eq!(product_in_thread(&mut scratch, lhs, rhs), expected.as_slice(), "in thread {shape}");
             }
+        }
+    }
+
+    #[test]
+    fn transposed_matches_the_index_swap() {
+        // Row lengths below, at and past a task's line of 16, and with a partial last line; an empty matrix.
+        for (rows, cols) in [(1, 1), (3, 5), (7, 16), (5, 33), (128, 1024), (0, 4), (4, 0)] {
+            let values: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            assert_eq!(transposed(&values, rows, cols), transpose(&values, rows, cols), "{rows}×{cols}");
         }
     }
 
