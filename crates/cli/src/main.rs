@@ -101,7 +101,45 @@ fn keep_freed_buffers() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_freed_buffers() {}
 
+/// The heap in transparent huge pages (2 MiB) where the kernel grants them on request (`madvise` mode, Debian's
+/// and Ubuntu's default): a step streams hundreds of megabytes through its buffers (the 25 MB weights, their
+/// gradients and Adam moments, the convolutions' patch rows), and with 4 KiB pages every 4 KiB is a TLB entry.
+/// glibc asks for huge pages for its heap with the tunable `glibc.malloc.hugetlb=1` (glibc 2.35 on; older ones
+/// ignore it), which it reads only when the process starts, so the binary starts itself again once with it
+/// set. Measured with `ssinfogan bench` on two cores, three alternating rounds: batch 64 −3 to −8 %, batch 128
+/// −2 to −5 %. The numbers computed are the same (where the memory lies changes no arithmetic). A
+/// GLIBC_TUNABLES that already names `glibc.malloc.hugetlb` is the user's choice and kept (`=0`: none), as is
+/// a kernel whose huge pages are `never`. Called first thing in `main`, before any thread starts.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_in_huge_pages() {
+    use std::os::unix::process::CommandExt;
+    const TUNABLES: &str = "GLIBC_TUNABLES";
+    const HUGETLB: &str = "glibc.malloc.hugetlb";
+    let tunables = std::env::var(TUNABLES).unwrap_or_default();
+    // Set already: by the user, or by this process before it started itself again.
+    if tunables.contains(HUGETLB) {
+        return;
+    }
+    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if !mode.contains("[madvise]") && !mode.contains("[always]") {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new(exe);
+    if let Some(arg0) = args.next() {
+        command.arg0(arg0);
+    }
+    let tunables = if tunables.is_empty() { format!("{HUGETLB}=1") } else { format!("{tunables}:{HUGETLB}=1") };
+    // `exec` returns only if it failed (the binary gone from its path, say): then this process goes on as it is.
+    let _failed = command.args(args).env(TUNABLES, tunables).exec();
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_in_huge_pages() {}
+
 fn main() -> ExitCode {
+    heap_in_huge_pages();
     keep_freed_buffers();
     park_candles_idle_threads();
     let cli = Cli::parse();
