@@ -136,6 +136,49 @@ mod tests {
     use candle_core::{DType, Device, Var};
     use candle_nn::VarBuilder;
 
+    /// The layer's products in their other orientation give every value to the bit, which is what lets the
+    /// layer pick the faster one: the forward pass against `x·Wᵀ` onto the bias, the input gradient against
+    /// `∂L/∂Y·W`. Long mantissas of both signs, so that any change in the order of the sums would show; the
+    /// networks' widths at the batches where the other orientation is taken, the inner split included.
+    #[test]
+    fn both_orientations_give_the_same_bits() {
+        let values = |n: usize, seed: u64| -> Vec<f32> {
+            let mut state = seed;
+            (0..n)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.37
+                })
+                .collect()
+        };
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (batch, inputs, outputs) in [(64, 6272, 1024), (128, 6272, 1024), (64, 1024, 6272), (3, 37, 20)] {
+            let (x, w, bias) = (values(batch * inputs, 1), values(outputs * inputs, 2), values(outputs, 3));
+            let op = Linear { batch, inputs, outputs, sums: None };
+            let (CpuStorage::F32(y), _) = op
+                .cpu_fwd(
+                    &CpuStorage::F32(x.clone()),
+                    &Layout::contiguous((batch, inputs)),
+                    &CpuStorage::F32(w.clone()),
+                    &Layout::contiguous((outputs, inputs)),
+                    &CpuStorage::F32(bias.clone()),
+                    &Layout::contiguous(outputs),
+                )
+                .unwrap()
+            else {
+                panic!("f32 in, f32 out")
+            };
+            let (x, w) = (MatRef::new(&x, batch, inputs), MatRef::new(&w, outputs, inputs));
+            let mut direct: Vec<f32> = bias.iter().copied().cycle().take(batch * outputs).collect();
+            accumulate(&mut direct, x, w.t());
+            assert_eq!(bits(&y), bits(&direct), "forward ({batch}, {inputs}, {outputs})");
+            let grad_y = values(batch * outputs, 4);
+            let grad_y = MatRef::new(&grad_y, batch, outputs);
+            let flipped = transposed(&product(w.t(), grad_y.t()), inputs, batch);
+            assert_eq!(bits(&flipped), bits(&product(grad_y, w)), "input gradient ({batch}, {inputs}, {outputs})");
+        }
+    }
+
     #[test]
     fn linear_matches_candle_in_values_and_gradients() {
         // The networks' widths (smaller batch) and odd ones: batch 1, widths not multiples of 8, one output.
