@@ -93,8 +93,8 @@ pub(crate) fn channel_sums<const I: usize, const P: usize, const K: usize>(
             // item, each channel's sum carried from one item to the next: the block's part of an item is one
             // stretch of memory, which the prefetcher follows. Channel after channel instead, each item's run
             // (a few hundred bytes, tens of kilobytes from the last) is a fresh start for it, and the pass waited
-            // on memory: three times as long as the element-wise pass over the same data. Each channel's terms
-            // are added in the same order either way.
+            // on memory: three to four times as long as the element-wise pass over the same data. Each channel's
+            // terms are added in the same order either way.
             Order::Sequential => {
                 sums.fill([0f64; K]);
                 for batch in 0..n {
