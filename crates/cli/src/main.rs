@@ -17,7 +17,9 @@ use tracing_subscriber::util::SubscriberInitExt;
     about = "Semi-supervised InfoGAN (Spurr, Aksan & Hilliges, ECML-PKDD 2017)",
     after_help = "Environment: RUST_LOG sets the log filter instead of -q/-v (e.g. RUST_LOG=debug or \
                   RUST_LOG=ssinfogan_training=trace); NO_COLOR=1 turns colours off; RAYON_NUM_THREADS sets the \
-                  threads (default: every core); HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE steer the Hugging Face Hub."
+                  threads (default: every core); HF_HOME, HF_ENDPOINT and HF_HUB_OFFLINE steer the Hugging Face Hub; \
+                  GLIBC_TUNABLES=glibc.malloc.hugetlb=0 keeps the heap in 4 KiB pages (by default the binary asks \
+                  for transparent huge pages where the kernel grants them)."
 )]
 struct Cli {
     /// Warnings and errors only.
