@@ -30,6 +30,7 @@ mod matmul;
 mod pass;
 mod sums;
 mod tensors;
+mod transpose;
 mod unwritten;
 
 pub use activation::{leaky_relu, Activation};

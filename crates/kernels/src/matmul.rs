@@ -6,6 +6,7 @@ use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 
+use crate::transpose::{transpose, Edit};
 use crate::unwritten::{written_part, Unwritten};
 
 /// The instruction set of the CPU matrix products, as `gemm` picks its kernels when it first runs:
@@ -142,7 +143,7 @@ pub(super) fn product_onto(sum: Option<&mut [f32]>, a: MatRef, b: MatRef) -> Opt
 }
 
 /// The `cols × rows` transpose of the row-major `rows × cols` matrix `values`, in parallel over blocks of its
-/// rows: each block reads one cache line of every source row and writes its own rows in order.
+/// rows: each block reads one cache line of every source row and writes its own rows.
 pub(super) fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     use rayon::prelude::*;
     /// Source columns (rows of the transpose) a task moves: one 64-byte line of each source row.
@@ -154,11 +155,7 @@ pub(super) fn transposed(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         room.values().par_chunks_mut(LINE * rows).enumerate().for_each(|(block, out)| {
             let first = block * LINE;
             let n = out.len() / rows;
-            for (i, row) in values.chunks_exact(cols).enumerate() {
-                for (j, v) in row[first..first + n].iter().enumerate() {
-                    out[j * rows + i].write(*v);
-                }
-            }
+            transpose(&values[first..], cols, (rows, n), Edit::Copy, out, rows);
         });
     }
     // SAFETY: each block writes every value of its rows (each source row's `n` values), and the blocks cover the

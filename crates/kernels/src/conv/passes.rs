@@ -18,6 +18,7 @@ use rayon::prelude::*;
 
 use crate::matmul::{product_in_thread, MatRef};
 use crate::sums::Dims;
+use crate::transpose::{transpose, Edit};
 use crate::unwritten::{written_part, Unwritten};
 
 /// A convolution's two sides: the image (batch, channels, height, width) and the grid of patch positions
@@ -231,9 +232,6 @@ pub(super) struct ToChannels<'a> {
     pub(super) negative_slope: f32,
 }
 
-/// Channels a layout change moves together: one 64-byte cache line of a row.
-const CHANNEL_BLOCK: usize = 16;
-
 /// Consecutive items' spatial × channels rows (a block of a product with patch rows) → each item's channels ×
 /// spatial, adding `bias[c]` (if given) to channel c and multiplying values ≤ 0 by `negative_slope` (an
 /// activation; 1 for none) on the way. `x` holds the items' rows, `out` their images, in order; every value of
@@ -252,20 +250,18 @@ pub(super) fn rows_to_channels(
         return;
     }
     assert_eq!(out.len() % item, 0, "{} values, {item} an item", out.len());
-    for (x, out) in x.chunks_exact(item).zip(out.chunks_exact_mut(item)) {
-        // A block of channels at a time, one position after another: each row's run of the block's channels is
-        // one cache line, and the block's output lines are written in order.
-        for first in (0..channels).step_by(CHANNEL_BLOCK) {
-            let n = CHANNEL_BLOCK.min(channels - first);
-            let shifts: Vec<f32> = (first..first + n).map(|c| bias.map_or(0.0, |bias| bias[c])).collect();
-            let lines = &mut out[first * spatial..(first + n) * spatial];
-            for (p, row) in x.chunks_exact(channels).enumerate() {
-                for (j, (v, shift)) in row[first..first + n].iter().zip(&shifts).enumerate() {
-                    let v = v + shift;
-                    lines[j * spatial + p].write(if v > 0.0 { v } else { v * negative_slope });
-                }
-            }
+    // No bias adds zeros, as a bias of zeros would: the same arithmetic either way.
+    let zeros;
+    let shifts = match bias {
+        Some(bias) => bias,
+        None => {
+            zeros = vec![0f32; channels];
+            &zeros
         }
+    };
+    let edit = Edit::ShiftSlope { shifts, slope: negative_slope };
+    for (x, out) in x.chunks_exact(item).zip(out.chunks_exact_mut(item)) {
+        transpose(x, channels, (spatial, channels), edit, out, spatial);
     }
 }
 
@@ -289,23 +285,11 @@ pub(super) fn channels_to_rows(
     assert_eq!(out.len() % item, 0, "{} values, {item} an item", out.len());
     for (i, out) in out.chunks_exact_mut(item).enumerate() {
         let x = &x[i * item..][..item];
-        let output = output.map(|y| &y[i * item..][..item]);
-        // As in `rows_to_channels`: a block of channel lines read in order, each output row's run of the block
-        // written at once.
-        for first in (0..channels).step_by(CHANNEL_BLOCK) {
-            let n = CHANNEL_BLOCK.min(channels - first);
-            let lines = &x[first * spatial..(first + n) * spatial];
-            let signs = output.map(|y| &y[first * spatial..(first + n) * spatial]);
-            for (p, row) in out.chunks_exact_mut(channels).enumerate() {
-                for (j, out) in row[first..first + n].iter_mut().enumerate() {
-                    let v = lines[j * spatial + p];
-                    out.write(match signs {
-                        Some(y) if y[j * spatial + p] <= 0.0 => v * negative_slope,
-                        _ => v,
-                    });
-                }
-            }
-        }
+        let edit = match output {
+            Some(y) => Edit::Slope { signs: &y[i * item..][..item], slope: negative_slope },
+            None => Edit::Copy,
+        };
+        transpose(x, spatial, (channels, spatial), edit, out, channels);
     }
 }
 
