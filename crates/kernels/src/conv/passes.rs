@@ -60,11 +60,16 @@ impl Geometry {
         for (i, out) in out.chunks_exact_mut(item_rows).enumerate() {
             let padded = self.pad(&images[i * image..][..image]);
             // A literal kernel size makes each run a fixed-size copy.
+            let mut copy = |start: usize, at: usize, kernel: usize| {
+                for (v, x) in out[at..][..kernel].iter_mut().zip(&padded[start..][..kernel]) {
+                    v.write(*x);
+                }
+            };
             match self.kernel {
-                3 => self.patches(3, &padded, out),
-                4 => self.patches(4, &padded, out),
-                5 => self.patches(5, &padded, out),
-                kernel => self.patches(kernel, &padded, out),
+                3 => self.runs(3, |start, at| copy(start, at, 3)),
+                4 => self.runs(4, |start, at| copy(start, at, 4)),
+                5 => self.runs(5, |start, at| copy(start, at, 5)),
+                kernel => self.runs(kernel, |start, at| copy(start, at, kernel)),
             }
         }
     }
@@ -83,11 +88,14 @@ impl Geometry {
         for (i, out) in out.chunks_exact_mut(image).enumerate() {
             let rows = &rows[i * item_rows..][..item_rows];
             let mut padded = vec![0f32; self.channels * hp * wp];
+            // Each run added as one fixed-size array: the kernel's literal size makes it a vector add.
             match self.kernel {
-                3 => self.add_patches(3, rows, &mut padded),
-                4 => self.add_patches(4, rows, &mut padded),
-                5 => self.add_patches(5, rows, &mut padded),
-                kernel => self.add_patches(kernel, rows, &mut padded),
+                3 => self.runs(3, |start, at| add_run::<3>(&mut padded[start..], &rows[at..])),
+                4 => self.runs(4, |start, at| add_run::<4>(&mut padded[start..], &rows[at..])),
+                5 => self.runs(5, |start, at| add_run::<5>(&mut padded[start..], &rows[at..])),
+                kernel => self.runs(kernel, |start, at| {
+                    padded[start..][..kernel].iter_mut().zip(&rows[at..][..kernel]).for_each(|(p, v)| *p += v);
+                }),
             }
             for (j, line) in out.chunks_exact_mut(width).enumerate() {
                 let (c, y) = (j / height, j % height);
@@ -124,13 +132,24 @@ impl Geometry {
         (c * hp + y + self.padding) * wp + self.padding
     }
 
-    /// Where run `run` = (c, ky) of the patch row at `position` = (gy, gx) starts in the zero-padded image: padded
-    /// row gy·stride + ky of channel c, from column gx·stride on.
+    /// Every run of `kernel` values of one item's patch rows, in order: `each(start, at)` with the run's first
+    /// value at `start` in the zero-padded image and at `at` in the item's rows. Run (c, ky) of the patch row at
+    /// position (gy, gx) starts at padded row gy·stride + ky of channel c, column gx·stride.
     #[inline(always)]
-    fn run_start(&self, kernel: usize, position: usize, run: usize) -> usize {
+    fn runs(&self, kernel: usize, mut each: impl FnMut(usize, usize)) {
         let (hp, wp) = self.padded();
-        let (gy, gx, c, ky) = (position / self.grid_w, position % self.grid_w, run / kernel, run % kernel);
-        (c * hp + gy * self.stride + ky) * wp + gx * self.stride
+        let mut at = 0;
+        for gy in 0..self.grid_h {
+            for gx in 0..self.grid_w {
+                let origin = gy * self.stride * wp + gx * self.stride;
+                for c in 0..self.channels {
+                    for ky in 0..kernel {
+                        each((c * hp + ky) * wp + origin, at);
+                        at += kernel;
+                    }
+                }
+            }
+        }
     }
 
     /// One batch item's image (channels, height, width) inside a zero border of `padding`.
@@ -145,35 +164,6 @@ impl Geometry {
             }
         }
         padded
-    }
-
-    /// Writes one item's patch rows from its `padded` image, each run the `kernel` values from its
-    /// [`Geometry::run_start`].
-    #[inline(always)]
-    fn patches(&self, kernel: usize, padded: &[f32], out: &mut [MaybeUninit<f32>]) {
-        let row_len = self.channels * kernel * kernel;
-        for (position, row) in out.chunks_exact_mut(row_len).enumerate() {
-            for (run, values) in row.chunks_exact_mut(kernel).enumerate() {
-                let start = self.run_start(kernel, position, run);
-                for (v, x) in values.iter_mut().zip(&padded[start..start + kernel]) {
-                    v.write(*x);
-                }
-            }
-        }
-    }
-
-    /// [`Geometry::patches`] backwards: adds each run of one item's `rows` onto the `padded` image.
-    #[inline(always)]
-    fn add_patches(&self, kernel: usize, rows: &[f32], padded: &mut [f32]) {
-        let row_len = self.channels * kernel * kernel;
-        for (position, row) in rows.chunks_exact(row_len).enumerate() {
-            for (run, values) in row.chunks_exact(kernel).enumerate() {
-                let start = self.run_start(kernel, position, run);
-                for (p, v) in padded[start..start + kernel].iter_mut().zip(values) {
-                    *p += *v;
-                }
-            }
-        }
     }
 
     /// A convolution's forward pass, or a transposed convolution's input gradient, through the batch in blocks of
@@ -220,6 +210,17 @@ impl Geometry {
     ) {
         self.row2im(product_in_thread(product, rows, kernel), out, bias);
     }
+}
+
+/// `dst[..K] += src[..K]`, through a local array: a fixed-size run that the compiler turns into one vector add.
+#[inline(always)]
+fn add_run<const K: usize>(dst: &mut [f32], src: &[f32]) {
+    let (dst, src) = (&mut dst[..K], &src[..K]);
+    let mut sum = [0f32; K];
+    for k in 0..K {
+        sum[k] = dst[k] + src[k];
+    }
+    dst.copy_from_slice(&sum);
 }
 
 /// What follows a block's patch rows in [`Geometry::im2row_product`]: their product with `kernel` (patch row ×
