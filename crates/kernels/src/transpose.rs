@@ -64,8 +64,12 @@ pub(crate) fn transpose(
     if rows == 0 || cols == 0 {
         return;
     }
-    // Every element addressed below, tile or single value, lies inside these bounds.
-    let (src_end, dst_end) = ((rows - 1) * src_stride + cols, (cols - 1) * dst_stride + rows);
+    // Every element addressed below, tile or single value, lies inside these bounds (computed without wrapping,
+    // so that no stride can make them small).
+    let end = |lines: usize, stride: usize, last: usize| (lines - 1).checked_mul(stride)?.checked_add(last);
+    let (Some(src_end), Some(dst_end)) = (end(rows, src_stride, cols), end(cols, dst_stride, rows)) else {
+        panic!("{rows}×{cols} with strides {src_stride}, {dst_stride} overflows");
+    };
     assert!(cols <= src_stride && rows <= dst_stride, "{rows}×{cols} with strides {src_stride}, {dst_stride}");
     assert!(
         src.len() >= src_end && dst.len() >= dst_end,
@@ -78,9 +82,9 @@ pub(crate) fn transpose(
         Edit::ShiftSlope { shifts, .. } => assert!(shifts.len() >= cols, "{} shifts for {cols} columns", shifts.len()),
         Edit::Copy => {}
     }
-    let (full_rows, full_cols) = (rows - rows % TILE, cols - cols % TILE);
     #[cfg(target_arch = "x86_64")]
-    if full_rows > 0 && full_cols > 0 && std::arch::is_x86_feature_detected!("avx512f") {
+    if rows >= TILE && cols >= TILE && std::arch::is_x86_feature_detected!("avx512f") {
+        let (full_rows, full_cols) = (rows - rows % TILE, cols - cols % TILE);
         for i in (0..full_rows).step_by(TILE) {
             for j in (0..full_cols).step_by(TILE) {
                 // SAFETY: AVX-512F is present (checked above). The tile's source rows i..i+16, columns j..j+16 lie
@@ -96,8 +100,8 @@ pub(crate) fn transpose(
     one_by_one(src, src_stride, (0..rows, 0..cols), edit, dst, dst_stride);
 }
 
-/// [`transpose`] of the source rows and columns given, a value at a time, a 16-column band at a time so that
-/// each destination row's run of a band is written at once.
+/// [`transpose`] of the source rows and columns given, a value at a time, in bands of 16 source columns (16
+/// destination rows), each source row's part of a band one 64-byte line.
 fn one_by_one(
     src: &[f32],
     src_stride: usize,
@@ -233,8 +237,10 @@ mod tests {
     fn tiles_and_edges_match_the_index_swap_to_the_bit() {
         for (rows, cols) in [(16, 16), (64, 196), (196, 64), (49, 128), (128, 49), (33, 17), (5, 40), (1, 1), (0, 3)] {
             let (src_stride, dst_stride) = (cols + 3, rows + 5);
-            let src = values(rows * src_stride, 1);
-            let signs = values(rows * src_stride, 2);
+            // The source ends with the matrix's last value, so that the bounds are exactly what it needs.
+            let src_len = if rows == 0 { 0 } else { (rows - 1) * src_stride + cols };
+            let src = values(src_len, 1);
+            let signs = values(src_len, 2);
             let shifts = values(cols, 3);
             for edit in [
                 Edit::Copy,
