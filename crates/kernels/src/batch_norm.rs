@@ -9,6 +9,7 @@ use rayon::prelude::*;
 
 use crate::activation::Activation;
 use crate::pass::{GradientSums, Pass};
+use crate::sequence::{LayerOp, StepOp};
 use crate::sums::{channel_sums, Dims, Order};
 use crate::tensors::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32};
 use crate::unwritten::Unwritten;
@@ -42,29 +43,54 @@ pub fn batch_norm_activation(
     pass: &Pass,
 ) -> Result<Tensor> {
     use candle_core::ModuleT;
-    let train = pass.train;
-    let unfused = || activation.apply(bn.forward_t(x, train)?, pass.ops);
-    let Some((weight, bias)) = bn.weight_and_bias() else { return unfused() };
-    if !train || !fast_path(x, weight, pass) || x.rank() < 2 || x.dim(1)? != weight.elem_count() {
-        return unfused();
+    match batch_norm_op(bn, x, activation, pass)? {
+        Some(op) => op.node(),
+        None if activation.negative_slope().is_none() && fused_path(bn, x, pass)? => {
+            activation.apply(batch_norm(bn, x, pass)?, pass.ops)
+        }
+        None => activation.apply(bn.forward_t(x, pass.train)?, pass.ops),
     }
-    let Some(negative_slope) = activation.negative_slope() else {
-        return activation.apply(batch_norm(bn, x, pass)?, pass.ops);
+}
+
+/// Whether the training-mode op of this crate normalises `x` for `bn` in `pass`.
+fn fused_path(bn: &candle_nn::BatchNorm, x: &Tensor, pass: &Pass) -> Result<bool> {
+    let Some((weight, _)) = bn.weight_and_bias() else { return Ok(false) };
+    Ok(pass.train && fast_path(x, weight, pass) && x.rank() >= 2 && x.dim(1)? == weight.elem_count())
+}
+
+/// The op of [`batch_norm_activation`] with its inputs, the update of `bn`'s running statistics to follow its
+/// forward pass; `None` where candle's BatchNorm computes it, or where the activation runs as its own op.
+pub(crate) fn batch_norm_op(
+    bn: &candle_nn::BatchNorm,
+    x: &Tensor,
+    activation: Activation,
+    pass: &Pass,
+) -> Result<Option<LayerOp<BatchNormTrain>>> {
+    let (Some((weight, bias)), Some(negative_slope)) = (bn.weight_and_bias(), activation.negative_slope()) else {
+        return Ok(None);
     };
+    if !fused_path(bn, x, pass)? {
+        return Ok(None);
+    }
     let saved = Arc::new(OnceLock::new());
     let op = BatchNormTrain { eps: bn.eps(), negative_slope, saved: saved.clone(), sums: pass.sums() };
-    let y = x.contiguous()?.apply_op3(&parameter(weight, pass), &parameter(bias, pass), op)?;
-    let stats: &Statistics = saved.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no statistics".into()))?;
+    let (running_mean, running_var) = (bn.running_mean().clone(), bn.running_var().clone());
     let momentum = bn.momentum() as f32;
-    let count = stats.count as f32;
-    let update = |running: &Tensor, batch: &[f32], unbias: f32| -> Result<()> {
-        let old: Vec<f32> = running.to_vec1()?;
-        let new: Vec<f32> = old.iter().zip(batch).map(|(r, b)| (1.0 - momentum) * r + momentum * unbias * b).collect();
-        candle_core::Var::from_tensor(running)?.set(&Tensor::from_vec(new, old.len(), running.device())?)
+    let update_running = move || -> Result<()> {
+        let stats: &Statistics =
+            saved.get().ok_or_else(|| candle_core::Error::Msg("batch norm: no statistics".into()))?;
+        let count = stats.count as f32;
+        let update = |running: &Tensor, batch: &[f32], unbias: f32| -> Result<()> {
+            let old: Vec<f32> = running.to_vec1()?;
+            let new: Vec<f32> =
+                old.iter().zip(batch).map(|(r, b)| (1.0 - momentum) * r + momentum * unbias * b).collect();
+            candle_core::Var::from_tensor(running)?.set(&Tensor::from_vec(new, old.len(), running.device())?)
+        };
+        update(&running_mean, &stats.mean, 1.0)?;
+        update(&running_var, &stats.var, count / (count - 1.0))
     };
-    update(bn.running_mean(), &stats.mean, 1.0)?;
-    update(bn.running_var(), &stats.var, count / (count - 1.0))?;
-    Ok(y)
+    let op = LayerOp::new(x.contiguous()?, parameter(weight, pass), parameter(bias, pass), op);
+    Ok(Some(op.then(update_running)))
 }
 
 /// Per-channel batch statistics of one forward pass: mean and biased variance over `count` values each.
@@ -160,7 +186,7 @@ fn slope_at(v: f32, negative_slope: f32) -> f32 {
 
 /// Training-mode BatchNorm and activation: (x, scale, shift) → act(scale·(x − mean)/√(var + eps) + shift),
 /// where act keeps positive values and multiplies the others by `negative_slope` (1 is no activation, 0 ReLU).
-struct BatchNormTrain {
+pub(crate) struct BatchNormTrain {
     eps: f64,
     negative_slope: f32,
     /// The statistics of the forward pass, for the running averages and the backward pass.
@@ -266,6 +292,9 @@ impl CustomOp3 for BatchNormTrain {
         ))
     }
 }
+
+/// Its backward pass computes the input's gradient in any case (every BatchNorm of the networks follows a layer).
+impl StepOp for BatchNormTrain {}
 
 #[cfg(test)]
 mod tests {

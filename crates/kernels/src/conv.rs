@@ -16,6 +16,7 @@ use self::passes::{
 use crate::activation::Activation;
 use crate::matmul::{product_in_thread, product_onto, transposed, MatRef};
 use crate::pass::{GradientSums, Pass};
+use crate::sequence::{LayerOp, StepOp};
 use crate::sums::{bias_gradient, channel_totals, column_sums, Dims, Order};
 use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 use crate::unwritten::Unwritten;
@@ -60,6 +61,25 @@ pub fn conv2d_activation(
     activation: Activation,
     pass: &Pass,
 ) -> Result<Tensor> {
+    match conv2d_op(x, weight, bias, params, activation, pass)? {
+        Some(op) => op.node(),
+        None => {
+            let ConvParams { stride, padding } = params;
+            activation.apply(add_bias(x.conv2d(weight, padding, stride, 1, 1)?, bias)?, pass.ops)
+        }
+    }
+}
+
+/// The op of [`conv2d_activation`] with its inputs, or `None` where candle's op computes it (another device or
+/// dtype, a non-square or empty kernel, an activation that does not fuse).
+pub(crate) fn conv2d_op(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    activation: Activation,
+    pass: &Pass,
+) -> Result<Option<LayerOp<Conv2d>>> {
     let ConvParams { stride, padding } = params;
     let (Ok(x_dims), Ok(w_dims)) = (x.dims4(), weight.dims4()) else {
         candle_core::bail!("conv2d: input {:?} and kernel {:?} must be 4-D", x.shape(), weight.shape());
@@ -68,10 +88,9 @@ pub fn conv2d_activation(
     if k_in != c_in || stride == 0 || height.min(width) + 2 * padding < kernel.max(kernel_w) {
         candle_core::bail!("conv2d: input {:?} does not fit kernel {:?} ({params:?})", x.shape(), weight.shape());
     }
-    // Another device or dtype, a non-square or empty kernel: candle's op.
     let fast = fast_path(x, weight, pass) && kernel_w == kernel && weight.elem_count() > 0 && x.elem_count() > 0;
     let Some(negative_slope) = activation.negative_slope().filter(|_| fast) else {
-        return activation.apply(add_bias(x.conv2d(weight, padding, stride, 1, 1)?, bias)?, pass.ops);
+        return Ok(None);
     };
     let (batch, c_out) = (x_dims.0, w_dims.0);
     let geometry = Geometry {
@@ -89,8 +108,10 @@ pub fn conv2d_activation(
     let weight = parameter(weight, pass).contiguous()?;
     // The patch rows are kept for the kernel's gradient, if it takes one.
     let keep_rows = weight.track_op();
-    let op = Conv2d { geometry, c_out, negative_slope, keep_rows, rows: OnceLock::new(), sums: pass.sums() };
-    x.contiguous()?.apply_op3(&weight, &bias, op)
+    let input_grad = x.track_op();
+    let op =
+        Conv2d { geometry, c_out, negative_slope, keep_rows, input_grad, rows: OnceLock::new(), sums: pass.sums() };
+    Ok(Some(LayerOp::new(x.contiguous()?, weight, bias, op)))
 }
 
 /// Transposed 2-D convolution of `x` (batch, c_in, h, w) with `weight` (c_in, c_out, k, k) and an optional
@@ -102,6 +123,24 @@ pub fn conv_transpose2d(
     params: ConvParams,
     pass: &Pass,
 ) -> Result<Tensor> {
+    match conv_transpose2d_op(x, weight, bias, params, pass)? {
+        Some(op) => op.node(),
+        None => {
+            let ConvParams { stride, padding } = params;
+            add_bias(x.conv_transpose2d(weight, padding, 0, stride, 1)?, bias)
+        }
+    }
+}
+
+/// The op of [`conv_transpose2d`] with its inputs, or `None` where candle's op computes it (another device or
+/// dtype, a non-square or empty kernel).
+pub(crate) fn conv_transpose2d_op(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    params: ConvParams,
+    pass: &Pass,
+) -> Result<Option<LayerOp<ConvTranspose2d>>> {
     let ConvParams { stride, padding } = params;
     let (Ok(x_dims), Ok(w_dims)) = (x.dims4(), weight.dims4()) else {
         candle_core::bail!("conv_transpose2d: input {:?} and kernel {:?} must be 4-D", x.shape(), weight.shape());
@@ -112,7 +151,7 @@ pub fn conv_transpose2d(
         candle_core::bail!("conv_transpose2d: input {x:?} does not fit kernel {w:?} ({params:?})");
     }
     if !fast_path(x, weight, pass) || kernel_w != kernel || weight.elem_count() == 0 {
-        return add_bias(x.conv_transpose2d(weight, padding, 0, stride, 1)?, bias);
+        return Ok(None);
     }
     let (batch, c_out) = (x_dims.0, w_dims.1);
     // The output is the image side of a convolution whose patch grid is the input.
@@ -130,8 +169,9 @@ pub fn conv_transpose2d(
     let bias = bias_or_zeros(bias, c_out, x, "conv_transpose2d", pass)?;
     let weight = parameter(weight, pass).contiguous()?;
     let keep_input = weight.track_op();
-    let op = ConvTranspose2d { geometry, c_in, keep_input, input: OnceLock::new(), sums: pass.sums() };
-    x.contiguous()?.apply_op3(&weight, &bias, op)
+    let input_grad = x.track_op();
+    let op = ConvTranspose2d { geometry, c_in, keep_input, input_grad, input: OnceLock::new(), sums: pass.sums() };
+    Ok(Some(LayerOp::new(x.contiguous()?, weight, bias, op)))
 }
 
 fn no_saved(op: &str) -> candle_core::Error {
@@ -149,13 +189,15 @@ fn no_saved(op: &str) -> candle_core::Error {
 /// one thread one after the other, so that what one step writes the next reads from the core's cache. Made
 /// whole, the intermediate arrays are tens of megabytes each (the product of the gradient with the kernel is
 /// 25 MB for the discriminator's 64→128 convolution at batch 128), and every pass over them goes to memory.
-struct Conv2d {
+pub(crate) struct Conv2d {
     geometry: Geometry,
     c_out: usize,
     /// The activation's factor for values ≤ 0 (1: none).
     negative_slope: f32,
     /// Whether the forward pass keeps im2row(x) for the kernel gradient (not for a frozen kernel).
     keep_rows: bool,
+    /// Whether the backward pass computes the input's gradient (not for the images).
+    input_grad: bool,
     /// im2row(x), for the kernel gradient.
     rows: OnceLock<Vec<f32>>,
     /// Where the backward pass sums the variables' gradients, if the forward pass was asked to.
@@ -261,7 +303,7 @@ impl CustomOp3 for Conv2d {
         // ∂L/∂x = row2im(∂L/∂Y · W), only where x needs one (not the images): in blocks of items, each block's
         // product (the largest array of the step if made whole: 25 MB for the discriminator's second
         // convolution at batch 128) summed into its images on one thread while it is in cache.
-        let grad_x = if x.track_op() {
+        let grad_x = if self.input_grad {
             let image = g.item_len();
             let grad_x = with_values(w, "conv2d", |w| {
                 let w = MatRef::new(w, c_out, row_len);
@@ -303,7 +345,7 @@ impl Conv2d {
         let (g, c_out, slope) = (self.geometry, self.c_out, self.negative_slope);
         let (_, row_len) = g.rows_shape();
         let (grid, image) = (g.grid_h * g.grid_w, g.item_len());
-        let need_x = x.track_op();
+        let need_x = self.input_grad;
         let (out_item, grad_item) = (if need_x { image } else { 0 }, c_out * grid);
         // The same blocks whether x takes a gradient or not, so that the kernel's shares add up in the same order.
         let bytes_per_item = (2 * grad_item + grid * row_len + image) * 4;
@@ -375,12 +417,14 @@ impl Conv2d {
 /// (x, kernel, bias) → `row2im(x · W) + b`, laid out (batch, c_out, height, width): x as rows (batch·grid) ×
 /// c_in, each row's product with the kernel (c_in × c_out·k²) one patch of the output. In blocks of items, as
 /// [`Conv2d`].
-struct ConvTranspose2d {
+pub(crate) struct ConvTranspose2d {
     /// The output is the image side; the input is the patch grid.
     geometry: Geometry,
     c_in: usize,
     /// Whether the forward pass keeps x as rows for the kernel gradient (not for a frozen kernel).
     keep_input: bool,
+    /// Whether the backward pass computes the input's gradient.
+    input_grad: bool,
     /// x as rows (batch·grid) × c_in, for the kernel gradient.
     input: OnceLock<Vec<f32>>,
     /// Where the backward pass sums the variables' gradients, if the forward pass was asked to.
@@ -456,7 +500,7 @@ impl CustomOp3 for ConvTranspose2d {
         let (positions, row_len) = g.rows_shape();
         let (grid, image) = (g.grid_h * g.grid_w, g.item_len());
         let (input_item, block) = (c_in * grid, grid * row_len);
-        let (keep_rows, need_x) = (w.track_op(), x.track_op());
+        let (keep_rows, need_x) = (w.track_op(), self.input_grad);
         let mut grad_rows = Vec::new();
         let mut kept = keep_rows.then(|| Unwritten::new(&mut grad_rows, positions * row_len));
         // Each block of items on one thread: im2row(∂L/∂Y), kept for the kernel gradient if it takes one, and
@@ -503,6 +547,18 @@ impl CustomOp3 for ConvTranspose2d {
         };
         let grad_x = if need_x { Some(Tensor::from_vec(grad_x, x.shape(), x.device())?) } else { None };
         Ok((grad_x, grad_w, grad_bias))
+    }
+}
+
+impl StepOp for Conv2d {
+    fn set_input_grad(&mut self, needed: bool) {
+        self.input_grad = needed;
+    }
+}
+
+impl StepOp for ConvTranspose2d {
+    fn set_input_grad(&mut self, needed: bool) {
+        self.input_grad = needed;
     }
 }
 

@@ -21,6 +21,9 @@
 //!   and activation in one op, vectorised passes along memory.
 //! - [`leaky_relu`]: `candle_nn::ops::leaky_relu` is `max(x, 0) + min(x, 0)·slope`, five tensors forward and two
 //!   masked comparisons backward; here one pass each way.
+//! - [`Sequence`]: the layers of a network body one after another as one autograd node, where the parameters'
+//!   gradients are summed in place or not taken: each layer's input gradient goes straight to the backward pass
+//!   of the layer before it, without candle's fill and add between them.
 
 mod activation;
 mod batch_norm;
@@ -28,6 +31,7 @@ mod conv;
 mod linear;
 mod matmul;
 mod pass;
+mod sequence;
 mod sums;
 mod tensors;
 mod transpose;
@@ -39,3 +43,4 @@ pub use conv::{conv2d, conv2d_activation, conv_transpose2d, ConvParams};
 pub use linear::linear;
 pub use matmul::product_instruction_set;
 pub use pass::{backward, GradientSums, Gradients, Ops, Parameters, Pass};
+pub use sequence::Sequence;

@@ -6,6 +6,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
 use crate::matmul::{accumulate, product, product_onto, transposed, MatRef};
 use crate::pass::{GradientSums, Pass};
+use crate::sequence::{LayerOp, StepOp};
 use crate::sums::column_sums;
 use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 
@@ -24,12 +25,18 @@ use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, param
 /// assert_eq!(linear(&layer, &x, &Pass::training(Ops::Fast)).unwrap().dims(), &[2, 3]);
 /// ```
 pub fn linear(layer: &candle_nn::Linear, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-    let weight = layer.weight();
-    if x.rank() > 2 && !fast_path(x, weight, pass) {
-        return layer.forward(&x.flatten_from(1)?);
+    match linear_op(layer, x, pass)? {
+        Some(op) => op.node(),
+        None if x.rank() > 2 && !fast_path(x, layer.weight(), pass) => layer.forward(&x.flatten_from(1)?),
+        None => layer.forward(x),
     }
+}
+
+/// The op of [`linear`] with its inputs, or `None` where candle's layer computes it.
+pub(crate) fn linear_op(layer: &candle_nn::Linear, x: &Tensor, pass: &Pass) -> Result<Option<LayerOp<Linear>>> {
+    let weight = layer.weight();
     if !fast_path(x, weight, pass) || x.rank() < 2 || weight.rank() != 2 {
-        return layer.forward(x);
+        return Ok(None);
     }
     let (batch, inputs) = (x.dim(0)?, x.dims()[1..].iter().product::<usize>());
     let (outputs, weight_inputs) = weight.dims2()?;
@@ -37,14 +44,16 @@ pub fn linear(layer: &candle_nn::Linear, x: &Tensor, pass: &Pass) -> Result<Tens
         candle_core::bail!("linear: input {:?} for a weight of shape {:?}", x.shape(), weight.shape());
     }
     let bias = bias_or_zeros(layer.bias(), outputs, x, "linear", pass)?;
-    let op = Linear { batch, inputs, outputs, sums: pass.sums() };
-    x.contiguous()?.apply_op3(&parameter(weight, pass).contiguous()?, &bias, op)
+    let op = Linear { batch, inputs, outputs, input_grad: x.track_op(), sums: pass.sums() };
+    Ok(Some(LayerOp::new(x.contiguous()?, parameter(weight, pass).contiguous()?, bias, op)))
 }
 
-struct Linear {
+pub(crate) struct Linear {
     batch: usize,
     inputs: usize,
     outputs: usize,
+    /// Whether the backward pass computes the input's gradient.
+    input_grad: bool,
     /// Where the backward pass sums the variables' gradients, if the forward pass was asked to.
     sums: Option<Arc<GradientSums>>,
 }
@@ -110,7 +119,7 @@ impl CustomOp3 for Linear {
             // narrower still, computed as ∂L/∂xᵀ = Wᵀ · ∂L/∂Yᵀ and transposed: `gemm` runs this orientation at
             // 1.7× the rate at batch 64 (1.07× at 128) on the 6272→1024 layer, and each value is the same sum
             // in the same order (as in the forward pass).
-            let grad_x = if x.track_op() {
+            let grad_x = if self.input_grad {
                 let grad_x = with_values(w, "linear", |w| {
                     let w = MatRef::new(w, outputs, inputs);
                     Ok(if batch < outputs && outputs < inputs {
@@ -127,6 +136,12 @@ impl CustomOp3 for Linear {
                 parameter_grad(sums, bias, |sum| add_to_sum(sum, column_sums(grad_y.data(), batch, outputs)))?;
             Ok((grad_x, grad_w, grad_bias))
         })
+    }
+}
+
+impl StepOp for Linear {
+    fn set_input_grad(&mut self, needed: bool) {
+        self.input_grad = needed;
     }
 }
 
@@ -154,7 +169,7 @@ mod tests {
         let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         for (batch, inputs, outputs) in [(64, 6272, 1024), (128, 6272, 1024), (64, 1024, 6272), (3, 37, 20)] {
             let (x, w, bias) = (values(batch * inputs, 1), values(outputs * inputs, 2), values(outputs, 3));
-            let op = Linear { batch, inputs, outputs, sums: None };
+            let op = Linear { batch, inputs, outputs, input_grad: true, sums: None };
             let (CpuStorage::F32(y), _) = op
                 .cpu_fwd(
                     &CpuStorage::F32(x.clone()),

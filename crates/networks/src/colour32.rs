@@ -15,10 +15,10 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec, Pass};
-use ssinfogan_kernels::{self as ops, Activation};
+use ssinfogan_kernels::{self as ops, Activation, Sequence};
 
 use crate::layers::LayerConfig;
-use crate::mnist::{bn_relu, down, down_activation, up, DOWNSAMPLE, UPSAMPLE};
+use crate::mnist::{DOWN, DOWNSAMPLE, UP, UPSAMPLE};
 
 /// Channels of G's first feature map, 2×2 (InfoGAN's 448).
 const G_CHANNELS: usize = 448;
@@ -55,12 +55,19 @@ impl Colour32Generator {
 impl Generator for Colour32Generator {
     fn generate(&self, input: &Tensor, pass: &Pass) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = bn_relu(&self.bn_fc, &ops::linear(&self.fc, input, pass)?, pass)?; // (b, 1792)
-        let x = x.reshape((batch, G_CHANNELS, 2, 2))?;
-        let x = bn_relu(&self.bn1, &up(&self.deconv1, &x, pass)?, pass)?; // (b, 256, 4, 4)
-        let x = up(&self.deconv2, &x, pass)?.relu()?; // (b, 128, 8, 8)
-        let x = up(&self.deconv3, &x, pass)?.relu()?; // (b, 64, 16, 16)
-        (up(&self.deconv4, &x, pass)?.tanh()? + 1.0)? * 0.5 // (b, 3, 32, 32) in [0, 1]
+        let x = Sequence::new(input, pass)
+            .linear(&self.fc)?
+            .batch_norm(&self.bn_fc, Activation::Relu)? // (b, 1792)
+            .reshape((batch, G_CHANNELS, 2, 2))?
+            .conv_transpose2d(&self.deconv1, UP)?
+            .batch_norm(&self.bn1, Activation::Relu)? // (b, 256, 4, 4)
+            .conv_transpose2d(&self.deconv2, UP)?
+            .then(Tensor::relu)? // (b, 128, 8, 8)
+            .conv_transpose2d(&self.deconv3, UP)?
+            .then(Tensor::relu)? // (b, 64, 16, 16)
+            .conv_transpose2d(&self.deconv4, UP)?
+            .finish()?;
+        (x.tanh()? + 1.0)? * 0.5 // (b, 3, 32, 32) in [0, 1]
     }
 }
 
@@ -100,18 +107,18 @@ impl Colour32Discriminator {
     fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         ops::batch_norm_activation(bn, x, Activation::LeakyRelu(self.slope), pass)
     }
-
-    /// The first convolution, then leaky ReLU (no BatchNorm there), one op.
-    fn down_leaky(&self, layer: &Conv2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        down_activation(layer, x, Activation::LeakyRelu(self.slope), pass)
-    }
 }
 
 impl Discriminator for Colour32Discriminator {
     fn discriminate(&self, images: &Tensor, pass: &Pass) -> Result<DiscriminatorOutput> {
-        let x = self.down_leaky(&self.conv1, images, pass)?; // (b, 64, 16, 16)
-        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x, pass)?, pass)?; // (b, 128, 8, 8)
-        let body = self.bn_leaky(&self.bn3, &down(&self.conv3, &x, pass)?, pass)?; // (b, 256, 4, 4), read as (b, BODY)
+        let leaky = Activation::LeakyRelu(self.slope);
+        let body = Sequence::new(images, pass)
+            .conv2d(&self.conv1, DOWN, leaky)? // (b, 64, 16, 16)
+            .conv2d(&self.conv2, DOWN, Activation::Identity)?
+            .batch_norm(&self.bn2, leaky)? // (b, 128, 8, 8)
+            .conv2d(&self.conv3, DOWN, Activation::Identity)?
+            .batch_norm(&self.bn3, leaky)? // (b, 256, 4, 4), read as (b, BODY)
+            .finish()?;
         let (q_fc, q_bn) = &self.q_hidden;
         let q = self.bn_leaky(q_bn, &ops::linear(q_fc, &body, pass)?, pass)?; // (b, 128)
         Ok(DiscriminatorOutput {

@@ -12,7 +12,7 @@ use candle_nn::{
     ConvTranspose2dConfig, Linear, VarBuilder,
 };
 use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec, Pass};
-use ssinfogan_kernels::{self as ops, Activation, ConvParams};
+use ssinfogan_kernels::{self as ops, Activation, ConvParams, Sequence};
 
 use crate::layers::LayerConfig;
 
@@ -21,26 +21,10 @@ pub(crate) const UPSAMPLE: ConvTranspose2dConfig =
 pub(crate) const DOWNSAMPLE: Conv2dConfig =
     Conv2dConfig { padding: 1, stride: 2, dilation: 1, groups: 1, cudnn_fwd_algo: None };
 
-/// The layers' own weights through the fast CPU convolutions of [`crate::ops`] (candle's on other devices, or
-/// when the pass asks for candle's ops).
-pub(crate) fn up(layer: &ConvTranspose2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-    let params = ConvParams { stride: UPSAMPLE.stride, padding: UPSAMPLE.padding };
-    ops::conv_transpose2d(x, layer.weight(), layer.bias(), params, pass)
-}
-
-pub(crate) fn down(layer: &Conv2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-    down_activation(layer, x, Activation::Identity, pass)
-}
-
-pub(crate) fn down_activation(layer: &Conv2d, x: &Tensor, activation: Activation, pass: &Pass) -> Result<Tensor> {
-    let params = ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding };
-    ops::conv2d_activation(x, layer.weight(), layer.bias(), params, activation, pass)
-}
-
-/// BatchNorm then ReLU, one op.
-pub(crate) fn bn_relu(bn: &BatchNorm, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-    ops::batch_norm_activation(bn, x, Activation::Relu, pass)
-}
+/// Stride 2, padding 1 (4×4 kernels): each transposed convolution doubles the side.
+pub(crate) const UP: ConvParams = ConvParams { stride: UPSAMPLE.stride, padding: UPSAMPLE.padding };
+/// Stride 2, padding 1 (4×4 kernels): each convolution halves the side.
+pub(crate) const DOWN: ConvParams = ConvParams { stride: DOWNSAMPLE.stride, padding: DOWNSAMPLE.padding };
 
 pub struct MnistGenerator {
     fc1: Linear,
@@ -70,11 +54,17 @@ impl MnistGenerator {
 impl Generator for MnistGenerator {
     fn generate(&self, input: &Tensor, pass: &Pass) -> Result<Tensor> {
         let batch = input.dim(0)?;
-        let x = bn_relu(&self.bn1, &ops::linear(&self.fc1, input, pass)?, pass)?; // (b, 1024)
-        let x = bn_relu(&self.bn2, &ops::linear(&self.fc2, &x, pass)?, pass)?; // (b, 6272)
-        let x = x.reshape((batch, 128, 7, 7))?;
-        let x = bn_relu(&self.bn3, &up(&self.deconv1, &x, pass)?, pass)?; // (b, 64, 14, 14)
-        candle_nn::ops::sigmoid(&up(&self.deconv2, &x, pass)?) // (b, 1, 28, 28)
+        let logits = Sequence::new(input, pass)
+            .linear(&self.fc1)?
+            .batch_norm(&self.bn1, Activation::Relu)? // (b, 1024)
+            .linear(&self.fc2)?
+            .batch_norm(&self.bn2, Activation::Relu)? // (b, 6272)
+            .reshape((batch, 128, 7, 7))?
+            .conv_transpose2d(&self.deconv1, UP)?
+            .batch_norm(&self.bn3, Activation::Relu)? // (b, 64, 14, 14)
+            .conv_transpose2d(&self.deconv2, UP)? // (b, 1, 28, 28)
+            .finish()?;
+        candle_nn::ops::sigmoid(&logits)
     }
 }
 
@@ -122,18 +112,18 @@ impl MnistDiscriminator {
     fn bn_leaky(&self, bn: &BatchNorm, x: &Tensor, pass: &Pass) -> Result<Tensor> {
         ops::batch_norm_activation(bn, x, Activation::LeakyRelu(self.slope), pass)
     }
-
-    /// The first convolution, then leaky ReLU (no BatchNorm there), one op.
-    fn down_leaky(&self, layer: &Conv2d, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        down_activation(layer, x, Activation::LeakyRelu(self.slope), pass)
-    }
 }
 
 impl Discriminator for MnistDiscriminator {
     fn discriminate(&self, images: &Tensor, pass: &Pass) -> Result<DiscriminatorOutput> {
-        let x = self.down_leaky(&self.conv1, images, pass)?; // (b, 64, 14, 14)
-        let x = self.bn_leaky(&self.bn2, &down(&self.conv2, &x, pass)?, pass)?; // (b, 128, 7, 7)
-        let body = self.bn_leaky(&self.bn_fc, &ops::linear(&self.fc, &x, pass)?, pass)?; // (b, 1024)
+        let leaky = Activation::LeakyRelu(self.slope);
+        let body = Sequence::new(images, pass)
+            .conv2d(&self.conv1, DOWN, leaky)? // (b, 64, 14, 14)
+            .conv2d(&self.conv2, DOWN, Activation::Identity)?
+            .batch_norm(&self.bn2, leaky)? // (b, 128, 7, 7)
+            .linear(&self.fc)?
+            .batch_norm(&self.bn_fc, leaky)? // (b, 1024)
+            .finish()?;
         let q_us = match &self.q_us_head {
             Some((fc1, bn, fc2)) => {
                 let h = self.bn_leaky(bn, &ops::linear(fc1, &body, pass)?, pass)?; // (b, 128)
