@@ -137,6 +137,9 @@ impl Pass {
 #[derive(Default)]
 pub struct GradientSums {
     sums: Mutex<Sums>,
+    /// The variables of each [`Sequence`](crate::Sequence) node, by the node's id: candle's graph shows only one
+    /// of them, and [`backward`] counts the others as reached where the loss reaches the node.
+    sequences: Mutex<HashMap<TensorId, Vec<Tensor>>>,
 }
 
 /// Each variable's running sum, by the variable's id: the variable and its gradient's values.
@@ -158,6 +161,15 @@ impl GradientSums {
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Sums>> {
         self.sums.lock().map_err(|_| candle_core::Error::Msg("gradient sums: lock poisoned".into()))
+    }
+
+    /// Notes that the loss depends on `variables` wherever it depends on `node`, a sequence whose graph shows
+    /// candle none of them (or one).
+    pub(crate) fn reached_through(&self, node: &Tensor, variables: Vec<Tensor>) -> Result<()> {
+        let mut sequences =
+            self.sequences.lock().map_err(|_| candle_core::Error::Msg("gradient sums: lock poisoned".into()))?;
+        sequences.insert(node.id(), variables);
+        Ok(())
     }
 
     /// Adds a variable's gradient to its running sum: `compute(None)` returns the first gradient of `variable`
@@ -237,7 +249,13 @@ pub fn backward(loss: &Tensor, sums: &GradientSums) -> Result<Gradients> {
             "gradient sums already hold gradients of another backward pass: use one `GradientSums` per backward pass"
         );
     }
-    let reached = loss.sorted_nodes().into_iter().filter(|node| node.is_variable()).map(Tensor::id).collect();
+    let sequences = std::mem::take(
+        &mut *sums.sequences.lock().map_err(|_| candle_core::Error::Msg("gradient sums: lock poisoned".into()))?,
+    );
+    let nodes = loss.sorted_nodes();
+    let in_sequences = nodes.iter().filter_map(|node| sequences.get(&node.id())).flatten();
+    let variables = nodes.iter().copied().filter(|node| node.is_variable());
+    let reached = variables.chain(in_sequences).map(Tensor::id).collect();
     let store = loss.backward();
     let summed = std::mem::take(&mut *sums.lock()?);
     let mut store = store?;

@@ -87,10 +87,13 @@ enum Step {
 
 /// Layers applied one after another, each as [`linear`](crate::linear), [`conv2d_activation`](crate::conv2d_activation),
 /// [`conv_transpose2d`](crate::conv_transpose2d) and [`batch_norm_activation`](crate::batch_norm_activation)
-/// apply it; on the CPU, in a pass whose parameters are constants or summed in place, as one autograd node.
-/// Elsewhere (candle's ops, [`Parameters::Trainable`], an inference pass), and for a layer that runs through
-/// candle's op, each layer is what its function makes of it. The values and gradients are the same either way,
-/// to the bit.
+/// apply it; on the CPU, where the parameters' gradients are summed in place or not taken (a frozen pass whose
+/// input takes a gradient), as one autograd node. Elsewhere (candle's ops, [`Parameters::Trainable`], a frozen
+/// pass on an input without a graph, as in evaluation) each layer is what its function makes of it, and so is a
+/// layer that runs through candle's op (an activation that does not fuse, inference-mode BatchNorm) or a
+/// [`then`](Self::then): these split the sequence into nodes around them. The values and gradients are the same
+/// either way, to the bit but for the sign of a zero gradient: candle's `zeros + gradient` between two nodes
+/// makes a −0 a +0, which a sequence hands on as it is.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -224,8 +227,16 @@ impl<'p> Sequence<'p> {
 
     /// The output so far with its graph: the recorded steps made one node (none if there are none).
     fn made_node(&mut self) -> Result<Tensor> {
-        let Some(steps) = self.steps.take().filter(|steps| !steps.is_empty()) else {
-            return Ok(self.current.clone());
+        let steps = match self.steps.take() {
+            // Each layer its own node: the output has its graph.
+            None => return Ok(self.current.clone()),
+            // Nothing recorded since `input` (the first layer or a `then` ahead): `current` is `input` without
+            // its graph, and `input` is the output.
+            Some(steps) if steps.is_empty() => {
+                self.steps = Some(steps);
+                return Ok(self.input.clone());
+            }
+            Some(steps) => steps,
         };
         let input_grad = self.input.track_op();
         // The node's second input is a parameter that takes a gradient (the first one), so that candle's
@@ -242,7 +253,22 @@ impl<'p> Sequence<'p> {
             // Nothing takes a gradient: the output as it is.
             None => return Ok(output),
         };
+        // The variables whose gradients the steps sum in place, for `backward` to count as reached wherever
+        // the loss reaches the node: candle's graph shows only the anchor.
+        let variables: Vec<Tensor> = steps
+            .iter()
+            .filter_map(|step| match step {
+                Step::Layer(layer) => Some([&layer.weight, &layer.bias]),
+                Step::Reshape(_) => None,
+            })
+            .flatten()
+            .filter(|p| p.track_op() && p.is_variable())
+            .cloned()
+            .collect();
         let node = self.input.apply_op2(&anchor, SequenceNode { steps, output, input_grad })?;
+        if let Parameters::Summed(sums) = &self.pass.parameters {
+            sums.reached_through(&node, variables)?;
+        }
         self.start_from(node.clone());
         Ok(node)
     }
@@ -346,43 +372,70 @@ mod tests {
             vars
         }
 
-        /// conv+leaky → conv → BN+leaky → (reshape) → linear → BN+ReLU → reshape → transposed conv → BN; with
-        /// `detour`, a candle op between the two halves and a slope that does not fuse (candle's op) on the
-        /// first BatchNorm.
-        fn sequence(&self, x: &Tensor, pass: &Pass, detour: bool) -> Result<Tensor> {
-            let leaky = Activation::LeakyRelu(if detour { -0.5 } else { 0.2 });
+        /// conv+leaky → conv → BN+leaky → (reshape) → linear → BN+ReLU → reshape → transposed conv → BN, with
+        /// the `detour`'s candle ops and unfused activations.
+        fn sequence(&self, x: &Tensor, pass: &Pass, detour: Detour) -> Result<Tensor> {
+            let (first, leaky) = detour.activations();
             let batch = x.dim(0)?;
-            let s = Sequence::new(x, pass)
-                .conv2d(&self.conv1, DOWN, Activation::LeakyRelu(0.2))?
+            let s = Sequence::new(x, pass);
+            let s = if detour == Detour::Edges { s.then(|x| x * 1.5)? } else { s };
+            let s = s
+                .conv2d(&self.conv1, DOWN, first)?
                 .conv2d(&self.conv2, DOWN, Activation::Identity)?
                 .batch_norm(&self.bn2, leaky)?
                 .linear(&self.fc)?
                 .batch_norm(&self.bn_fc, Activation::Relu)?
                 .reshape((batch, 5, 2, 2))?;
-            let s = if detour { s.then(|x| x * 1.5)? } else { s };
-            s.conv_transpose2d(&self.deconv, DOWN)?.batch_norm(&self.bn3, Activation::Identity)?.finish()
+            let s = if detour == Detour::Middle { s.then(|x| x * 1.5)? } else { s };
+            let s = s.conv_transpose2d(&self.deconv, DOWN)?.batch_norm(&self.bn3, Activation::Identity)?;
+            if detour == Detour::Edges {
+                s.then(|x| x * 0.5)?.finish()
+            } else {
+                s.finish()
+            }
         }
 
         /// The same layers, each its own node.
-        fn each(&self, x: &Tensor, pass: &Pass, detour: bool) -> Result<Tensor> {
-            let leaky = Activation::LeakyRelu(if detour { -0.5 } else { 0.2 });
+        fn each(&self, x: &Tensor, pass: &Pass, detour: Detour) -> Result<Tensor> {
+            let (first, leaky) = detour.activations();
+            let x = if detour == Detour::Edges { (x * 1.5)? } else { x.clone() };
             let (w, b) = (|c: &Conv2d| c.weight().clone(), |c: &Conv2d| c.bias().cloned());
-            let x = crate::conv2d_activation(
-                x,
-                &w(&self.conv1),
-                b(&self.conv1).as_ref(),
-                DOWN,
-                Activation::LeakyRelu(0.2),
-                pass,
-            )?;
+            let x = crate::conv2d_activation(&x, &w(&self.conv1), b(&self.conv1).as_ref(), DOWN, first, pass)?;
             let x = crate::conv2d(&x, &w(&self.conv2), b(&self.conv2).as_ref(), DOWN, pass)?;
             let x = crate::batch_norm_activation(&self.bn2, &x, leaky, pass)?;
             let x =
                 crate::batch_norm_activation(&self.bn_fc, &crate::linear(&self.fc, &x, pass)?, Activation::Relu, pass)?;
             let x = x.reshape((x.dim(0)?, 5, 2, 2))?;
-            let x = if detour { (x * 1.5)? } else { x };
+            let x = if detour == Detour::Middle { (x * 1.5)? } else { x };
             let (dw, db) = (self.deconv.weight(), self.deconv.bias());
-            crate::batch_norm(&self.bn3, &crate::conv_transpose2d(&x, dw, db, DOWN, pass)?, pass)
+            let x = crate::batch_norm(&self.bn3, &crate::conv_transpose2d(&x, dw, db, DOWN, pass)?, pass)?;
+            if detour == Detour::Edges {
+                x * 0.5
+            } else {
+                Ok(x)
+            }
+        }
+    }
+
+    /// What splits a sequence into several nodes: nothing; a candle op in the middle and an activation that
+    /// does not fuse (candle's op) on the first BatchNorm; or a candle op first and last, and an activation
+    /// that does not fuse on the first layer.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Detour {
+        None,
+        Middle,
+        Edges,
+    }
+
+    impl Detour {
+        /// The activations of the first convolution and of the first BatchNorm.
+        fn activations(self) -> (Activation, Activation) {
+            let (fused, unfused) = (Activation::LeakyRelu(0.2), Activation::LeakyRelu(-0.5));
+            match self {
+                Self::None => (fused, fused),
+                Self::Middle => (fused, unfused),
+                Self::Edges => (unfused, fused),
+            }
         }
     }
 
@@ -396,18 +449,21 @@ mod tests {
         }
     }
 
-    /// The bits of every value, −0 read as +0: candle's `zeros + gradient` between two nodes makes a −0 of a
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The bits of a gradient, −0 read as +0: candle's `zeros + gradient` between two nodes makes a −0 of a
     /// gradient +0, a sequence hands it on as it is, and a zero's sign then reaches the sign of other zero
     /// gradients (never a value that is not zero, nor the Adam update of a zero gradient: its moments start at +0).
-    fn bits(t: &Tensor) -> Vec<u32> {
-        let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        values.iter().map(|&v| if v == 0.0 { 0 } else { v.to_bits() }).collect()
+    fn gradient_bits(t: &Tensor) -> Vec<u32> {
+        bits(t).into_iter().map(|b| if b == (-0f32).to_bits() { 0 } else { b }).collect()
     }
 
     /// The output, the input's gradient (if it takes one) and every parameter's gradient and running
     /// statistics, as bits, after a forward pass in `pass` (`summed` into fresh sums or frozen) and a
     /// backward pass of a loss that weights every output differently.
-    fn outcome(layers: &Layers, track_input: bool, frozen: bool, one_node: bool, detour: bool) -> Vec<Vec<u32>> {
+    fn outcome(layers: &Layers, track_input: bool, frozen: bool, one_node: bool, detour: Detour) -> Vec<Vec<u32>> {
         let sums = Arc::new(GradientSums::default());
         let pass = Pass::training(Ops::Fast);
         let pass = if frozen { pass.frozen() } else { pass.summing_into(&sums) };
@@ -417,14 +473,18 @@ mod tests {
         let loss = (y.flatten_all().unwrap() * weights.unwrap()).unwrap().sum_all().unwrap();
         let grads = backward(&loss, &sums).unwrap();
         let mut outcome = vec![bits(&y)];
-        outcome.push(grads.get(&x).map(bits).unwrap_or_default());
+        outcome.push(grads.get(&x).map(gradient_bits).unwrap_or_default());
         for (name, var) in layers.sorted_vars() {
             let got = grads.get(var.as_tensor());
-            if name.contains("running") || frozen {
+            if name.contains("running") {
                 assert!(got.is_none(), "{name}: a gradient");
                 outcome.push(bits(var.as_tensor()));
+            } else if frozen {
+                // None, but for a layer that runs through candle's op (its variables are not detached there).
+                outcome.push(got.map(gradient_bits).unwrap_or_default());
             } else {
-                outcome.push(bits(got.unwrap_or_else(|| panic!("{name}: no gradient"))));
+                assert!(grads.reaches(var.as_tensor()), "{name}: not counted as reached");
+                outcome.push(gradient_bits(got.unwrap_or_else(|| panic!("{name}: no gradient"))));
             }
         }
         outcome
@@ -433,21 +493,24 @@ mod tests {
     #[test]
     fn a_sequence_gives_the_values_and_gradients_of_its_layers_each_a_node_to_the_bit() {
         // D step on real images (input without a graph, parameters summed), D step on fakes kept with their graph,
-        // G step through a frozen D (input gradient only); each with and without a candle op and an unfused
-        // activation, which split the sequence into several nodes.
+        // G step through a frozen D (input gradient only); each whole, and split by candle ops and unfused
+        // activations in the middle and at both ends.
         for (track_input, frozen) in [(false, false), (true, false), (true, true)] {
-            for detour in [false, true] {
+            for detour in [Detour::None, Detour::Middle, Detour::Edges] {
                 let (each, once) = (Layers::new(), Layers::new());
                 let expected = outcome(&each, track_input, frozen, false, detour);
                 let got = outcome(&once, track_input, frozen, true, detour);
                 assert_eq!(got.len(), expected.len());
                 for (i, (got, expected)) in got.iter().zip(&expected).enumerate() {
-                    assert!(!expected.is_empty() || (i == 1 && !track_input), "outcome {i} is empty");
+                    assert!(
+                        !expected.is_empty() || (i == 1 && !track_input) || (frozen && i >= 2),
+                        "outcome {i} is empty"
+                    );
                     let first = got.iter().zip(expected).position(|(a, b)| a != b);
                     let show = |v: &[u32]| first.map(|j| f32::from_bits(v[j]));
                     assert!(
                         first.is_none(),
-                        "outcome {i} (input {track_input}, frozen {frozen}, detour {detour}) at {first:?}: {:?} against {:?}",
+                        "outcome {i} (input {track_input}, frozen {frozen}, {detour:?}) at {first:?}: {:?} against {:?}",
                         show(got),
                         show(expected)
                     );
@@ -463,23 +526,27 @@ mod tests {
         let nodes = |y: &Tensor| y.sorted_nodes().len();
         // Summed: the node, and its anchor (the first parameter that takes a gradient).
         let summed = Pass::training(Ops::Fast).summing_into(&sums);
-        assert_eq!(nodes(&layers.sequence(&images(false), &summed, false).unwrap()), 2);
+        assert_eq!(nodes(&layers.sequence(&images(false), &summed, Detour::None).unwrap()), 2);
         // The input takes a gradient, the parameters none: the node and its input (twice an argument).
         let frozen = Pass::training(Ops::Fast).frozen();
-        assert_eq!(nodes(&layers.sequence(&images(true), &frozen, false).unwrap()), 2);
+        assert_eq!(nodes(&layers.sequence(&images(true), &frozen, Detour::None).unwrap()), 2);
         // Split by the candle op and the unfused activation: more nodes, fewer than a node per layer.
-        let split = nodes(&layers.sequence(&images(false), &summed, true).unwrap());
-        let each = nodes(&layers.each(&images(false), &summed, true).unwrap());
+        let split = nodes(&layers.sequence(&images(false), &summed, Detour::Middle).unwrap());
+        let each = nodes(&layers.each(&images(false), &summed, Detour::Middle).unwrap());
         assert!(2 < split && split < each, "{split} nodes split, {each} each its own");
         // Trainable parameters go to candle's backward pass: every layer is its own node.
         let trainable = Pass::training(Ops::Fast);
-        let (one, each) =
-            (layers.sequence(&images(false), &trainable, false), layers.each(&images(false), &trainable, false));
+        let (one, each) = (
+            layers.sequence(&images(false), &trainable, Detour::None),
+            layers.each(&images(false), &trainable, Detour::None),
+        );
         assert_eq!(nodes(&one.unwrap()), nodes(&each.unwrap()));
         // Inference: each layer is what its function makes of it.
         let inference = Pass::inference(Ops::Fast);
-        let (one, each) =
-            (layers.sequence(&images(false), &inference, false), layers.each(&images(false), &inference, false));
+        let (one, each) = (
+            layers.sequence(&images(false), &inference, Detour::None),
+            layers.each(&images(false), &inference, Detour::None),
+        );
         assert_eq!(nodes(&one.unwrap()), nodes(&each.unwrap()));
     }
 }
