@@ -8,8 +8,8 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::activation::Activation;
+use crate::layer_op::{LayerOp, StepOp};
 use crate::pass::{GradientSums, Pass};
-use crate::sequence::{LayerOp, StepOp};
 use crate::sums::{channel_sums, Dims, Order};
 use crate::tensors::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32};
 use crate::unwritten::Unwritten;

@@ -14,9 +14,9 @@ use self::passes::{
     BLOCK_BYTES,
 };
 use crate::activation::Activation;
+use crate::layer_op::{LayerOp, StepOp};
 use crate::matmul::{product_in_thread, product_onto, transposed, MatRef};
 use crate::pass::{GradientSums, Pass};
-use crate::sequence::{LayerOp, StepOp};
 use crate::sums::{bias_gradient, channel_totals, column_sums, Dims, Order};
 use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 use crate::unwritten::Unwritten;

@@ -28,6 +28,7 @@
 mod activation;
 mod batch_norm;
 mod conv;
+mod layer_op;
 mod linear;
 mod matmul;
 mod pass;

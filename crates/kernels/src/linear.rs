@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Module, Result, Shape, Tensor};
 
+use crate::layer_op::{LayerOp, StepOp};
 use crate::matmul::{accumulate, product, product_onto, transposed, MatRef};
 use crate::pass::{GradientSums, Pass};
-use crate::sequence::{LayerOp, StepOp};
 use crate::sums::column_sums;
 use crate::tensors::{add_to_sum, bias_or_zeros, contiguous_f32, fast_path, parameter, parameter_grad, with_values};
 

@@ -9,48 +9,14 @@
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 use crate::activation::Activation;
-use crate::batch_norm::batch_norm_op;
-use crate::conv::{conv2d_op, conv_transpose2d_op, ConvParams};
-use crate::linear::linear_op;
+use crate::batch_norm::{batch_norm_activation, batch_norm_op};
+use crate::conv::{conv2d_activation, conv2d_op, conv_transpose2d, conv_transpose2d_op, ConvParams};
+use crate::layer_op::{LayerOp, StepOp};
+use crate::linear::{linear, linear_op};
 use crate::pass::{Ops, Parameters, Pass};
 use crate::tensors::with_values;
 
-/// An op of this crate that can be a step of a [`Sequence`].
-pub(crate) trait StepOp: CustomOp3 + Send + Sync + 'static {
-    /// Sets whether the backward pass computes the input's gradient. A step's input is a tensor without a
-    /// graph, so the op cannot read that off it; the sequence knows.
-    fn set_input_grad(&mut self, _needed: bool) {}
-}
-
-/// What runs after a layer's forward pass (BatchNorm's update of its running statistics).
-type AfterForward = Box<dyn FnOnce() -> Result<()>>;
-
-/// A layer's op with its three inputs (the layer's input, its weight and its bias), ready to run.
-pub(crate) struct LayerOp<C> {
-    x: Tensor,
-    weight: Tensor,
-    bias: Tensor,
-    op: C,
-    after: Option<AfterForward>,
-}
-
 impl<C: StepOp> LayerOp<C> {
-    pub(crate) fn new(x: Tensor, weight: Tensor, bias: Tensor, op: C) -> Self {
-        Self { x, weight, bias, op, after: None }
-    }
-
-    /// The same op, with `after` to run once its forward pass has run.
-    pub(crate) fn then(self, after: impl FnOnce() -> Result<()> + 'static) -> Self {
-        Self { after: Some(Box::new(after)), ..self }
-    }
-
-    /// The layer as its own autograd node.
-    pub(crate) fn node(self) -> Result<Tensor> {
-        let y = self.x.apply_op3(&self.weight, &self.bias, self.op)?;
-        self.after.map_or(Ok(()), |after| after())?;
-        Ok(y)
-    }
-
     /// Whether candle's backward pass needs nothing of this layer but its input's gradient: each parameter is
     /// a constant or a variable whose gradient the op sums in place ([`Parameters::Summed`]). (A parameter that
     /// reached the op as another tensor gets its gradient through candle's backward pass.)
@@ -85,8 +51,8 @@ enum Step {
     Reshape(Shape),
 }
 
-/// Layers applied one after another, each as [`linear`](crate::linear), [`conv2d_activation`](crate::conv2d_activation),
-/// [`conv_transpose2d`](crate::conv_transpose2d) and [`batch_norm_activation`](crate::batch_norm_activation)
+/// Layers applied one after another, each as [`linear`], [`conv2d_activation`],
+/// [`conv_transpose2d`] and [`batch_norm_activation`]
 /// apply it; on the CPU, where the parameters' gradients are summed in place or not taken (a frozen pass whose
 /// input takes a gradient), as one autograd node. Elsewhere (candle's ops, [`Parameters::Trainable`], a frozen
 /// pass on an input without a graph, as in evaluation) each layer is what its function makes of it, and so is a
@@ -168,37 +134,34 @@ impl<'p> Sequence<'p> {
         }
     }
 
-    /// `layer` as [`linear`](crate::linear) applies it.
+    /// `layer` as [`linear`] applies it.
     pub fn linear(self, layer: &candle_nn::Linear) -> Result<Self> {
         let pass = self.pass;
-        self.layer(|x| linear_op(layer, x, pass), |x| crate::linear(layer, x, pass))
+        self.layer(|x| linear_op(layer, x, pass), |x| linear(layer, x, pass))
     }
 
-    /// `layer` then `activation`, as [`conv2d_activation`](crate::conv2d_activation) applies them.
+    /// `layer` then `activation`, as [`conv2d_activation`] applies them.
     pub fn conv2d(self, layer: &candle_nn::Conv2d, params: ConvParams, activation: Activation) -> Result<Self> {
         let (pass, weight, bias) = (self.pass, layer.weight(), layer.bias());
         self.layer(
             |x| conv2d_op(x, weight, bias, params, activation, pass),
-            |x| crate::conv2d_activation(x, weight, bias, params, activation, pass),
+            |x| conv2d_activation(x, weight, bias, params, activation, pass),
         )
     }
 
-    /// `layer` as [`conv_transpose2d`](crate::conv_transpose2d) applies it.
+    /// `layer` as [`conv_transpose2d`] applies it.
     pub fn conv_transpose2d(self, layer: &candle_nn::ConvTranspose2d, params: ConvParams) -> Result<Self> {
         let (pass, weight, bias) = (self.pass, layer.weight(), layer.bias());
         self.layer(
             |x| conv_transpose2d_op(x, weight, bias, params, pass),
-            |x| crate::conv_transpose2d(x, weight, bias, params, pass),
+            |x| conv_transpose2d(x, weight, bias, params, pass),
         )
     }
 
-    /// `bn` then `activation`, as [`batch_norm_activation`](crate::batch_norm_activation) applies them.
+    /// `bn` then `activation`, as [`batch_norm_activation`] applies them.
     pub fn batch_norm(self, bn: &candle_nn::BatchNorm, activation: Activation) -> Result<Self> {
         let pass = self.pass;
-        self.layer(
-            |x| batch_norm_op(bn, x, activation, pass),
-            |x| crate::batch_norm_activation(bn, x, activation, pass),
-        )
+        self.layer(|x| batch_norm_op(bn, x, activation, pass), |x| batch_norm_activation(bn, x, activation, pass))
     }
 
     /// The output so far reshaped to `shape`.
@@ -400,15 +363,14 @@ mod tests {
             let (first, leaky) = detour.activations();
             let x = if detour == Detour::Edges { (x * 1.5)? } else { x.clone() };
             let (w, b) = (|c: &Conv2d| c.weight().clone(), |c: &Conv2d| c.bias().cloned());
-            let x = crate::conv2d_activation(&x, &w(&self.conv1), b(&self.conv1).as_ref(), DOWN, first, pass)?;
-            let x = crate::conv2d(&x, &w(&self.conv2), b(&self.conv2).as_ref(), DOWN, pass)?;
-            let x = crate::batch_norm_activation(&self.bn2, &x, leaky, pass)?;
-            let x =
-                crate::batch_norm_activation(&self.bn_fc, &crate::linear(&self.fc, &x, pass)?, Activation::Relu, pass)?;
+            let x = conv2d_activation(&x, &w(&self.conv1), b(&self.conv1).as_ref(), DOWN, first, pass)?;
+            let x = crate::conv::conv2d(&x, &w(&self.conv2), b(&self.conv2).as_ref(), DOWN, pass)?;
+            let x = batch_norm_activation(&self.bn2, &x, leaky, pass)?;
+            let x = batch_norm_activation(&self.bn_fc, &linear(&self.fc, &x, pass)?, Activation::Relu, pass)?;
             let x = x.reshape((x.dim(0)?, 5, 2, 2))?;
             let x = if detour == Detour::Middle { (x * 1.5)? } else { x };
             let (dw, db) = (self.deconv.weight(), self.deconv.bias());
-            let x = crate::batch_norm(&self.bn3, &crate::conv_transpose2d(&x, dw, db, DOWN, pass)?, pass)?;
+            let x = crate::batch_norm::batch_norm(&self.bn3, &conv_transpose2d(&x, dw, db, DOWN, pass)?, pass)?;
             if detour == Detour::Edges {
                 x * 0.5
             } else {
