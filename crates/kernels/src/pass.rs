@@ -160,15 +160,13 @@ impl GradientSums {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Sums>> {
-        self.sums.lock().map_err(|_| candle_core::Error::Msg("gradient sums: lock poisoned".into()))
+        locked(&self.sums)
     }
 
     /// Notes that the loss depends on `variables` wherever it depends on `node`, a sequence whose graph shows
     /// candle none of them (or one).
     pub(crate) fn reached_through(&self, node: &Tensor, variables: Vec<Tensor>) -> Result<()> {
-        let mut sequences =
-            self.sequences.lock().map_err(|_| candle_core::Error::Msg("gradient sums: lock poisoned".into()))?;
-        sequences.insert(node.id(), variables);
+        locked(&self.sequences)?.insert(node.id(), variables);
         Ok(())
     }
 
@@ -199,6 +197,11 @@ impl GradientSums {
         }
         Ok(())
     }
+}
+
+/// One of the sums' mutexes, locked.
+fn locked<T>(mutex: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    mutex.lock().map_err(|_| candle_core::Error::Msg("gradient sums: lock poisoned".into()))
 }
 
 /// The gradients of one backward pass, and which variables the loss depends on.
@@ -249,9 +252,7 @@ pub fn backward(loss: &Tensor, sums: &GradientSums) -> Result<Gradients> {
             "gradient sums already hold gradients of another backward pass: use one `GradientSums` per backward pass"
         );
     }
-    let sequences = std::mem::take(
-        &mut *sums.sequences.lock().map_err(|_| candle_core::Error::Msg("gradient sums: lock poisoned".into()))?,
-    );
+    let sequences = std::mem::take(&mut *locked(&sums.sequences)?);
     let nodes = loss.sorted_nodes();
     let in_sequences = nodes.iter().filter_map(|node| sequences.get(&node.id())).flatten();
     let variables = nodes.iter().copied().filter(|node| node.is_variable());

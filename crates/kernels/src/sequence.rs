@@ -1,5 +1,4 @@
-//! Layers one after another as one autograd node ([`Sequence`]), and the op of one layer with its inputs
-//! ([`LayerOp`]), which runs as a node of its own or as a step of a sequence.
+//! Layers one after another as one autograd node ([`Sequence`]), each layer's op ([`LayerOp`]) run as a step.
 //!
 //! Candle's backward pass sums the gradient of every tensor between two nodes as `zeros_like(tensor) +
 //! gradient`: an allocation, a fill and an add over the whole activation, for each layer. A sequence runs its
@@ -202,32 +201,29 @@ impl<'p> Sequence<'p> {
             Some(steps) => steps,
         };
         let input_grad = self.input.track_op();
-        // The node's second input is a parameter that takes a gradient (the first one), so that candle's
-        // backward pass reaches the node where the input takes none (the real images of a D step); or the input
-        // itself where no parameter takes one (a frozen pass).
-        let anchor = steps.iter().find_map(|step| match step {
-            Step::Layer(layer) => [&layer.weight, &layer.bias].into_iter().find(|p| p.track_op()).cloned(),
-            Step::Reshape(_) => None,
-        });
-        let output = self.current.clone();
-        let anchor = match anchor {
-            Some(anchor) => anchor,
-            None if input_grad => self.input.clone(),
-            // Nothing takes a gradient: the output as it is.
-            None => return Ok(output),
-        };
-        // The variables whose gradients the steps sum in place, for `backward` to count as reached wherever
-        // the loss reaches the node: candle's graph shows only the anchor.
-        let variables: Vec<Tensor> = steps
+        let tracked: Vec<Tensor> = steps
             .iter()
             .filter_map(|step| match step {
                 Step::Layer(layer) => Some([&layer.weight, &layer.bias]),
                 Step::Reshape(_) => None,
             })
             .flatten()
-            .filter(|p| p.track_op() && p.is_variable())
+            .filter(|p| p.track_op())
             .cloned()
             .collect();
+        // The node's second input is a parameter that takes a gradient (the first one), so that candle's
+        // backward pass reaches the node where the input takes none (the real images of a D step); or the input
+        // itself where no parameter takes one (a frozen pass).
+        let output = self.current.clone();
+        let anchor = match tracked.first() {
+            Some(anchor) => anchor.clone(),
+            None if input_grad => self.input.clone(),
+            // Nothing takes a gradient: the output as it is.
+            None => return Ok(output),
+        };
+        // The variables whose gradients the steps sum in place, for `backward` to count as reached wherever
+        // the loss reaches the node: candle's graph shows only the anchor.
+        let variables = tracked.into_iter().filter(Tensor::is_variable).collect();
         let node = self.input.apply_op2(&anchor, SequenceNode { steps, output, input_grad })?;
         if let Parameters::Summed(sums) = &self.pass.parameters {
             sums.reached_through(&node, variables)?;
