@@ -37,6 +37,7 @@ mod sums;
 mod tensors;
 mod transpose;
 mod unwritten;
+mod vectorised;
 
 pub use activation::{leaky_relu, Activation};
 pub use batch_norm::{batch_norm, batch_norm_activation};

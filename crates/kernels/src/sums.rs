@@ -4,6 +4,8 @@
 use candle_core::Layout;
 use rayon::prelude::*;
 
+use crate::vectorised::{self, VectorLoop};
+
 /// A (batch, channels, spatial) layout: `n` items of `c` channels of `s` values each. With `s` = 1 it is a
 /// row-major `n × c` matrix (rows of a product, a 1-D BatchNorm's input).
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +29,9 @@ impl Dims {
     /// Channels per parallel task: about four tasks per thread, each channel's sum inside one task (so the
     /// result does not depend on the number of threads).
     fn channel_block(self) -> usize {
+        if self.s == 1 {
+            return self.c.div_ceil(rayon::current_num_threads()).max(1);
+        }
         self.c.div_ceil(4 * rayon::current_num_threads()).max(1)
     }
 }
@@ -65,29 +70,54 @@ pub(crate) fn channel_sums<const I: usize, const P: usize, const K: usize>(
     order: Order,
     term: impl Fn([f32; I], [f32; P]) -> [f64; K] + Sync,
 ) -> Vec<[f64; K]> {
-    let Dims { n, c, s } = dims;
     for input in inputs {
         assert_eq!(input.len(), dims.len(), "channel sums of {} values as {dims:?}", input.len());
     }
-    let mut sums = vec![[0f64; K]; c];
+    let mut sums = vec![[0f64; K]; dims.c];
     let block = dims.channel_block();
     sums.par_chunks_mut(block).enumerate().for_each(|(i, sums)| {
-        let first = i * block;
-        let constants = constants.map(|k| &k[first..first + sums.len()]);
+        let block = BlockSums { inputs, constants, dims, order, first: i * block, count: sums.len(), term: &term };
+        sums.copy_from_slice(&vectorised::run(block));
+    });
+    sums
+}
+
+/// The sums of [`channel_sums`] of channels `first..first + count`, as one loop for [`vectorised::run`].
+struct BlockSums<'a, T, const I: usize, const P: usize, const K: usize> {
+    inputs: [&'a [f32]; I],
+    constants: [&'a [f32]; P],
+    dims: Dims,
+    order: Order,
+    first: usize,
+    count: usize,
+    term: &'a T,
+}
+
+impl<T, const I: usize, const P: usize, const K: usize> VectorLoop for BlockSums<'_, T, I, P, K>
+where
+    T: Fn([f32; I], [f32; P]) -> [f64; K],
+{
+    type Output = Vec<[f64; K]>;
+
+    #[inline(always)]
+    fn run(self) -> Vec<[f64; K]> {
+        let Self { inputs, constants, dims, order, first, count, term } = self;
+        let Dims { n, c, s } = dims;
+        let constants = constants.map(|k| &k[first..first + count]);
         // The run of channel `first + j` in item `batch`.
         let runs = |batch: usize, j: usize| inputs.map(|input| &input[(batch * c + first + j) * s..][..s]);
         let add = |acc: &mut [f64; K], t: [f64; K]| acc.iter_mut().zip(t).for_each(|(a, t)| *a += t);
         match order {
             Order::Sequential | Order::Lanes if s == 1 => {
                 // A row holds one value of every channel: a row of the block at a time, along memory.
-                let mut acc = vec![[0f64; K]; sums.len()];
+                let mut acc = vec![[0f64; K]; count];
                 for row in 0..n {
-                    let values = inputs.map(|input| &input[row * c + first..][..sums.len()]);
+                    let values = inputs.map(|input| &input[row * c + first..][..count]);
                     for (j, acc) in acc.iter_mut().enumerate() {
                         add(acc, term(values.map(|v| v[j]), constants.map(|k| k[j])));
                     }
                 }
-                sums.copy_from_slice(&acc);
+                acc
             }
             // With runs of several values (s > 1), every order works through the block's channels item after
             // item, each channel's sum carried from one item to the next: the block's part of an item is one
@@ -96,16 +126,17 @@ pub(crate) fn channel_sums<const I: usize, const P: usize, const K: usize>(
             // on memory: three to four times as long as the element-wise pass over the same data. Each channel's
             // terms are added in the same order either way.
             Order::Sequential => {
-                sums.fill([0f64; K]);
+                let mut sums = vec![[0f64; K]; count];
                 for batch in 0..n {
                     for (j, sum) in sums.iter_mut().enumerate() {
                         let (runs, k) = (runs(batch, j), constants.map(|k| k[j]));
                         (0..s).for_each(|i| add(sum, term(runs.map(|r| r[i]), k)));
                     }
                 }
+                sums
             }
             Order::RunsThenBatch => {
-                sums.fill([ITERATOR_SUM_START; K]);
+                let mut sums = vec![[ITERATOR_SUM_START; K]; count];
                 for batch in 0..n {
                     for (j, sum) in sums.iter_mut().enumerate() {
                         let (runs, k) = (runs(batch, j), constants.map(|k| k[j]));
@@ -114,33 +145,42 @@ pub(crate) fn channel_sums<const I: usize, const P: usize, const K: usize>(
                         add(sum, run);
                     }
                 }
+                sums
             }
             Order::Lanes => {
-                let mut lanes = vec![[[0f64; LANES]; K]; sums.len()];
+                let mut lanes = vec![[[0f64; LANES]; K]; count];
                 let whole = s / LANES * LANES;
                 for batch in 0..n {
                     for (j, lanes) in lanes.iter_mut().enumerate() {
                         let (runs, k) = (runs(batch, j), constants.map(|k| k[j]));
-                        let mut add_to_lane = |lane: usize, t: [f64; K]| {
-                            lanes.iter_mut().zip(t).for_each(|(sums, t)| sums[lane] += t);
-                        };
+                        // The lanes in locals for the run, a whole group's terms made before they are added:
+                        // the compiler then keeps the lanes in vector registers and computes the group's terms
+                        // side by side (updated in place through the array, each add waited on a load and a
+                        // store, and the stats took about three times as long).
+                        let mut acc = *lanes;
                         for start in (0..whole).step_by(LANES) {
                             let group: [&[f32; LANES]; I] =
                                 runs.map(|r| r[start..start + LANES].try_into().expect("a whole group"));
-                            (0..LANES).for_each(|lane| add_to_lane(lane, term(group.map(|r| r[lane]), k)));
+                            let mut terms = [[0f64; LANES]; K];
+                            for lane in 0..LANES {
+                                let t = term(group.map(|r| r[lane]), k);
+                                (0..K).for_each(|sum| terms[sum][lane] = t[sum]);
+                            }
+                            for (acc, terms) in acc.iter_mut().zip(&terms) {
+                                (0..LANES).for_each(|lane| acc[lane] += terms[lane]);
+                            }
                         }
                         for (lane, i) in (whole..s).enumerate() {
-                            add_to_lane(lane, term(runs.map(|r| r[i]), k));
+                            let t = term(runs.map(|r| r[i]), k);
+                            (0..K).for_each(|sum| acc[sum][lane] += t[sum]);
                         }
+                        *lanes = acc;
                     }
                 }
-                for (sum, lanes) in sums.iter_mut().zip(&lanes) {
-                    *sum = lanes.map(|lanes| lanes.iter().sum());
-                }
+                lanes.iter().map(|lanes| lanes.map(|lanes| lanes.iter().sum())).collect()
             }
         }
-    });
-    sums
+    }
 }
 
 /// Σ over batch and space of every channel of `x` (layout `dims`), in f64 in `order`.
@@ -228,6 +268,33 @@ mod tests {
         let dims = Dims { n: 2, c: 3, s: 1 };
         let sign = |order| bias_gradient(&zeros, dims, order).iter().map(|v| v.is_sign_negative()).collect::<Vec<_>>();
         assert_eq!((sign(Order::Sequential), sign(Order::RunsThenBatch)), (vec![false; 3], vec![true; 3]));
+    }
+
+    /// Every instruction set the CPU has gives the same sums to the bit, in every order, with runs and rows
+    /// of whole lane groups, remainders and fewer values than a group.
+    #[test]
+    fn every_instruction_set_adds_to_the_same_bits() {
+        for (n, c, s) in [(5, 3, 1), (4, 37, 5), (3, 9, 19), (2, 4, 8), (3, 70, 49), (1, 2, 0), (6, 33, 1)] {
+            let dims = Dims { n, c, s };
+            let (x, g) = (values(dims.len(), (n * c + s) as u64), values(dims.len(), 7));
+            let mean: Vec<f32> = (0..c).map(|ch| ch as f32 * 0.25 - 1.0).collect();
+            // BatchNorm's backward term: a comparison, f32 and f64 products.
+            let term = |[x, g]: [f32; 2], [m]: [f32; 1]| {
+                let centred = x - m;
+                let g = f64::from(g * if centred > 0.0 { 1.0 } else { 0.2 });
+                [g * f64::from(centred), g]
+            };
+            for order in [Order::Sequential, Order::RunsThenBatch, Order::Lanes] {
+                let block =
+                    || BlockSums { inputs: [&x, &g], constants: [&mean], dims, order, first: 0, count: c, term: &term };
+                let paths = crate::vectorised::every_path(block);
+                let bits = |sums: &Vec<[f64; 2]>| sums.iter().map(|s| s.map(f64::to_bits)).collect::<Vec<_>>();
+                for (name, sums) in &paths {
+                    assert_eq!(bits(sums), bits(&paths[0].1), "{name} against {} for {dims:?}, {order:?}", paths[0].0);
+                }
+                assert_eq!(bits(&channel_sums([&x, &g], [&mean], dims, order, term)), bits(&paths[0].1));
+            }
+        }
     }
 
     #[test]

@@ -59,19 +59,50 @@ impl Geometry {
         assert_eq!(out.len() % item_rows, 0, "{} patch row values, {item_rows} an item", out.len());
         for (i, out) in out.chunks_exact_mut(item_rows).enumerate() {
             let padded = self.pad(&images[i * image..][..image]);
-            // A literal kernel size makes each run a fixed-size copy.
-            let mut copy = |start: usize, at: usize, kernel: usize| {
-                for (v, x) in out[at..][..kernel].iter_mut().zip(&padded[start..][..kernel]) {
-                    v.write(*x);
-                }
-            };
+            // A literal kernel size makes each line of a window one fixed-size copy (value by value, the
+            // writes of `MaybeUninit` values are not merged: a copy per value).
             match self.kernel {
-                3 => self.runs(3, |start, at| copy(start, at, 3)),
-                4 => self.runs(4, |start, at| copy(start, at, 4)),
-                5 => self.runs(5, |start, at| copy(start, at, 5)),
-                kernel => self.runs(kernel, |start, at| copy(start, at, kernel)),
+                3 => self.copy_windows(3, &padded, out, copy_run::<3>),
+                4 => self.copy_windows(4, &padded, out, copy_run::<4>),
+                5 => self.copy_windows(5, &padded, out, copy_run::<5>),
+                kernel => self.copy_windows(kernel, &padded, out, |line, values| {
+                    line.iter_mut().zip(values).for_each(|(v, x)| _ = v.write(*x));
+                }),
             }
         }
+    }
+
+    /// [`Geometry::im2row`] of one item: `out` its patch rows, `padded` its zero-padded image, each line of a
+    /// window copied by `copy_line(line of the rows, the padded image from the line's first value)`.
+    #[inline(always)]
+    fn copy_windows(
+        &self,
+        kernel: usize,
+        padded: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        copy_line: impl Fn(&mut [MaybeUninit<f32>], &[f32]),
+    ) {
+        let (wp, span) = (self.padded().1, self.window_span(kernel));
+        self.windows(kernel, |start, at| {
+            let window = &padded[start..][..span];
+            for (ky, line) in out[at..][..kernel * kernel].chunks_exact_mut(kernel).enumerate() {
+                copy_line(line, &window[ky * wp..]);
+            }
+        });
+    }
+
+    /// The sums of [`Geometry::row2im`] for one item: its patch rows `rows` added onto its zero-padded image
+    /// `padded` in the order of [`Geometry::windows`], each line of a window by `add_line(the padded image from
+    /// the line's first value, line of the rows)`.
+    #[inline(always)]
+    fn add_windows(&self, kernel: usize, rows: &[f32], padded: &mut [f32], add_line: impl Fn(&mut [f32], &[f32])) {
+        let (wp, span) = (self.padded().1, self.window_span(kernel));
+        self.windows(kernel, |start, at| {
+            let window = &mut padded[start..][..span];
+            for (ky, line) in rows[at..][..kernel * kernel].chunks_exact(kernel).enumerate() {
+                add_line(&mut window[ky * wp..], line);
+            }
+        });
     }
 
     /// The adjoint of [`Geometry::im2row`]: every value of an item's patch rows added back onto the pixel it
@@ -90,11 +121,11 @@ impl Geometry {
             let mut padded = vec![0f32; self.channels * hp * wp];
             // Each run added as one fixed-size array: the kernel's literal size makes it a vector add.
             match self.kernel {
-                3 => self.runs(3, |start, at| add_run::<3>(&mut padded[start..], &rows[at..])),
-                4 => self.runs(4, |start, at| add_run::<4>(&mut padded[start..], &rows[at..])),
-                5 => self.runs(5, |start, at| add_run::<5>(&mut padded[start..], &rows[at..])),
-                kernel => self.runs(kernel, |start, at| {
-                    padded[start..][..kernel].iter_mut().zip(&rows[at..][..kernel]).for_each(|(p, v)| *p += v);
+                3 => self.add_windows(3, rows, &mut padded, add_run::<3>),
+                4 => self.add_windows(4, rows, &mut padded, add_run::<4>),
+                5 => self.add_windows(5, rows, &mut padded, add_run::<5>),
+                kernel => self.add_windows(kernel, rows, &mut padded, |padded, line| {
+                    padded.iter_mut().zip(line).for_each(|(p, v)| *p += v);
                 }),
             }
             for (j, line) in out.chunks_exact_mut(width).enumerate() {
@@ -132,24 +163,31 @@ impl Geometry {
         (c * hp + y + self.padding) * wp + self.padding
     }
 
-    /// Every run of `kernel` values of one item's patch rows, in order: `each(start, at)` with the run's first
-    /// value at `start` in the zero-padded image and at `at` in the item's rows. Run (c, ky) of the patch row at
-    /// position (gy, gx) starts at padded row gy·stride + ky of channel c, column gx·stride.
+    /// Every channel's `kernel` × `kernel` window of one item's patch rows, in order (position after position,
+    /// channel after channel): `each(start, at)` with the window's first value at `start` in the zero-padded
+    /// image and its values at `at` in the item's rows, line after line in the kernel's (ky, kx) order. The
+    /// window of channel c at position (gy, gx) starts at padded row gy·stride of channel c, column gx·stride,
+    /// and spans [`Geometry::window_span`] values: cut once, each of its lines is checked against that short
+    /// slice rather than the whole image (in cache, the discriminator's 64-channel im2row took 9.9 µs an item
+    /// this way, 12.3 with each line checked against the image).
     #[inline(always)]
-    fn runs(&self, kernel: usize, mut each: impl FnMut(usize, usize)) {
+    fn windows(&self, kernel: usize, mut each: impl FnMut(usize, usize)) {
         let (hp, wp) = self.padded();
         let mut at = 0;
         for gy in 0..self.grid_h {
             for gx in 0..self.grid_w {
                 let origin = gy * self.stride * wp + gx * self.stride;
                 for c in 0..self.channels {
-                    for ky in 0..kernel {
-                        each((c * hp + ky) * wp + origin, at);
-                        at += kernel;
-                    }
+                    each(c * hp * wp + origin, at);
+                    at += kernel * kernel;
                 }
             }
         }
+    }
+
+    /// The values of the zero-padded image from a K × K window's first to its last: K lines of its width.
+    fn window_span(&self, kernel: usize) -> usize {
+        (kernel - 1) * self.padded().1 + kernel
     }
 
     /// One batch item's image (channels, height, width) inside a zero border of `padding`.
@@ -208,8 +246,17 @@ impl Geometry {
         product: &mut Vec<f32>,
         out: &mut [MaybeUninit<f32>],
     ) {
-        self.row2im(product_in_thread(product, rows, kernel), out, bias);
+        let p = product_in_thread(product, rows, kernel);
+        self.row2im(p, out, bias);
     }
+}
+
+/// `dst[..K] = src[..K]` as one array.
+#[inline(always)]
+fn copy_run<const K: usize>(dst: &mut [MaybeUninit<f32>], src: &[f32]) {
+    let (dst, src): (&mut [MaybeUninit<f32>; K], &[f32; K]) =
+        ((&mut dst[..K]).try_into().expect("K values"), src[..K].try_into().expect("K values"));
+    *dst = src.map(MaybeUninit::new);
 }
 
 /// `dst[..K] += src[..K]`, through a local array: a fixed-size run that the compiler turns into one vector add.
