@@ -26,13 +26,13 @@ impl Dims {
         self.n * self.c * self.s
     }
 
-    /// Channels per parallel task: about four tasks per thread, each channel's sum inside one task (so the
-    /// result does not depend on the number of threads).
+    /// Channels per parallel task, each channel's sum inside one task (so the result does not depend on the
+    /// number of threads): about four tasks per thread, but one for a matrix's columns (s = 1), whose pass goes
+    /// row after row with a running sum per column of the block, and a block of a row is then a long vector op
+    /// rather than a cache line of it (a bias gradient over 6272 rows of 128: 0.27 against 0.42 ms).
     fn channel_block(self) -> usize {
-        if self.s == 1 {
-            return self.c.div_ceil(rayon::current_num_threads()).max(1);
-        }
-        self.c.div_ceil(4 * rayon::current_num_threads()).max(1)
+        let tasks_per_thread = if self.s == 1 { 1 } else { 4 };
+        self.c.div_ceil(tasks_per_thread * rayon::current_num_threads()).max(1)
     }
 }
 
