@@ -57,8 +57,12 @@ impl Geometry {
             return;
         }
         assert_eq!(out.len() % item_rows, 0, "{} patch row values, {item_rows} an item", out.len());
+        // One zero-padded copy for the block's items: each item's image overwrites the inside, the border stays
+        // zero.
+        let (hp, wp) = self.padded();
+        let mut padded = vec![0f32; self.channels * hp * wp];
         for (i, out) in out.chunks_exact_mut(item_rows).enumerate() {
-            let padded = self.pad(&images[i * image..][..image]);
+            self.pad_into(&images[i * image..][..image], &mut padded);
             // A literal kernel size makes each line of a window one fixed-size copy (value by value, the
             // writes of `MaybeUninit` values are not merged: a copy per value).
             match self.kernel {
@@ -116,9 +120,11 @@ impl Geometry {
         }
         assert_eq!(out.len() % image, 0, "{} image values, {image} an item", out.len());
         let ((hp, wp), (height, width)) = (self.padded(), (self.height, self.width));
+        // One zero-padded image for the block's items, zeroed again for each.
+        let mut padded = vec![0f32; self.channels * hp * wp];
         for (i, out) in out.chunks_exact_mut(image).enumerate() {
             let rows = &rows[i * item_rows..][..item_rows];
-            let mut padded = vec![0f32; self.channels * hp * wp];
+            padded.fill(0.0);
             // Each run added as one fixed-size array: the kernel's literal size makes it a vector add.
             match self.kernel {
                 3 => self.add_windows(3, rows, &mut padded, add_run::<3>),
@@ -190,10 +196,9 @@ impl Geometry {
         (kernel - 1) * self.padded().1 + kernel
     }
 
-    /// One batch item's image (channels, height, width) inside a zero border of `padding`.
-    fn pad(&self, image: &[f32]) -> Vec<f32> {
-        let (hp, wp) = self.padded();
-        let mut padded = vec![0f32; self.channels * hp * wp];
+    /// One batch item's image (channels, height, width) copied inside the zero border of `padding` of `padded`
+    /// (whose border is zero; the copy writes only the inside).
+    fn pad_into(&self, image: &[f32], padded: &mut [f32]) {
         if self.width > 0 {
             for (i, line) in image.chunks_exact(self.width).enumerate() {
                 let (c, y) = (i / self.height, i % self.height);
@@ -201,7 +206,6 @@ impl Geometry {
                 padded[start..start + self.width].copy_from_slice(line);
             }
         }
-        padded
     }
 
     /// A convolution's forward pass, or a transposed convolution's input gradient, through the batch in blocks of
