@@ -13,7 +13,6 @@ use crate::pass::{GradientSums, Pass};
 use crate::sums::{channel_sums, Dims, Order};
 use crate::tensors::{add_to_sum, contiguous_f32, fast_path, parameter, parameter_grad, read_f32};
 use crate::unwritten::Unwritten;
-use crate::vectorised::{self, VectorLoop};
 
 /// BatchNorm of `x` (batch, channels, …) through candle's module `bn`, as `bn.forward_t(x, pass.train)`.
 ///
@@ -118,25 +117,6 @@ fn map_elements<const I: usize, const P: usize>(
     let constants = constants.map(|k| &k[..c]);
     out.par_chunks_mut(c * s).enumerate().for_each(|(batch, out)| {
         let item = inputs.map(|input| &input[batch * c * s..][..c * s]);
-        vectorised::run(ItemMap { out, item, constants, s, f: &f });
-    });
-}
-
-/// [`map_elements`] of one batch item (`s` values per channel), as one loop for [`vectorised::run`].
-struct ItemMap<'a, F, const I: usize, const P: usize> {
-    out: &'a mut [MaybeUninit<f32>],
-    item: [&'a [f32]; I],
-    constants: [&'a [f32]; P],
-    s: usize,
-    f: &'a F,
-}
-
-impl<F: Fn([f32; I], [f32; P]) -> f32, const I: usize, const P: usize> VectorLoop for ItemMap<'_, F, I, P> {
-    type Output = ();
-
-    #[inline(always)]
-    fn run(self) {
-        let Self { out, item, constants, s, f } = self;
         if s == 1 {
             // One value of every channel: the constants run along the row with the values.
             for (tile, out) in out.chunks_mut(TILE).enumerate() {
@@ -153,7 +133,7 @@ impl<F: Fn([f32; I], [f32; P]) -> f32, const I: usize, const P: usize> VectorLoo
                 write_tile(out, |i| f(values.map(|v| v[i]), k));
             }
         }
-    }
+    });
 }
 
 /// Values per tile of [`write_tile`].
