@@ -278,21 +278,24 @@ mod tests {
             let dims = Dims { n, c, s };
             let (x, g) = (values(dims.len(), (n * c + s) as u64), values(dims.len(), 7));
             let mean: Vec<f32> = (0..c).map(|ch| ch as f32 * 0.25 - 1.0).collect();
-            // BatchNorm's backward term: a comparison, f32 and f64 products.
-            let term = |[x, g]: [f32; 2], [m]: [f32; 1]| {
+            let scale: Vec<f32> = (0..c).map(|ch| 0.75 + ch as f32 * 0.125).collect();
+            let shift: Vec<f32> = (0..c).map(|ch| ch as f32 * 0.0625 - 0.5).collect();
+            // BatchNorm's backward term: an f32 multiply and add (which a fused multiply-add would round once),
+            // a comparison, f32 and f64 products.
+            let term = |[x, g]: [f32; 2], [m, scale, shift]: [f32; 3]| {
                 let centred = x - m;
-                let g = f64::from(g * if centred > 0.0 { 1.0 } else { 0.2 });
+                let g = f64::from(g * if centred * scale + shift > 0.0 { 1.0 } else { 0.2 });
                 [g * f64::from(centred), g]
             };
             for order in [Order::Sequential, Order::RunsThenBatch, Order::Lanes] {
-                let block =
-                    || BlockSums { inputs: [&x, &g], constants: [&mean], dims, order, first: 0, count: c, term: &term };
+                let constants = [&mean[..], &scale[..], &shift[..]];
+                let block = || BlockSums { inputs: [&x, &g], constants, dims, order, first: 0, count: c, term: &term };
                 let paths = crate::vectorised::every_path(block);
                 let bits = |sums: &Vec<[f64; 2]>| sums.iter().map(|s| s.map(f64::to_bits)).collect::<Vec<_>>();
                 for (name, sums) in &paths {
                     assert_eq!(bits(sums), bits(&paths[0].1), "{name} against {} for {dims:?}, {order:?}", paths[0].0);
                 }
-                assert_eq!(bits(&channel_sums([&x, &g], [&mean], dims, order, term)), bits(&paths[0].1));
+                assert_eq!(bits(&channel_sums([&x, &g], constants, dims, order, term)), bits(&paths[0].1));
             }
         }
     }

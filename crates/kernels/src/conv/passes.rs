@@ -63,8 +63,8 @@ impl Geometry {
         let mut padded = vec![0f32; self.channels * hp * wp];
         for (i, out) in out.chunks_exact_mut(item_rows).enumerate() {
             self.pad_into(&images[i * image..][..image], &mut padded);
-            // A literal kernel size makes each line of a window one fixed-size copy (value by value, the
-            // writes of `MaybeUninit` values are not merged: a copy per value).
+            // A literal kernel size makes each line of a window one fixed-size array copy, rather than a copy per
+            // value (separate writes of `MaybeUninit` values are not merged: one scalar move each).
             match self.kernel {
                 3 => self.copy_windows(3, &padded, out, copy_run::<3>),
                 4 => self.copy_windows(4, &padded, out, copy_run::<4>),
@@ -125,7 +125,7 @@ impl Geometry {
         for (i, out) in out.chunks_exact_mut(image).enumerate() {
             let rows = &rows[i * item_rows..][..item_rows];
             padded.fill(0.0);
-            // Each run added as one fixed-size array: the kernel's literal size makes it a vector add.
+            // Each line of a window added as one fixed-size array: the kernel's literal size makes it a vector add.
             match self.kernel {
                 3 => self.add_windows(3, rows, &mut padded, add_run::<3>),
                 4 => self.add_windows(4, rows, &mut padded, add_run::<4>),
@@ -173,11 +173,12 @@ impl Geometry {
     /// channel after channel): `each(start, at)` with the window's first value at `start` in the zero-padded
     /// image and its values at `at` in the item's rows, line after line in the kernel's (ky, kx) order. The
     /// window of channel c at position (gy, gx) starts at padded row gy·stride of channel c, column gx·stride,
-    /// and spans [`Geometry::window_span`] values: cut once, each of its lines is checked against that short
-    /// slice rather than the whole image (in cache, the discriminator's 64-channel im2row took 9.9 µs an item
-    /// this way, 12.3 with each line checked against the image).
+    /// and spans [`Geometry::window_span`] values. Its callers cut it from the padded image once and check each
+    /// of its lines against that short slice rather than the whole image (in cache, the discriminator's
+    /// 64-channel im2row took 9.9 µs an item this way, 12.3 with each line checked against the image).
     #[inline(always)]
     fn windows(&self, kernel: usize, mut each: impl FnMut(usize, usize)) {
+        debug_assert!(kernel > 0, "a window of an empty kernel");
         let (hp, wp) = self.padded();
         let mut at = 0;
         for gy in 0..self.grid_h {
@@ -191,7 +192,8 @@ impl Geometry {
         }
     }
 
-    /// The values of the zero-padded image from a K × K window's first to its last: K lines of its width.
+    /// The values of the zero-padded image from a `kernel` × `kernel` window's first to its last: kernel − 1
+    /// whole padded lines and `kernel` values. The ops only make geometries with a kernel of at least 1.
     fn window_span(&self, kernel: usize) -> usize {
         (kernel - 1) * self.padded().1 + kernel
     }
@@ -250,8 +252,7 @@ impl Geometry {
         product: &mut Vec<f32>,
         out: &mut [MaybeUninit<f32>],
     ) {
-        let p = product_in_thread(product, rows, kernel);
-        self.row2im(p, out, bias);
+        self.row2im(product_in_thread(product, rows, kernel), out, bias);
     }
 }
 
