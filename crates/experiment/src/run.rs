@@ -68,6 +68,12 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
     let subset = labelled_subset(&config, &dataset, &streams)
         .with_context(|| format!("{}: data.n_labelled", args.experiment.display()))?;
     let device = args.open_device()?;
+    // The evaluation classifier before the record, which names it (its streams are its own: preparing it first
+    // changes no number of the run).
+    let hook = match config.evaluation.eval_every {
+        Some(every) => Some(EvaluationHook::prepare(&config, &dataset, &args.results, every, args.seed, &device)?),
+        None => None,
+    };
 
     let record = RecordedConfig {
         config: &config,
@@ -80,6 +86,7 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
             candle_version: env!("SSINFOGAN_CANDLE_VERSION").to_string(),
             git_revision: git_revision(),
             labelled_per_class: subset.per_class.clone(),
+            classifier_sha256: hook.as_ref().map(|h| h.classifier_sha256().to_string()),
             data: dataset.provenance.clone(),
         },
     };
@@ -98,16 +105,9 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
         subset.labelled.len(),
         subset.per_class
     );
-    let mut hook = match config.evaluation.eval_every {
-        Some(every) => {
-            Some(EvaluationHook::prepare(&config, &dataset, &args.results, every, args.seed, &device)?.with_progress(
-                run_dir.root(),
-                config.schedule.iterations_per_epoch,
-                config.schedule.total_iterations(),
-            ))
-        }
-        None => None,
-    };
+    let mut hook = hook.map(|hook| {
+        hook.with_progress(run_dir.root(), config.schedule.iterations_per_epoch, config.schedule.total_iterations())
+    });
     let summary = train_loop(&run, &mut networks, hook.as_mut().map(|h| h as &mut dyn ssinfogan_training::EpochHook))?;
     Ok(Trained { run_dir, summary, already_complete: false })
 }

@@ -14,6 +14,7 @@ use crate::classifier::Classifier;
 use crate::frechet::{frechet_distance_from_moments, moments};
 use crate::information::{mutual_information, mutual_information_lower_bound};
 use crate::mapping::{error_under, greedy_mapping, hungarian_mapping, ConfusionMatrix};
+use crate::official::{official_c_err, official_q_err_real};
 
 pub struct EvaluationInputs<'a> {
     pub generator: &'a dyn Generator,
@@ -31,6 +32,9 @@ pub struct EvaluationInputs<'a> {
     /// of the images of a full one from the same stream.
     pub samples_per_code: usize,
     pub drawn_per_code: usize,
+    /// Also measure C_err and Q_err(real) as the official code does ([`crate::official`]): at the final evaluation
+    /// of a run, and when a checkpoint is evaluated on its own.
+    pub official: bool,
     pub device: &'a Device,
     /// Which implementation runs the networks and the classifier (the run's `[training] ops`).
     pub ops: Ops,
@@ -143,7 +147,8 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
     for (&c, &p) in codes.iter().zip(&predicted) {
         confusion.add(c as usize, p as usize);
     }
-    let mean_probabilities = mean_rows_by_code(&probabilities, &codes, k)?;
+    let probability_rows: Vec<Vec<f32>> = probabilities.to_dtype(DType::F32)?.to_vec2()?;
+    let mean_probabilities = mean_rows_by_code(&probability_rows, &codes, k);
     let identity: Vec<usize> = (0..k).collect();
     clock.lap(metric::seconds::EVALUATION_CLASSIFIER);
 
@@ -172,7 +177,7 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
 
     let ln_k = (k as f64).ln();
     let mi_code_class = mutual_information(&confusion.counts);
-    let metrics = vec![
+    let mut metrics = vec![
         (metric::C_ERR_IDENTITY, error_under(&confusion, &identity)),
         (metric::C_ERR_GREEDY, error_under(&confusion, &greedy_mapping(&mean_probabilities))),
         (metric::C_ERR_HUNGARIAN, error_under(&confusion, &hungarian_mapping(&confusion))),
@@ -188,6 +193,14 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
         // The precision of everything above: the report gives C_err's standard error at this count.
         (metric::EVALUATED_SAMPLES, codes.len() as f64),
     ];
+    // The official protocol's numbers, at the final evaluation only: every earlier row stays as it was.
+    if inputs.official {
+        let q_real_rows: Vec<Vec<f32>> = q_real_logits.to_dtype(DType::F32)?.to_vec2()?;
+        metrics.extend([
+            (metric::C_ERR_OFFICIAL, official_c_err(&probability_rows, &predicted, inputs.samples_per_code)),
+            (metric::Q_ERR_REAL_OFFICIAL, official_q_err_real(&q_real_rows, &q_real_pred, &labels, classes)),
+        ]);
+    }
     Ok(Evaluation { metrics, samples, sample_codes: codes, seconds: clock.laps })
 }
 
@@ -224,8 +237,7 @@ fn q_ss(discriminator: &dyn Discriminator, images: &Tensor, ops: Ops) -> Result<
 }
 
 /// Mean of the rows of `probabilities` per code value: the (code × class) matrix the greedy mapping reads.
-fn mean_rows_by_code(probabilities: &Tensor, codes: &[i64], k: usize) -> Result<Vec<Vec<f64>>> {
-    let rows: Vec<Vec<f32>> = probabilities.to_dtype(DType::F32)?.to_vec2()?;
+fn mean_rows_by_code(rows: &[Vec<f32>], codes: &[i64], k: usize) -> Vec<Vec<f64>> {
     let classes = rows.first().map_or(0, Vec::len);
     let mut sums = vec![vec![0.0f64; classes]; k];
     let mut counts = vec![0usize; k];
@@ -235,7 +247,7 @@ fn mean_rows_by_code(probabilities: &Tensor, codes: &[i64], k: usize) -> Result<
             *s += f64::from(p);
         }
     }
-    Ok(sums.into_iter().zip(counts).map(|(row, n)| row.into_iter().map(|s| s / n.max(1) as f64).collect()).collect())
+    sums.into_iter().zip(counts).map(|(row, n)| row.into_iter().map(|s| s / n.max(1) as f64).collect()).collect()
 }
 
 fn to_matrix(features: &Tensor) -> Result<DMatrix<f64>> {

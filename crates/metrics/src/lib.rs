@@ -9,6 +9,7 @@ pub mod evaluate;
 pub mod frechet;
 pub mod information;
 pub mod mapping;
+pub mod official;
 pub mod sweep;
 
 pub use classifier::{accuracy, train_classifier, Classifier, ClassifierConfig, CLASSIFIER_VERSION};
@@ -16,4 +17,5 @@ pub use evaluate::{evaluate, generate_first_per_code, generate_per_code, Evaluat
 pub use frechet::{frechet_distance, frechet_distance_from_moments};
 pub use information::{entropy, mutual_information, mutual_information_lower_bound};
 pub use mapping::{error_under, greedy_mapping, hungarian_mapping, ConfusionMatrix};
+pub use official::{official_c_err, official_q_err_real, OFFICIAL_BATCH};
 pub use sweep::{continuous_sweeps, sweep_values, SweepGrid};

@@ -14,7 +14,7 @@ use crate::error::ReportError;
 use crate::inputs::{ReportInputs, RunState};
 
 /// The evaluation metrics of the final table, in column order (names as in `metrics.csv`).
-pub const FINAL_METRICS: [&str; 12] = [
+pub const FINAL_METRICS: [&str; 14] = [
     metric::C_ERR_IDENTITY,
     metric::C_ERR_GREEDY,
     metric::C_ERR_HUNGARIAN,
@@ -27,6 +27,8 @@ pub const FINAL_METRICS: [&str; 12] = [
     metric::MI_Q_SS_LABEL,
     metric::FRECHET_DISTANCE,
     metric::CLASSIFIER_CONFIDENCE,
+    metric::C_ERR_OFFICIAL,
+    metric::Q_ERR_REAL_OFFICIAL,
 ];
 
 /// The convergence measure: first evaluated iteration with C_err (Hungarian mapping, so that InfoGAN's

@@ -23,6 +23,7 @@ pub mod inputs;
 pub mod latex;
 pub mod pixels;
 pub mod progress;
+pub mod run_share;
 pub mod significance;
 pub mod tables;
 pub mod timing;

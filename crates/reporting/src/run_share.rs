@@ -1,0 +1,360 @@
+//! A run's share of the report: what the report would otherwise compute from the run's weights, written by the run
+//! when it completes, so that a report needs the run records only (no checkpoint, no device) and a record small
+//! enough to commit carries everything a reader sees.
+//!
+//! Three files in the run directory, each a safetensors file of 8-bit images with its description in the header's
+//! metadata (readable by any safetensors library, no code of ours needed):
+//! - `sweeps.safetensors`: per continuous code `c<k>` the sweep grid (rows = semi-supervised code value, columns =
+//!   the code swept), with the swept values, the class stability and the effect size;
+//! - `explorer.safetensors`: the latent explorer's sheet (`images`) and the codes it moves;
+//! - `final-samples.safetensors`: `images` u8 (N, C, H, W) and `codes` i64 (N,), the first
+//!   [`FINAL_SAMPLES_PER_CODE`] images of each code value of the final evaluation: exactly the images the official
+//!   protocol's C_err classifies, so that an outside classifier can judge them from this file alone.
+//!
+//! Pixels are stored as `round(clamp(v, 0, 1) · 255)`, the quantisation every picture of the report applies, so the
+//! grids and the explorer drawn from a record are the pictures drawn from the weights, byte for byte.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ReportError;
+use crate::inputs::GridImage;
+use crate::traversal::{Axis, TraversalSheet};
+
+/// The continuous-code sweep grids of a run.
+pub const SWEEPS_FILE: &str = "sweeps.safetensors";
+/// The latent explorer's sheet of a run.
+pub const EXPLORER_FILE: &str = "explorer.safetensors";
+/// The final samples of a run as 8-bit images with their codes.
+pub const FINAL_SAMPLES_FILE: &str = "final-samples.safetensors";
+/// Images per code value in `final-samples.safetensors`: the official code's evaluation batch (128 per value).
+pub const FINAL_SAMPLES_PER_CODE: usize = 128;
+
+/// What `sweeps.safetensors` says of one grid (tensor `c<k>`), besides its pixels.
+#[derive(Debug, Serialize, Deserialize)]
+struct GridMeta {
+    continuous: usize,
+    values: Vec<f32>,
+    rows: usize,
+    class_stability: f64,
+    effect: f64,
+}
+
+/// What `explorer.safetensors` says of its sheet, besides its pixels.
+#[derive(Debug, Serialize, Deserialize)]
+struct SheetMeta {
+    code_name: String,
+    code_values: usize,
+    noise_samples: usize,
+    axes: Vec<AxisMeta>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct AxisMeta {
+    name: String,
+    continuous: bool,
+    values: Vec<f32>,
+    base: Vec<usize>,
+}
+
+/// A pixel in [0, 1] as the 8-bit value every picture of the report draws.
+pub fn to_u8(value: f32) -> u8 {
+    (value.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+fn from_u8(pixels: &[u8]) -> Vec<f32> {
+    pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
+}
+
+fn bad(path: &Path, why: impl std::fmt::Display) -> ReportError {
+    ReportError::Input(format!(
+        "{}: {why}; the run's share of the report is damaged: delete the file and run `ssinfogan report` again with \
+         the run's checkpoint present to write it anew",
+        path.display()
+    ))
+}
+
+/// Serialises `tensors` (name, shape, bytes) with `metadata` and writes them atomically to `path`.
+fn write_tensors(
+    path: &Path,
+    tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
+    metadata: HashMap<String, String>,
+) -> Result<(), ReportError> {
+    let views: Vec<(String, TensorView)> = tensors
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v)).map_err(|e| bad(path, e))
+        })
+        .collect::<Result<_, _>>()?;
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(path, e))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
+    }
+    ssinfogan_core::run_dir::write_atomically(path, &bytes).map_err(|e| ReportError::io(path, e))
+}
+
+/// The file's bytes, or `None` when the run has not written it.
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, ReportError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ReportError::io(path, e)),
+    }
+}
+
+/// A u8 tensor of the file: its shape and bytes.
+fn u8_tensor<'a>(file: &'a SafeTensors, name: &str, path: &Path) -> Result<(Vec<usize>, &'a [u8]), ReportError> {
+    let view = file.tensor(name).map_err(|e| bad(path, e))?;
+    if view.dtype() != Dtype::U8 || view.shape().len() != 4 {
+        return Err(bad(
+            path,
+            format!("tensor `{name}` is {:?} {:?}, not u8 (N, C, H, W)", view.dtype(), view.shape()),
+        ));
+    }
+    Ok((view.shape().to_vec(), view.data()))
+}
+
+fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>, ReportError> {
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| bad(path, e))?;
+    Ok(metadata.metadata().clone().unwrap_or_default())
+}
+
+/// Writes the run's sweep grids (all of one run) into `<run>/sweeps.safetensors`.
+pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, ReportError> {
+    let path = run_root.join(SWEEPS_FILE);
+    let mut tensors = Vec::new();
+    let mut metadata = HashMap::new();
+    for grid in grids {
+        let name = format!("c{}", grid.continuous + 1);
+        let meta = GridMeta {
+            continuous: grid.continuous,
+            values: grid.values.clone(),
+            rows: grid.rows,
+            class_stability: grid.class_stability,
+            effect: grid.effect,
+        };
+        metadata.insert(name.clone(), serde_json::to_string(&meta).map_err(|e| bad(&path, e))?);
+        let shape = vec![grid.rows * grid.values.len(), grid.channels, grid.height, grid.width];
+        tensors.push((name, Dtype::U8, shape, grid.pixels.iter().map(|&v| to_u8(v)).collect()));
+    }
+    write_tensors(&path, tensors, metadata)?;
+    Ok(path)
+}
+
+/// The sweep grids `<run>/sweeps.safetensors` holds, labelled with the run's (variant, labels, seed); `None` when
+/// the run has not written them.
+pub fn read_sweeps(
+    run_root: &Path,
+    variant: &str,
+    n_labelled: usize,
+    seed: u64,
+) -> Result<Option<Vec<GridImage>>, ReportError> {
+    let path = run_root.join(SWEEPS_FILE);
+    let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
+    let metadata = metadata_of(&bytes, &path)?;
+    let mut names: Vec<&String> = metadata.keys().collect();
+    names.sort_by_key(|n| (n.len(), n.to_string()));
+    let mut grids = Vec::new();
+    for name in names {
+        let meta: GridMeta = serde_json::from_str(&metadata[name]).map_err(|e| bad(&path, e))?;
+        let (shape, pixels) = u8_tensor(&file, name, &path)?;
+        if shape[0] != meta.rows * meta.values.len() {
+            return Err(bad(
+                &path,
+                format!("`{name}` has {} images for {} × {}", shape[0], meta.rows, meta.values.len()),
+            ));
+        }
+        grids.push(GridImage {
+            variant: variant.to_string(),
+            n_labelled,
+            seed,
+            continuous: meta.continuous,
+            values: meta.values,
+            rows: meta.rows,
+            channels: shape[1],
+            height: shape[2],
+            width: shape[3],
+            pixels: from_u8(pixels),
+            class_stability: meta.class_stability,
+            effect: meta.effect,
+        });
+    }
+    Ok(Some(grids))
+}
+
+/// Writes the run's explorer sheet into `<run>/explorer.safetensors`.
+pub fn write_explorer(run_root: &Path, sheet: &TraversalSheet) -> Result<PathBuf, ReportError> {
+    let path = run_root.join(EXPLORER_FILE);
+    let meta = SheetMeta {
+        code_name: sheet.code_name.clone(),
+        code_values: sheet.code_values,
+        noise_samples: sheet.noise_samples,
+        axes: sheet
+            .axes
+            .iter()
+            .map(|a| AxisMeta {
+                name: a.name.clone(),
+                continuous: a.continuous,
+                values: a.values.clone(),
+                base: a.base.clone(),
+            })
+            .collect(),
+    };
+    let images = sheet.noise_samples * sheet.code_values * sheet.columns();
+    let shape = vec![images, sheet.channels, sheet.height, sheet.width];
+    let metadata = HashMap::from([("sheet".to_string(), serde_json::to_string(&meta).map_err(|e| bad(&path, e))?)]);
+    let pixels = sheet.pixels.iter().map(|&v| to_u8(v)).collect();
+    write_tensors(&path, vec![("images".into(), Dtype::U8, shape, pixels)], metadata)?;
+    Ok(path)
+}
+
+/// The explorer sheet `<run>/explorer.safetensors` holds; `None` when the run has not written it.
+pub fn read_explorer(
+    run_root: &Path,
+    variant: &str,
+    n_labelled: usize,
+    seed: u64,
+) -> Result<Option<TraversalSheet>, ReportError> {
+    let path = run_root.join(EXPLORER_FILE);
+    let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
+    let metadata = metadata_of(&bytes, &path)?;
+    let meta = metadata.get("sheet").ok_or_else(|| bad(&path, "no `sheet` in the header's metadata"))?;
+    let meta: SheetMeta = serde_json::from_str(meta).map_err(|e| bad(&path, e))?;
+    let (shape, pixels) = u8_tensor(&file, "images", &path)?;
+    let sheet = TraversalSheet {
+        variant: variant.to_string(),
+        n_labelled,
+        seed,
+        code_name: meta.code_name,
+        code_values: meta.code_values,
+        noise_samples: meta.noise_samples,
+        axes: meta
+            .axes
+            .into_iter()
+            .map(|a| Axis { name: a.name, continuous: a.continuous, values: a.values, base: a.base })
+            .collect(),
+        channels: shape[1],
+        height: shape[2],
+        width: shape[3],
+        pixels: from_u8(pixels),
+    };
+    if shape[0] != sheet.noise_samples * sheet.code_values * sheet.columns() {
+        return Err(bad(&path, format!("{} images for the sheet its header describes", shape[0])));
+    }
+    Ok(Some(sheet))
+}
+
+/// Writes `<run>/final-samples.safetensors`: `images` u8 (N, C, H, W) from `pixels` (values in [0, 1], row-major)
+/// and `codes` i64 (N,), the semi-supervised code value that made each image.
+pub fn write_final_samples(
+    run_root: &Path,
+    pixels: &[f32],
+    (c, h, w): (usize, usize, usize),
+    codes: &[i64],
+) -> Result<PathBuf, ReportError> {
+    let path = run_root.join(FINAL_SAMPLES_FILE);
+    let n = codes.len();
+    if pixels.len() != n * c * h * w {
+        return Err(bad(&path, format!("{} values for {n} images of {c}×{h}×{w}", pixels.len())));
+    }
+    let metadata = HashMap::from([(
+        "description".to_string(),
+        "images: generated images as 8-bit values (value / 255 is the generator's output in [0, 1]); codes: the \
+         semi-supervised code value that made each image"
+            .to_string(),
+    )]);
+    let codes_bytes: Vec<u8> = codes.iter().flat_map(|c| c.to_le_bytes()).collect();
+    let tensors = vec![
+        ("images".to_string(), Dtype::U8, vec![n, c, h, w], pixels.iter().map(|&v| to_u8(v)).collect()),
+        ("codes".to_string(), Dtype::I64, vec![n], codes_bytes),
+    ];
+    write_tensors(&path, tensors, metadata)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(continuous: usize) -> GridImage {
+        let (rows, columns, c, h, w) = (2, 3, 1, 2, 2);
+        GridImage {
+            variant: "ss-infogan".into(),
+            n_labelled: 132,
+            seed: 2,
+            continuous,
+            values: vec![-2.0, 0.0, 2.0],
+            rows,
+            channels: c,
+            height: h,
+            width: w,
+            pixels: (0..rows * columns * c * h * w).map(|i| i as f32 / 23.0).collect(),
+            class_stability: 0.1 + continuous as f64,
+            effect: 0.3,
+        }
+    }
+
+    #[test]
+    fn sweeps_read_back_as_the_pictures_they_draw() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_sweeps(dir.path(), "ss-infogan", 132, 2).unwrap().is_none());
+        let grids: Vec<GridImage> = (0..11).map(grid).collect();
+        write_sweeps(dir.path(), &grids).unwrap();
+        let read = read_sweeps(dir.path(), "ss-infogan", 132, 2).unwrap().unwrap();
+        assert_eq!(read.len(), 11);
+        for (a, b) in grids.iter().zip(&read) {
+            assert_eq!(
+                (a.continuous, &a.values, a.rows, a.class_stability, a.effect),
+                (b.continuous, &b.values, b.rows, b.class_stability, b.effect)
+            );
+            // The same tiles, to the byte: the record's quantisation is the picture's.
+            assert_eq!(crate::grids::grid_pixels(a, 1).unwrap(), crate::grids::grid_pixels(b, 1).unwrap());
+        }
+    }
+
+    #[test]
+    fn an_explorer_sheet_reads_back_and_a_damaged_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let sheet = TraversalSheet {
+            variant: "infogan".into(),
+            n_labelled: 0,
+            seed: 1,
+            code_name: "digit".into(),
+            code_values: 2,
+            noise_samples: 1,
+            axes: vec![Axis { name: "c1".into(), continuous: true, values: vec![-1.0, 1.0], base: vec![1] }],
+            channels: 1,
+            height: 2,
+            width: 2,
+            pixels: (0..16).map(|i| i as f32 / 15.0).collect(),
+        };
+        write_explorer(dir.path(), &sheet).unwrap();
+        let read = read_explorer(dir.path(), "infogan", 0, 1).unwrap().unwrap();
+        assert_eq!(read.axes, sheet.axes);
+        assert_eq!(read.png().unwrap(), sheet.png().unwrap());
+        std::fs::write(dir.path().join(EXPLORER_FILE), b"not a safetensors file").unwrap();
+        let error = read_explorer(dir.path(), "infogan", 0, 1).unwrap_err().to_string();
+        assert!(error.contains(EXPLORER_FILE) && error.contains("delete the file"), "{error}");
+    }
+
+    #[test]
+    fn final_samples_hold_8_bit_images_and_their_codes() {
+        let dir = tempfile::tempdir().unwrap();
+        let pixels = [0.0, 0.5, 1.0, 2.0, -1.0, 0.25, 0.75, 0.1];
+        let path = write_final_samples(dir.path(), &pixels, (1, 2, 2), &[3, 7]).unwrap();
+        let bytes = std::fs::read(path).unwrap();
+        let file = SafeTensors::deserialize(&bytes).unwrap();
+        let images = file.tensor("images").unwrap();
+        assert_eq!((images.dtype(), images.shape()), (Dtype::U8, &[2usize, 1, 2, 2][..]));
+        assert_eq!(images.data(), &[0, 128, 255, 255, 0, 64, 191, 26]);
+        let codes = file.tensor("codes").unwrap();
+        assert_eq!(codes.dtype(), Dtype::I64);
+        assert_eq!(codes.data(), [3i64.to_le_bytes(), 7i64.to_le_bytes()].concat());
+        assert!(write_final_samples(dir.path(), &pixels, (1, 2, 2), &[3]).is_err());
+    }
+}
