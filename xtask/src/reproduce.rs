@@ -192,11 +192,12 @@ fn print_remaining(plan: &Plan) {
 fn print_plan(plan: &Plan) {
     let count = |status| plan.count(status);
     eprintln!(
-        "[2/3] runs: {} in {} — {} completed, {} failed, {} running elsewhere, {} interrupted, {} pending; {} label \
-         counts skipped",
+        "[2/3] runs: {} in {} — {} completed, {} stale, {} failed, {} running elsewhere, {} interrupted, {} pending; \
+         {} label counts skipped",
         plan.runs.len(),
         plan.results_dir.display(),
         count(RunStatus::Completed),
+        count(RunStatus::Stale),
         count(RunStatus::Failed),
         count(RunStatus::Running),
         count(RunStatus::Interrupted),
@@ -210,6 +211,14 @@ fn print_plan(plan: &Plan) {
         eprintln!(
             "  failed earlier, not retried: {} (see its summary.json; delete the directory to train it again)",
             failed.dir.display()
+        );
+    }
+    for stale in plan.runs.iter().filter(|r| r.status == RunStatus::Stale) {
+        eprintln!(
+            "  stale, not retrained and not reported: {} was trained with another config ({} changed since); delete \
+             the directory to train it again, or give this config its own --results directory",
+            stale.dir.display(),
+            stale.stale_keys.join(", ")
         );
     }
     for running in plan.runs.iter().filter(|r| r.status == RunStatus::Running) {
@@ -284,7 +293,7 @@ fn on_slurm(
     let job_name = format!("ssinfogan-{}", plan.experiment);
     let script_path = slurm_dir.join("sweep.sbatch");
     let binary = std::fs::canonicalize(binary).with_context(|| format!("cannot find {}", binary.display()))?;
-    let text = slurm::script(&job_name, &tasks, &resources, &binary, &root, &slurm_dir);
+    let text = slurm::script(&job_name, &tasks, &resources, &binary, &root, &slurm_dir)?;
     slurm::write_atomically(&script_path, text.as_bytes())?;
     if args.emit.is_some() {
         // Where this host is a cluster's login node, a script no node can run is refused now rather than left to
@@ -685,7 +694,55 @@ impl std::fmt::Display for Stages {
 
 #[cfg(test)]
 mod tests {
-    use super::automatic_jobs;
+    use super::{automatic_jobs, selected};
+    use ssinfogan_plan::{Cluster, Plan, PlannedRun, RunStatus};
+
+    fn plan() -> Plan {
+        let run = |variant: &str, n_labelled: usize, seed: u64, status| PlannedRun {
+            variant: variant.into(),
+            n_labelled,
+            seed,
+            dir: format!("results/mnist/runs/{variant}-n{n_labelled}-s{seed}").into(),
+            status,
+            stale_keys: Vec::new(),
+            train_args: Vec::new(),
+        };
+        Plan {
+            experiment: "mnist".into(),
+            results_dir: "results/mnist".into(),
+            train_size: 8000,
+            full_dataset: false,
+            data_origin: "test".into(),
+            runs: vec![
+                run("infogan", 0, 1, RunStatus::Completed),
+                run("infogan", 0, 2, RunStatus::Interrupted),
+                run("ss-infogan", 132, 1, RunStatus::Pending),
+                run("ss-infogan", 132, 2, RunStatus::Running),
+                run("ss-infogan", 600, 1, RunStatus::Pending),
+                run("ss-infogan", 600, 2, RunStatus::Failed),
+            ],
+            skipped: Vec::new(),
+            cluster: Cluster::default(),
+        }
+    }
+
+    fn names(plan: &Plan, patterns: &[&str]) -> Vec<String> {
+        let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        selected(plan, &patterns).unwrap().iter().map(|r| r.dir.file_name().unwrap().to_string_lossy().into()).collect()
+    }
+
+    #[test]
+    fn runs_are_taken_in_the_order_of_the_patterns_and_only_those_to_train() {
+        let plan = plan();
+        assert_eq!(names(&plan, &[]), ["infogan-n0-s2", "ss-infogan-n132-s1", "ss-infogan-n600-s1"]);
+        assert_eq!(
+            names(&plan, &["ss-infogan-n600-*", "infogan-*", "*-s1"]),
+            ["ss-infogan-n600-s1", "infogan-n0-s2", "ss-infogan-n132-s1"]
+        );
+        assert_eq!(names(&plan, &["*-n132-s?"]), ["ss-infogan-n132-s1"]);
+        let error = selected(&plan, &["ss-infogan-n300-*".to_string()]).unwrap_err().to_string();
+        assert!(error.contains("matches no run") && error.contains("ss-infogan-n600-s2"), "{error}");
+    }
 
     #[test]
     fn a_small_sweep_runs_at_once_a_large_one_a_run_per_core_within_memory() {

@@ -168,10 +168,21 @@ pub fn script(
     binary: &Path,
     workdir: &Path,
     logs: &Path,
-) -> String {
+) -> anyhow::Result<String> {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    // sbatch reads a directive's value up to the first blank unless it is double-quoted, and expands `%` patterns
+    // in file names: a space or a `%` in the results path must not cut the log path short or rename it.
+    let directive = |value: &str| -> anyhow::Result<String> {
+        if value.contains(['"', '\\', '\n', '\r']) {
+            anyhow::bail!(
+                "{value:?} cannot be written into a Slurm job script (a double quote, backslash or line break); \
+                 choose a results directory without one"
+            );
+        }
+        Ok(format!("\"{value}\""))
+    };
     let mut s = String::from("#!/bin/bash\n");
-    s.push_str(&format!("#SBATCH --job-name={job_name}\n"));
+    s.push_str(&format!("#SBATCH --job-name={}\n", directive(job_name)?));
     s.push_str(&format!("#SBATCH --array=0-{}\n", tasks.len().saturating_sub(1)));
     s.push_str(&format!("#SBATCH --cpus-per-task={}\n", resources.cpus_per_task));
     if let Some((memory, _)) = &resources.memory {
@@ -190,7 +201,8 @@ pub fn script(
         s.push_str("#SBATCH --gres=gpu:1\n");
     }
     s.push_str("#SBATCH --requeue\n#SBATCH --open-mode=append\n");
-    s.push_str(&format!("#SBATCH --output={}/%A_%a.log\n", logs.display()));
+    let log = format!("{}/%A_%a.log", logs.display().to_string().replace('%', "%%"));
+    s.push_str(&format!("#SBATCH --output={}\n", directive(&log)?));
     s.push_str(&format!(
         "# {count} run(s), one array task each, written by `cargo xtask reproduce` (--slurm submits and follows it;\n\
          # --emit slurm only writes it). A requeued or resubmitted task resumes its run from the latest checkpoint;\n\
@@ -215,7 +227,7 @@ pub fn script(
          on $(hostname): $run\" >&2\n\
          exec \"$SSINFOGAN\" train \"${args[@]}\"\n",
     );
-    s
+    Ok(s)
 }
 
 /// What `sinfo` says of a partition: its name, whether it is up, its time limit, and per node the CPUs, memory (MB)
@@ -734,7 +746,8 @@ mod tests {
         r.partition = Some("gpu".into());
         r.account = Some("lab".into());
         let s =
-            script("ssinfogan-x", &tasks, &r, Path::new("/opt/ssinfogan"), Path::new("/w d"), Path::new("/r/slurm"));
+            script("ssinfogan-x", &tasks, &r, Path::new("/opt/ssinfogan"), Path::new("/w d"), Path::new("/r 5%/slurm"))
+                .unwrap();
         for line in [
             "#SBATCH --array=0-1\n",
             "#SBATCH --cpus-per-task=2\n",
@@ -744,7 +757,8 @@ mod tests {
             "#SBATCH --account=lab\n",
             "#SBATCH --gres=gpu:1\n",
             "#SBATCH --requeue\n",
-            "#SBATCH --output=/r/slurm/%A_%a.log\n",
+            "#SBATCH --job-name=\"ssinfogan-x\"\n",
+            "#SBATCH --output=\"/r 5%%/slurm/%A_%a.log\"\n",
             "cd '/w d'\n",
             "  1) run='ss-infogan-n20-s1' args=('--variant' 'ss-infogan' '--note' 'it'\\''s') ;;\n",
         ] {
@@ -758,10 +772,14 @@ mod tests {
             Path::new("b"),
             Path::new("/w"),
             Path::new("/l"),
-        );
+        )
+        .unwrap();
         assert!(
             plain.contains("#SBATCH --array=0-0\n") && !plain.contains("--mem") && !plain.contains("--gres"),
             "{plain}"
         );
+        let bad =
+            script("j", &tasks, &resources(1, None, None, false), Path::new("b"), Path::new("/w"), Path::new("/l\"x"));
+        assert!(bad.unwrap_err().to_string().contains("cannot be written into a Slurm job script"));
     }
 }

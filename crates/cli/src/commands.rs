@@ -125,7 +125,7 @@ impl From<RunArgs> for RunSpec {
 
 pub fn train(args: RunArgs) -> anyhow::Result<()> {
     let options = TrainOptions {
-        release_lock_on_signal: true,
+        stop_on_signal: true,
         // The divergence and resume paths, for the reliability tests.
         inject_nan_at: std::env::var("SSINFOGAN_INJECT_NAN_AT").ok().and_then(|v| v.parse().ok()),
         fault: match std::env::var("SSINFOGAN_FAULT") {
@@ -135,7 +135,18 @@ pub fn train(args: RunArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    let trained = ssinfogan_experiment::train(&args.into(), &options)?;
+    let trained = match ssinfogan_experiment::train(&args.into(), &options) {
+        Ok(trained) => trained,
+        Err(e) => {
+            // Stopped by SIGTERM or SIGINT between two iterations, its lock released: the exit status a shell or
+            // Slurm expects of a process the signal ended.
+            if let Some(ssinfogan_experiment::TrainError::Stopped { signal, .. }) = e.downcast_ref() {
+                eprintln!("{e}");
+                std::process::exit(128 + signal);
+            }
+            return Err(e);
+        }
+    };
     if !trained.already_complete {
         println!(
             "{}: {}",
@@ -223,7 +234,16 @@ pub fn plan(PlanArgs { experiment, json }: PlanArgs) -> anyhow::Result<()> {
         plan.train_size
     );
     for run in &plan.runs {
-        println!("  {:<12} {}", run.status.as_str(), run.dir.display());
+        if run.stale_keys.is_empty() {
+            println!("  {:<12} {}", run.status.as_str(), run.dir.display());
+        } else {
+            println!(
+                "  {:<12} {} (changed since: {})",
+                run.status.as_str(),
+                run.dir.display(),
+                run.stale_keys.join(", ")
+            );
+        }
     }
     for skipped in &plan.skipped {
         println!("  skipped      {} with {} labels: {}", skipped.variant, skipped.n_labelled, skipped.reason);

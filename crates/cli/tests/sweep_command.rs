@@ -60,4 +60,65 @@ fn plan_train_and_report_a_smoke_sweep() {
     let first_csv = std::fs::read(results.join("tables/main.csv")).unwrap();
     report(root.path());
     assert_eq!(std::fs::read(results.join("tables/main.csv")).unwrap(), first_csv);
+
+    // Each completed run carries its share of the report and the classifier that judged it.
+    let runs_dir = results.join("runs");
+    for run in ["infogan-n0-s1", "ss-infogan-n20-s1"] {
+        for file in ["sweeps.safetensors", "explorer.safetensors", "final-samples.safetensors"] {
+            assert!(runs_dir.join(run).join(file).is_file(), "{run}/{file}");
+        }
+        let config = std::fs::read_to_string(runs_dir.join(run).join("config.toml")).unwrap();
+        assert!(config.contains("classifier_sha256 = \""), "{config}");
+        let metrics = std::fs::read_to_string(runs_dir.join(run).join("metrics.csv")).unwrap();
+        // The official protocol's numbers at the final evaluation only (the smoke profile evaluates each epoch).
+        assert_eq!(metrics.matches("c_err_official").count(), 1, "{metrics}");
+        assert_eq!(metrics.matches("q_err_real_official").count(), 1, "{metrics}");
+    }
+
+    // The report reads records only: without checkpoints, f32 samples or data it writes the same files.
+    let before = report_files(&results);
+    for run in ["infogan-n0-s1", "ss-infogan-n20-s1"] {
+        std::fs::remove_dir_all(runs_dir.join(run).join("checkpoint")).unwrap();
+        std::fs::remove_file(runs_dir.join(run).join("samples.safetensors")).unwrap();
+    }
+    std::fs::remove_dir_all(root.path().join("data")).unwrap();
+    report(root.path());
+    assert_eq!(report_files(&results), before);
+
+    // Runs judged by different classifiers are refused, naming both hashes and both runs.
+    let config = runs_dir.join("infogan-n0-s1/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let at = text.find("classifier_sha256 = \"").unwrap() + "classifier_sha256 = \"".len();
+    let judge = text[at..at + 64].to_string();
+    std::fs::write(&config, text.replace(&judge, &"0".repeat(64))).unwrap();
+    let out = ssinfogan(root.path(), &["report", "--experiment", &experiment(), "--profile", "smoke"]);
+    assert!(!out.status.success());
+    let error = String::from_utf8_lossy(&out.stderr);
+    for part in [judge.clone(), "0".repeat(64), "infogan-n0-s1".into(), "ss-infogan-n20-s1".into()] {
+        assert!(error.contains(&part), "`{part}` not in: {error}");
+    }
+}
+
+/// Every file of a report (tables, figures, REPORT.md, index.html, the runs' grids) and its bytes.
+fn report_files(results: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![results.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let relative = path.strip_prefix(results).unwrap().to_path_buf();
+                let text = relative.to_string_lossy();
+                let report = ["tables/", "figures/", "REPORT.md", "index.html"].iter().any(|p| text.starts_with(p))
+                    || text.contains("/samples/sweep-");
+                if report {
+                    files.push((relative, std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+    }
+    files.sort();
+    files
 }

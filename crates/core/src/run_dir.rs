@@ -131,6 +131,8 @@ impl std::error::Error for LockError {}
 #[derive(Debug)]
 pub struct RunLock {
     path: PathBuf,
+    /// The line this process wrote: the lock is still ours while the file holds it.
+    owner: String,
 }
 
 /// Locks are written under a name of their own first; a counter keeps two threads of one process apart (and
@@ -161,7 +163,8 @@ impl RunLock {
     fn take(path: &Path, mine: &Path, guard: &Path) -> Result<RunLock, LockError> {
         let io = |error| LockError::Io { path: path.to_path_buf(), error };
         let mut file = std::fs::File::create(mine).map_err(io)?;
-        file.write_all(owner_line().as_bytes()).and_then(|_| file.sync_all()).map_err(io)?;
+        let line = owner_line();
+        file.write_all(line.as_bytes()).and_then(|_| file.sync_all()).map_err(io)?;
         drop(file);
         let link = || match std::fs::hard_link(mine, path) {
             Ok(()) => Ok(true),
@@ -171,7 +174,7 @@ impl RunLock {
         let held = |owner: String| LockError::Held { path: path.to_path_buf(), owner: owner.trim().to_string() };
         for _ in 0..4 {
             if link()? {
-                return Ok(RunLock { path: path.to_path_buf() });
+                return Ok(RunLock { path: path.to_path_buf(), owner: line });
             }
             let owner = match std::fs::read_to_string(path) {
                 Ok(owner) => owner,
@@ -196,7 +199,7 @@ impl RunLock {
                     let taken = link()?;
                     drop(guard);
                     if taken {
-                        return Ok(RunLock { path: path.to_path_buf() });
+                        return Ok(RunLock { path: path.to_path_buf(), owner: line });
                     }
                 }
                 Ok(_) => {}
@@ -216,9 +219,26 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// Whether `run.lock` still holds this process's line: false once another process judged it stale and took
+    /// it over (this one was presumed dead: a lost node, a job the scheduler no longer knows). Checked before every
+    /// checkpoint and before the summary, so that two processes never write one run.
+    pub fn is_ours(&self) -> bool {
+        std::fs::read_to_string(&self.path).is_ok_and(|now| now == self.owner)
+    }
+
+    /// Who holds the lock now, when it is not this process.
+    pub fn holder(&self) -> Option<String> {
+        std::fs::read_to_string(&self.path).ok().filter(|now| *now != self.owner).map(|now| now.trim().to_string())
+    }
+}
+
 impl Drop for RunLock {
+    /// Removes the lock, unless another process has taken it over: that one's lock stays.
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.is_ours() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -251,7 +271,7 @@ fn slurm_job() -> Option<SlurmJob> {
 /// even from another host whose process cannot be checked from here. Two processes of one start of a job (two
 /// runs side by side in one allocation) respect each other's locks.
 fn is_stale(owner: &str) -> bool {
-    is_stale_in(owner, slurm_job().as_ref())
+    is_stale_in(owner, slurm_job().as_ref(), slurm_job_ended)
 }
 
 /// `is_stale` for the lock file at `path`: one that names no owner counts as stale only once it is older than
@@ -270,7 +290,8 @@ fn names_an_owner(owner: &str) -> bool {
 }
 
 /// `is_stale` as seen from inside the Slurm job `ours` (None: outside Slurm).
-fn is_stale_in(owner: &str, ours: Option<&SlurmJob>) -> bool {
+/// `ended` asks the scheduler whether a job has ended ([`slurm_job_ended`]; a stub in tests).
+fn is_stale_in(owner: &str, ours: Option<&SlurmJob>, ended: impl Fn(&str) -> Option<bool>) -> bool {
     let mut parts = owner.split_whitespace();
     let (Some(pid), Some(host)) = (parts.next().and_then(|p| p.parse::<u32>().ok()), parts.next()) else {
         // Unreadable or half-written by a process killed while writing it: no live owner can be named.
@@ -285,7 +306,52 @@ fn is_stale_in(owner: &str, ours: Option<&SlurmJob>) -> bool {
         id: id.to_string(),
         start: field("slurm-start=").and_then(|s| s.parse().ok()).unwrap_or(0),
     });
-    matches!((theirs, ours), (Some(theirs), Some(ours)) if theirs.id == ours.id && theirs.start < ours.start)
+    match (theirs, ours) {
+        (Some(theirs), Some(ours)) if theirs.id == ours.id => theirs.start < ours.start,
+        // Another job (or this host is outside Slurm): stale when the scheduler says that job has ended, e.g. an
+        // array task killed for its memory, whose lock would otherwise hold its run "running" forever.
+        (Some(theirs), _) => ended(&theirs.id) == Some(true),
+        (None, _) => false,
+    }
+}
+
+/// The job states after which a Slurm job runs no more (`squeue`/`sacct` `%T`/`State`).
+const ENDED_STATES: [&str; 10] = [
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "PREEMPTED",
+    "REVOKED",
+    "TIMEOUT",
+];
+
+/// Whether the Slurm job `id` has ended, as the scheduler says: `squeue` (a job it no longer lists, or lists in an
+/// ended state, has ended), else `sacct`; `None` when neither can tell (no Slurm here), and then a lock is respected.
+fn slurm_job_ended(id: &str) -> Option<bool> {
+    let ended = |state: &str| {
+        let state = state.split_whitespace().next().unwrap_or("");
+        ENDED_STATES.iter().any(|s| state.starts_with(s))
+    };
+    let run = |program: &str, args: &[&str]| std::process::Command::new(program).args(args).output().ok();
+    if let Some(out) = run("squeue", &["--noheader", "--jobs", id, "--format", "%T"]) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        let state = text.lines().map(str::trim).find(|l| !l.is_empty());
+        if out.status.success() {
+            return Some(state.is_none_or(ended));
+        }
+        // squeue forgets a job some minutes after it ends and then calls its id invalid.
+        if String::from_utf8_lossy(&out.stderr).contains("Invalid job id") {
+            return Some(true);
+        }
+    }
+    let out = run("sacct", &["--noheader", "--allocations", "--jobs", id, "--format", "State"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let state = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    out.status.success().then(|| ended(state))
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -321,23 +387,33 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temporary_path(path);
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
+    // Flushed through this handle, so that an error the kernel reports only at the flush reaches the caller.
+    file.sync_all()?;
     drop(file);
-    commit(&tmp, path)
+    rename_durably(&tmp, path)
 }
 
 /// The temporary name of `path` for a writer that cannot hand over bytes (a library that writes a file itself):
-/// `.<name>.tmp` beside it, the name [`remove_temporaries`] removes when a run resumes. Write it whole, then
-/// [`commit`] it.
+/// `.<name>.<pid>-<n>.tmp` beside it, unique to this process and call, so that two writers of one file (runs
+/// side by side filling the classifier cache) never write into each other's temporary; [`remove_temporaries`]
+/// removes such names when a run resumes. Write it whole, then [`commit`] it.
 pub fn temporary_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dir.join(format!(".{name}.tmp"))
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir.join(format!(".{name}.{}-{n}.tmp", std::process::id()))
 }
 
 /// Makes the fully written `tmp` the file `path`: its data flushed to disk, renamed over `path`, and the directory
 /// flushed too, so that after a power loss the new file is there under its name (a rename lives in the directory).
 pub fn commit(tmp: &Path, path: &Path) -> std::io::Result<()> {
     std::fs::File::open(tmp)?.sync_all()?;
+    rename_durably(tmp, path)
+}
+
+/// Renames the flushed `tmp` over `path` and flushes the directory, which holds the rename.
+fn rename_durably(tmp: &Path, path: &Path) -> std::io::Result<()> {
     std::fs::rename(tmp, path)?;
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -384,22 +460,51 @@ mod tests {
     #[test]
     fn a_requeued_slurm_job_takes_over_its_own_lock_from_any_host_and_no_other_job_does() {
         let job = |id: &str, start| SlurmJob { id: id.into(), start };
+        // What the scheduler says of job 901: still running, or ended.
+        let running = |id: &str| Some(id != "901");
+        let ended = |_: &str| Some(true);
         let theirs = "4242 node-17 slurm-job=901 slurm-start=0";
         // The same job started again (a requeued array task) on another node: its earlier start is gone.
-        assert!(is_stale_in(theirs, Some(&job("901", 1))));
+        assert!(is_stale_in(theirs, Some(&job("901", 1)), running));
         // The same start of that job (two runs side by side in one allocation), another job, or a process outside
         // Slurm must respect another host's lock.
-        assert!(!is_stale_in(theirs, Some(&job("901", 0))));
-        assert!(!is_stale_in(theirs, Some(&job("902", 3))));
-        assert!(!is_stale_in(theirs, None));
-        assert!(!is_stale_in("4242 node-17", Some(&job("901", 1))));
+        assert!(!is_stale_in(theirs, Some(&job("901", 0)), running));
+        assert!(!is_stale_in(theirs, Some(&job("902", 3)), running));
+        assert!(!is_stale_in(theirs, None, running));
+        assert!(!is_stale_in("4242 node-17", Some(&job("901", 1)), ended));
         // On this host the process decides, whatever the job: this one is alive, that pid cannot be.
         let here = host_name();
         assert!(!is_stale_in(
             &format!("{} {here} slurm-job=901 slurm-start=0", std::process::id()),
-            Some(&job("901", 1))
+            Some(&job("901", 1)),
+            ended
         ));
-        assert!(is_stale_in(&format!("4294967294 {here} slurm-job=901 slurm-start=0"), Some(&job("901", 0))));
+        assert!(is_stale_in(&format!("4294967294 {here} slurm-job=901 slurm-start=0"), Some(&job("901", 0)), running));
+    }
+
+    #[test]
+    fn another_jobs_lock_is_taken_over_once_the_scheduler_says_that_job_ended() {
+        let theirs = "4242 node-17 slurm-job=901 slurm-start=0";
+        // From outside Slurm or from another job: the scheduler decides (an array task killed for its memory).
+        assert!(is_stale_in(theirs, None, |id| Some(id == "901")));
+        assert!(is_stale_in(theirs, Some(&SlurmJob { id: "902".into(), start: 0 }), |_| Some(true)));
+        assert!(!is_stale_in(theirs, None, |_| Some(false)));
+        // No scheduler to ask: respected.
+        assert!(!is_stale_in(theirs, None, |_| None));
+    }
+
+    #[test]
+    fn a_lock_taken_over_by_another_process_is_not_removed_by_the_first() {
+        let dir = tempfile_dir("takeover");
+        let run = RunDir::new(&dir, "mnist", &RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 1 });
+        let lock = RunLock::acquire(&run).unwrap();
+        assert!(lock.is_ours() && lock.holder().is_none());
+        std::fs::write(run.lock(), "4242 node-17 slurm-job=7 slurm-start=1").unwrap();
+        assert!(!lock.is_ours());
+        assert_eq!(lock.holder().as_deref(), Some("4242 node-17 slurm-job=7 slurm-start=1"));
+        drop(lock);
+        assert_eq!(std::fs::read_to_string(run.lock()).unwrap(), "4242 node-17 slurm-job=7 slurm-start=1");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub fn training_run<'a>(
         ops: config.training.ops,
         inject_nan_at: None,
         fault: None,
+        lock: None,
+        stop: None,
     }
 }
 

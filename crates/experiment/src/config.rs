@@ -87,6 +87,10 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
             }
         }
     };
+    path_component(path, "variant", variant)?;
+    if let Some(profile) = profile {
+        path_component(path, "profile", profile)?;
+    }
     merge(&mut base, pick(&variants, "variants", variant)?);
     if let Some(profile) = profile {
         let mut overlay = pick(&profiles, "profiles", profile)?;
@@ -107,8 +111,25 @@ pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result
         let key = e.path().to_string();
         anyhow::anyhow!("{} (variant `{variant}`): key `{key}`: {}", path.display(), e.inner())
     })?;
+    path_component(path, "experiment.name", &config.experiment.name)?;
     validate(&config).with_context(|| format!("{} (variant `{variant}`)", path.display()))?;
     Ok(config)
+}
+
+/// Experiment, variant and profile names become directory names (`results/<experiment>/runs/<variant>-n…`) and
+/// Slurm job names: each must be one plain path component — letters, digits, `-`, `_` and `.`, not starting with
+/// `.` — so that no name can leave the results directory, hide a run, or break the job script.
+fn path_component(path: &Path, what: &str, name: &str) -> anyhow::Result<()> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > 100 || name.starts_with('.') || !name.chars().all(plain) {
+        bail!(
+            "{}: {what} {name:?} cannot name a directory: use 1 to 100 letters, digits, `-`, `_` or `.` (not first), \
+             e.g. \"{}\"",
+            path.display(),
+            name.chars().map(|c| if plain(c) { c } else { '-' }).collect::<String>().trim_start_matches('.')
+        );
+    }
+    Ok(())
 }
 
 /// `[sweep]`: the runs of an experiment, each variant at its label counts, times every seed.
@@ -461,6 +482,24 @@ mod tests {
         }
         names.sort();
         assert_eq!(names, ["celeba", "cifar10", "fashion-mnist", "mnist", "mnist-ablations", "svhn"]);
+    }
+
+    #[test]
+    fn names_that_cannot_be_one_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, variant) in
+            [("../escape", "v"), ("two words", "v"), ("line\nbreak", "v"), ("ok", "a/b"), ("ok", "..")]
+        {
+            let file = dir.path().join("e.toml");
+            let base =
+                std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/mnist.toml"))
+                    .unwrap()
+                    .replace("name = \"mnist\"", &format!("name = {name:?}"))
+                    .replace("[variants.infogan]", &format!("[variants.{variant:?}]"));
+            std::fs::write(&file, base).unwrap();
+            let error = format!("{:#}", load(&file, variant, None).unwrap_err());
+            assert!(error.contains("cannot name a directory") && error.contains("e.toml"), "{name} {variant}: {error}");
+        }
         let fashion = load(&experiments().join("fashion-mnist.toml"), "ss-infogan", Some("quick")).unwrap();
         assert_eq!(fashion.experiment.dataset, DatasetName::FashionMnist);
         assert_eq!(fashion.schedule.batch_size, 64);

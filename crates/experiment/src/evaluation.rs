@@ -43,6 +43,15 @@ pub struct CheckpointEvaluation {
 /// writes `evaluation.csv` and `samples.safetensors` into its directory.
 pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluation> {
     let (config, run_dir) = spec.resolve()?;
+    if ssinfogan_core::run_dir::RunLock::is_held(&run_dir) {
+        bail!(
+            "{} is being trained by another process (see its run.lock): its final samples.safetensors is the run's \
+             to write. Evaluate it when it ends, or write samples of its latest checkpoint elsewhere with \
+             `ssinfogan sample --run {} --out FILE`",
+            run_dir.root().display(),
+            run_dir.root().display()
+        );
+    }
     let checkpoint = latest_checkpoint(&run_dir).context("train it first")?;
     // Only the data's record: the evaluation protocol may have changed since the run was trained.
     let recorded = RunRecord::read(run_dir.root())?;
@@ -156,7 +165,11 @@ fn classifier(
         test_accuracy: accuracy(&classifier, test_images, test_labels, Ops::Fast)?,
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    vars.save(&weights).with_context(|| format!("cannot write {}", weights.display()))?;
+    // Through a temporary name of this process and a rename: runs started side by side on an empty cache each
+    // train the same classifier (deterministically) and must not write into one file at once.
+    let tmp = ssinfogan_core::run_dir::temporary_path(&weights);
+    vars.save(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    ssinfogan_core::run_dir::commit(&tmp, &weights).with_context(|| format!("cannot write {}", weights.display()))?;
     let json = serde_json::to_vec_pretty(&record)?;
     write_atomically(&record_path, &json).with_context(|| format!("cannot write {}", record_path.display()))?;
     Ok((classifier, record))

@@ -53,3 +53,4 @@ pub use report::write_report;
 pub use run::{train, TrainOptions, Trained};
 pub use samples::sample;
 pub use spec::RunSpec;
+pub use ssinfogan_training::TrainError;

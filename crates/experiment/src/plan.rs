@@ -13,7 +13,7 @@ pub use ssinfogan_plan::{Plan, PlannedRun, RunStatus, SkippedRun};
 use crate::assemble::load_dataset;
 use crate::config;
 use crate::evaluation::EvaluationHook;
-use crate::records::read_summary;
+use crate::records::{config_differences, read_summary};
 
 /// Which experiment and where its files are: what `plan`, `classifier` and `report` work on.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,11 +163,21 @@ pub fn build_for(
                 if let Some(profile) = profile {
                     train_args.extend(["--profile".to_string(), profile.to_string()]);
                 }
+                let mut run_config = config.clone();
+                run_config.data.n_labelled = n_labelled;
+                let (status, stale_keys) = match status(&dir)? {
+                    RunStatus::Completed => match config_differences(dir.root(), &run_config)? {
+                        keys if keys.is_empty() => (RunStatus::Completed, keys),
+                        keys => (RunStatus::Stale, keys),
+                    },
+                    status => (status, Vec::new()),
+                };
                 plan.runs.push(PlannedRun {
                     variant: entry.variant.clone(),
                     n_labelled,
                     seed,
-                    status: status(&dir)?,
+                    status,
+                    stale_keys,
                     dir: dir.root().to_path_buf(),
                     train_args,
                 });
@@ -177,7 +187,8 @@ pub fn build_for(
     Ok(plan)
 }
 
-/// A run's state from its directory: `summary.json` decides, else any file means it was started.
+/// A run's state from its directory: `summary.json` decides, else any file means it was started. Whether a
+/// completed run is [`RunStatus::Stale`] takes the config it should have: see [`build_for`].
 pub fn status(dir: &RunDir) -> anyhow::Result<RunStatus> {
     Ok(match read_summary(dir)? {
         Some(summary) if summary.completed() => RunStatus::Completed,

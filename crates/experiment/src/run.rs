@@ -9,17 +9,18 @@ use ssinfogan_training::{train as train_loop, CheckpointFault, RunSummary, Train
 
 use crate::assemble::{build_networks, labelled_subset, load_dataset, training_run};
 use crate::evaluation::EvaluationHook;
-use crate::records::{read_summary, write_config, RecordedConfig, RunRecord};
+use crate::records::{config_differences, read_summary, write_config, RecordedConfig, RunRecord};
 use crate::spec::RunSpec;
 
 /// How [`train`] behaves beyond the run itself. The default is what a library user wants: no signal handlers, no
 /// injected faults.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
-    /// Remove the run's lock and exit on SIGTERM or SIGINT (what `ssinfogan train` does, so that Slurm's
-    /// time limits and preemptions leave the run interrupted, not held). The handler stays for the rest of the
-    /// process: for a process that ends with its run, as the command does.
-    pub release_lock_on_signal: bool,
+    /// Stop between two iterations on SIGTERM or SIGINT and release the run's lock (what `ssinfogan train` does,
+    /// so that Slurm's time limits and preemptions leave the run interrupted, not held): [`train`] then returns
+    /// [`TrainError::Stopped`](ssinfogan_training::TrainError) with the signal. The handler stays for the rest of
+    /// the process: for a process that ends with its run, as the command does.
+    pub stop_on_signal: bool,
     /// Make the losses NaN at this iteration: the divergence path, for tests.
     pub inject_nan_at: Option<u64>,
     /// Abort around a checkpoint write: the resume path, for tests.
@@ -43,12 +44,21 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
     let args = spec;
     let (config, run_dir) = args.resolve()?;
     // Held until this function returns: a second sweep on the same results directory skips this run.
-    let _lock = RunLock::acquire(&run_dir)?;
-    if options.release_lock_on_signal {
-        release_lock_when_stopped(run_dir.lock())?;
-    }
+    let lock = RunLock::acquire(&run_dir)?;
+    let stop = options.stop_on_signal.then(stop_flag).transpose()?;
     if let Some(summary) = read_summary(&run_dir)? {
         if summary.completed() {
+            let changed = config_differences(run_dir.root(), &config)?;
+            if !changed.is_empty() {
+                bail!(
+                    "{} was trained with another config than {} now gives it ({} changed since): its results would \
+                     be reported as this config's. Delete that directory to train it again, or give this config its \
+                     own results directory (--results)",
+                    run_dir.root().display(),
+                    args.experiment.display(),
+                    changed.join(", ")
+                );
+            }
             tracing::info!("{} is complete; nothing to do", run_dir.root().display());
             return Ok(Trained { run_dir, summary, already_complete: true });
         }
@@ -87,6 +97,7 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
             git_revision: git_revision(),
             labelled_per_class: subset.per_class.clone(),
             classifier_sha256: hook.as_ref().map(|h| h.classifier_sha256().to_string()),
+            resumed_with: Vec::new(),
             data: dataset.provenance.clone(),
         },
     };
@@ -96,6 +107,8 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
     let run = TrainingRun {
         inject_nan_at: options.inject_nan_at,
         fault: options.fault,
+        lock: Some(&lock),
+        stop: stop.as_deref(),
         ..training_run(&config, &dataset, &subset, streams, &run_dir, &device)
     };
     tracing::info!(
@@ -122,20 +135,16 @@ fn git_revision() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// On SIGTERM (what Slurm sends at a time limit, a `scancel` or a preemption, before SIGKILL) or SIGINT, removes
-/// the run's lock and exits: the run is then interrupted, not held, and whichever process or array task comes next
-/// resumes it from its latest checkpoint, on this host or another. Every result file is written through a
-/// temporary name and a rename, so exiting at any point leaves whole files; the next start removes temporaries.
-fn release_lock_when_stopped(lock: std::path::PathBuf) -> anyhow::Result<()> {
+/// A flag that SIGTERM (what Slurm sends at a time limit, a `scancel` or a preemption, before SIGKILL) or SIGINT
+/// set to their number. The training loop reads it between two iterations and stops there, so the signal never
+/// cuts a checkpoint or a metrics row short; the lock is released as `train` returns, after the last write, and
+/// whichever process or array task comes next resumes the run from its latest checkpoint, on this host or another.
+fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).context("cannot install signal handlers")?;
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            let _ = std::fs::remove_file(&lock);
-            eprintln!("stopped by signal {signal}: run lock released; the run resumes from its latest checkpoint");
-            std::process::exit(128 + signal);
-        }
-    });
-    Ok(())
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register_usize(signal, std::sync::Arc::clone(&flag), signal as usize)
+            .context("cannot install signal handlers")?;
+    }
+    Ok(flag)
 }

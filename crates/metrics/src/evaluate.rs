@@ -172,7 +172,14 @@ pub fn evaluate(inputs: &EvaluationInputs, rng: &mut impl Rng) -> Result<Evaluat
     // Fréchet distance in the classifier's feature space, real test images against the fakes.
     let (fake_mean, fake_covariance) = moments(&to_matrix(&fake_features)?);
     let real = inputs.real_features;
-    let frechet = frechet_distance_from_moments(&real.mean, &real.covariance, &fake_mean, &fake_covariance);
+    let frechet = frechet_distance_from_moments(&real.mean, &real.covariance, &fake_mean, &fake_covariance)
+        .ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "no Fréchet distance: the classifier's features of the generated images hold NaN or infinite values \
+                 (or their eigendecomposition did not converge in {} iterations)",
+                crate::frechet::MAX_EIGEN_ITERATIONS
+            ))
+        })?;
     clock.lap(metric::seconds::EVALUATION_FRECHET);
 
     let ln_k = (k as f64).ln();

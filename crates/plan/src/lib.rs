@@ -50,6 +50,10 @@ pub struct PlannedRun {
     /// `results/<experiment>/runs/<variant>-n<labels>-s<seed>/`.
     pub dir: PathBuf,
     pub status: RunStatus,
+    /// For a [`RunStatus::Stale`] run: the config keys whose recorded values differ from what the experiment file
+    /// now gives the run (`loss.lambda_ss`, …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_keys: Vec<String>,
     /// The arguments of `ssinfogan train` for this run (also those of `ssinfogan eval`).
     pub train_args: Vec<String>,
 }
@@ -68,6 +72,10 @@ pub enum RunStatus {
     Completed,
     /// Ended with an error (e.g. divergence), recorded in `summary.json`.
     Failed,
+    /// Completed, but under another config than the experiment file now gives it (an edited TOML): its results
+    /// answer another question. Never retrained over, never reported beside the others: delete it or use another
+    /// results directory.
+    Stale,
 }
 
 impl RunStatus {
@@ -84,6 +92,7 @@ impl RunStatus {
             Self::Running => "running",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Stale => "stale",
         }
     }
 }
@@ -174,9 +183,14 @@ mod tests {
 
     #[test]
     fn statuses_are_the_lowercase_words_of_the_json() {
-        for status in
-            [RunStatus::Pending, RunStatus::Interrupted, RunStatus::Running, RunStatus::Completed, RunStatus::Failed]
-        {
+        for status in [
+            RunStatus::Pending,
+            RunStatus::Interrupted,
+            RunStatus::Running,
+            RunStatus::Completed,
+            RunStatus::Failed,
+            RunStatus::Stale,
+        ] {
             assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{status}\""));
         }
         assert!(serde_json::from_str::<RunStatus>("\"done\"").is_err());
@@ -190,6 +204,7 @@ mod tests {
             seed: 1,
             dir: PathBuf::from("r"),
             status,
+            stale_keys: Vec::new(),
             train_args: Vec::new(),
         };
         let plan = Plan {
@@ -204,6 +219,7 @@ mod tests {
                 RunStatus::Running,
                 RunStatus::Completed,
                 RunStatus::Failed,
+                RunStatus::Stale,
             ]
             .into_iter()
             .map(run)

@@ -45,6 +45,9 @@ pub struct RunInfo {
     pub seed: u64,
     pub dir: PathBuf,
     pub state: RunState,
+    /// The instruction set of the CPU's matrix products the run was trained with (`avx512f`, `fma`; `None` on
+    /// another device or where unrecorded): its numbers' last bits and its speed depend on it.
+    pub instruction_set: Option<String>,
 }
 
 impl RunInfo {

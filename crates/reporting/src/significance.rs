@@ -61,6 +61,17 @@ impl Difference {
     }
 }
 
+/// The half-width of the 95% confidence interval of a mean over seeds (Student's t with n − 1 degrees of freedom),
+/// or None with fewer than two seeds.
+pub fn mean_interval(s: Stat) -> Option<f64> {
+    let std = s.std?;
+    if s.n < 2 {
+        return None;
+    }
+    let t = StudentsT::new(0.0, 1.0, (s.n - 1) as f64).ok()?.inverse_cdf(0.5 + LEVEL / 2.0);
+    Some(t * std / (s.n as f64).sqrt())
+}
+
 /// Welch's interval for the difference of two means, or None where a side has fewer than two seeds.
 pub fn welch_interval(a: Stat, b: Stat) -> Option<(f64, f64)> {
     let (sa, sb) = (a.std?, b.std?);
@@ -99,6 +110,14 @@ mod tests {
         let t = (high - low) / 2.0 / 0.9f64.sqrt();
         assert!(((low + high) / 2.0 - 2.0).abs() < 1e-12);
         assert!(t > 2.55 && t < 2.570582, "{t}");
+    }
+
+    #[test]
+    fn a_mean_over_three_seeds_has_the_textbook_interval() {
+        // t(0.975, 2) = 4.302653: the half-width is 4.302653 · 1 / √3.
+        let half = mean_interval(stat(0.5, 1.0, 3)).unwrap();
+        assert!((half - 4.302652730 / 3f64.sqrt()).abs() < 1e-6, "{half}");
+        assert_eq!(mean_interval(Stat { mean: 0.5, std: None, n: 1 }), None);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub const PARTS: [(&str, &str); 9] = [
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunTime {
     pub run: String,
+    /// The instruction set of the run's matrix products, where recorded.
+    pub instruction_set: Option<String>,
     pub seconds: [Option<f64>; PARTS.len()],
 }
 
@@ -65,7 +67,7 @@ pub fn read_run_time(run: &str, path: &Path) -> Result<RunTime, ReportError> {
             *seconds[i].get_or_insert(0.0) += value;
         }
     }
-    Ok(RunTime { run: run.to_string(), seconds })
+    Ok(RunTime { run: run.to_string(), instruction_set: None, seconds })
 }
 
 /// The completed runs' time budgets, in run order; runs without a `timing.csv` are left out.
@@ -76,7 +78,7 @@ pub fn run_times(inputs: &ReportInputs) -> Result<Vec<RunTime>, ReportError> {
         if path.is_file() {
             let name =
                 run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into());
-            times.push(read_run_time(&name, &path)?);
+            times.push(RunTime { instruction_set: run.instruction_set.clone(), ..read_run_time(&name, &path)? });
         }
     }
     Ok(times)
@@ -84,13 +86,13 @@ pub fn run_times(inputs: &ReportInputs) -> Result<Vec<RunTime>, ReportError> {
 
 /// `tables/timing.csv`: a row per run, a column per part, in seconds (empty where not recorded).
 pub fn write_csv(times: &[RunTime], results_dir: &Path, written: &mut Written) -> Result<(), ReportError> {
-    let mut csv = String::from("run");
+    let mut csv = String::from("run,instruction_set");
     for (part, _) in PARTS {
         let _ = write!(csv, ",{part}");
     }
     csv.push('\n');
     for t in times {
-        csv.push_str(&t.run);
+        let _ = write!(csv, "{},{}", t.run, t.instruction_set.as_deref().unwrap_or_default());
         for s in t.seconds {
             let _ = write!(csv, ",{}", s.map(|s| format!("{s:.3}")).unwrap_or_default());
         }
@@ -101,15 +103,15 @@ pub fn write_csv(times: &[RunTime], results_dir: &Path, written: &mut Written) -
 
 /// The Markdown table of `REPORT.md`: minutes per part, the evaluation's share of the wall time.
 pub fn markdown(times: &[RunTime]) -> String {
-    let mut md = String::from("| run |");
+    let mut md = String::from("| run | instruction set |");
     for (_, title) in PARTS {
         let _ = write!(md, " {title} |");
     }
-    md.push_str(" evaluation share |\n|---|");
+    md.push_str(" evaluation share |\n|---|---|");
     md.push_str(&"---:|".repeat(PARTS.len() + 1));
     md.push('\n');
     for t in times {
-        let _ = write!(md, "| {} |", t.run);
+        let _ = write!(md, "| {} | {} |", t.run, t.instruction_set.as_deref().unwrap_or("–"));
         for s in t.seconds {
             let _ = write!(md, " {} |", s.map(|s| format!("{:.1}", s / 60.0)).unwrap_or_else(|| "–".into()));
         }
@@ -144,7 +146,7 @@ mod tests {
         assert_eq!(t.part("wall_seconds"), Some(26.0));
         assert_eq!(t.evaluation_share(), Some(4.0 / 26.0));
         let md = markdown(&[t]);
-        assert!(md.contains("| r | 0.3 | 0.1 |"), "{md}");
+        assert!(md.contains("| r | – | 0.3 | 0.1 |"), "{md}");
         assert!(md.ends_with(" 15% |\n"), "{md}");
     }
 

@@ -55,6 +55,7 @@ fn run(root: &Path, variant: &str, n: usize, seed: u64) -> RunInfo {
         seed,
         dir: root.join(format!("runs/{variant}-n{n}-s{seed}")),
         state: RunState::Completed,
+        instruction_set: None,
     }
 }
 

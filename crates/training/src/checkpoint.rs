@@ -3,8 +3,10 @@
 //! `checkpoint/epoch-NNNN/` holds `generator.safetensors` and `discriminator.safetensors` (every variable,
 //! BatchNorm running statistics included), `optimiser.safetensors` (both Adams' moments) and `state.json`
 //! (epochs done, Adam step counts, the latent stream and the real-batch stream with all their positions).
-//! `checkpoint/latest` names the newest complete one; it is written atomically after the directory is
-//! complete, so a run killed while checkpointing resumes from the previous one. Older directories are removed.
+//! `checkpoint/latest` names the newest complete one; it is written atomically after every file of the directory
+//! is on disk (each fsynced, then the directory), so a run killed while checkpointing resumes from the previous
+//! one. The previous checkpoint is kept until the next one is complete: should the newest be damaged after all
+//! (a disk that lied about a flush), [`candidates`] offers the one before it. Older directories are removed.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -61,22 +63,30 @@ pub fn save(
         // The test hook of `CheckpointFault::InCheckpoint`: dies with half a checkpoint on disk.
         std::process::abort();
     }
-    let path = target.join("optimiser.safetensors");
+    let optimiser = target.join("optimiser.safetensors");
+    let path = optimiser.clone();
     let mut moments: HashMap<String, Tensor> = HashMap::new();
     moments.extend(adam_g.state().map_err(tensors(&path))?.into_iter().map(|(k, v)| (format!("generator.{k}"), v)));
     moments.extend(adam_d.state().map_err(tensors(&path))?.into_iter().map(|(k, v)| (format!("discriminator.{k}"), v)));
     candle_core::safetensors::save(&moments, &path).map_err(tensors(&path))?;
+    // The libraries write these files themselves: flushed here, before anything names the checkpoint.
+    for file in ["generator.safetensors", "discriminator.safetensors", "optimiser.safetensors"] {
+        let path = target.join(file);
+        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io(&path))?;
+    }
     let path = target.join("state.json");
     let json =
         serde_json::to_vec(state).map_err(|e| TrainError::Checkpoint { path: path.clone(), problem: e.to_string() })?;
     write_atomically(&path, &json).map_err(io(&path))?;
+    std::fs::File::open(&target).and_then(|d| d.sync_all()).map_err(io(&target))?;
     let latest = dir.join("latest");
+    let previous = std::fs::read_to_string(&latest).ok().map(|n| n.trim().to_string());
     write_atomically(&latest, name.as_bytes()).map_err(io(&latest))?;
-    // Only now may older checkpoints go.
+    // Only now may older checkpoints go; the one `latest` named before stays until the next is complete.
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let entry = entry.map_err(io(dir))?;
         let file_name = entry.file_name().to_string_lossy().into_owned();
-        if file_name.starts_with("epoch-") && file_name != name {
+        if file_name.starts_with("epoch-") && file_name != name && Some(&file_name) != previous.as_ref() {
             std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
         }
     }
@@ -99,6 +109,28 @@ pub fn latest(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
         });
     }
     Ok(Some(path))
+}
+
+/// The checkpoints a run can resume from, best first: the one `latest` names, then the other complete ones (with
+/// their `state.json`), newest first. A resume that cannot load the first falls back to the next, and says so.
+pub fn candidates(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let mut found = Vec::new();
+    match latest(dir) {
+        Ok(Some(latest)) => found.push(latest),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("{e}; trying the checkpoints before it"),
+    }
+    let mut others: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
+            .filter(|p| p.join("state.json").is_file() && !found.contains(p))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    others.sort();
+    found.extend(others.into_iter().rev());
+    Ok(found)
 }
 
 /// Loads a checkpoint written by [`save`] into the variables and optimisers, returning its state.

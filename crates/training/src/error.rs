@@ -17,6 +17,13 @@ pub enum TrainError {
     Diverged { iteration: u64, loss: String, value: f64 },
     #[error("{0}")]
     Invalid(String),
+    /// Another process took the run's lock over (it judged this one gone): this one stops without writing.
+    #[error("the run lock {} now belongs to {holder}; this process stops without writing anything more to the run", path.display())]
+    LockLost { path: PathBuf, holder: String },
+    /// A signal asked the run to stop (SIGTERM from Slurm, Ctrl-C): it stopped between two iterations, its latest
+    /// checkpoint intact, and resumes from it.
+    #[error("stopped by signal {signal} after iteration {iteration}; the run resumes from its latest checkpoint")]
+    Stopped { signal: i32, iteration: u64 },
     /// An epoch hook (the evaluation) failed.
     #[error("evaluation: {0}")]
     Hook(String),

@@ -7,10 +7,11 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use ssinfogan_core::metric;
-use ssinfogan_core::run_dir::{write_atomically, RunDir};
+use ssinfogan_core::run_dir::{write_atomically, RunDir, RunLock};
 use ssinfogan_core::{backward, Discriminator, Generator, GradientSums, LatentSpec, Ops, Pass, RngStreams};
 use ssinfogan_datasets::{BatchKind, Dataset, LabelledSubset, RealBatches};
 use ssinfogan_losses::{adversarial_loss, semi_supervised_loss, unsupervised_loss, LossConfig};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::adam::Adam;
@@ -45,6 +46,11 @@ pub struct TrainingRun<'a> {
     /// Test hook: the process aborts at a checkpoint, as a power loss or SIGKILL would, at a point every run of a
     /// test reaches the same way.
     pub fault: Option<CheckpointFault>,
+    /// The run's lock: checked before every checkpoint and before the summary, so that a process whose lock was
+    /// taken over (presumed dead) stops instead of writing over its successor.
+    pub lock: Option<&'a RunLock>,
+    /// Set to a signal number (by a signal handler) to stop between two iterations.
+    pub stop: Option<&'a AtomicUsize>,
 }
 
 /// Where a run aborts (`SSINFOGAN_FAULT`), by the epoch whose checkpoint it is (1-based).
@@ -55,18 +61,27 @@ pub enum CheckpointFault {
     /// While checkpoint N is being written: its weights are on disk, its optimiser state and the `latest` pointer
     /// are not (`abort-in-checkpoint:N`).
     InCheckpoint(usize),
+    /// Right after checkpoint N is complete, its `generator.safetensors` is cut in half, as a disk that lost a
+    /// write would leave it (`truncate-after-checkpoint:N`).
+    TruncatedAfterCheckpoint(usize),
 }
 
 impl std::str::FromStr for CheckpointFault {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("`{text}` is not a fault: abort-after-checkpoint:N or abort-in-checkpoint:N (N ≥ 1)");
+        let bad = || {
+            format!(
+                "`{text}` is not a fault: abort-after-checkpoint:N, abort-in-checkpoint:N or \
+                 truncate-after-checkpoint:N (N ≥ 1)"
+            )
+        };
         let (kind, epoch) = text.split_once(':').ok_or_else(bad)?;
         let epoch: usize = epoch.parse().ok().filter(|e| *e >= 1).ok_or_else(bad)?;
         match kind {
             "abort-after-checkpoint" => Ok(CheckpointFault::AfterCheckpoint(epoch)),
             "abort-in-checkpoint" => Ok(CheckpointFault::InCheckpoint(epoch)),
+            "truncate-after-checkpoint" => Ok(CheckpointFault::TruncatedAfterCheckpoint(epoch)),
             _ => Err(bad()),
         }
     }
@@ -154,18 +169,35 @@ pub fn train(
     let mut adam_g = Adam::new(&networks.generator_vars, run.optimiser.generator, run.ops)?;
     let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator, run.ops)?;
     let checkpoints = run.run_dir.checkpoint();
-    let mut state = match checkpoint::latest(&checkpoints)? {
-        Some(path) => {
-            let state = checkpoint::load(
-                &path,
-                &mut networks.generator_vars,
-                &mut networks.discriminator_vars,
-                &mut adam_g,
-                &mut adam_d,
-                run.device,
-            )?;
-            tracing::info!("resuming {} after epoch {}", root.display(), state.epochs_done);
-            state
+    let mut resumed = None;
+    for path in checkpoint::candidates(&checkpoints)? {
+        let loaded = checkpoint::load(
+            &path,
+            &mut networks.generator_vars,
+            &mut networks.discriminator_vars,
+            &mut adam_g,
+            &mut adam_d,
+            run.device,
+        );
+        match loaded {
+            Ok(state) => {
+                tracing::info!("resuming {} after epoch {}", root.display(), state.epochs_done);
+                resumed = Some(state);
+                break;
+            }
+            // A damaged newest checkpoint: the one before it serves, at the cost of the epochs between them.
+            Err(e) => tracing::warn!("cannot resume from {}: {e}; trying the checkpoint before it", path.display()),
+        }
+    }
+    let mut state = match resumed {
+        Some(state) => state,
+        None if checkpoints.join("latest").exists() => {
+            return Err(TrainError::Checkpoint {
+                path: checkpoints.clone(),
+                problem: "no checkpoint of the run can be loaded (see the warnings above); delete the checkpoint \
+                          directory to start the run over"
+                    .into(),
+            });
         }
         None => fresh_state(run)?,
     };
@@ -192,6 +224,9 @@ pub fn train(
         let (mut labelled_batches, mut unlabelled_batches) = (0u32, 0u32);
         for step in 0..run.schedule.iterations_per_epoch {
             let iteration = (epoch * run.schedule.iterations_per_epoch + step + 1) as u64;
+            if let Some(signal) = run.stop.map(|s| s.load(Ordering::Relaxed)).filter(|&s| s != 0) {
+                return Err(TrainError::Stopped { signal: signal as i32, iteration: iteration - 1 });
+            }
             let (kind, indices) = state.real_batches.next(epoch);
             match kind {
                 BatchKind::Labelled => labelled_batches += 1,
@@ -225,13 +260,16 @@ pub fn train(
         let mut seconds = vec![(metric::seconds::TRAINING, training_seconds)];
         if let Some(hook) = hook.as_deref_mut() {
             span.pb_set_message(&format!("epoch {}: evaluating", epoch + 1));
-            rows.extend(hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref())?);
+            // An evaluation that fails would fail again on resume: the run is failed, not left to be retried.
+            let evaluated = hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref());
+            rows.extend(evaluated.map_err(|e| fail(run.run_dir, e, iteration, epoch))?);
             seconds.push((metric::seconds::EVALUATION, evaluation_started.elapsed().as_secs_f64()));
             seconds.extend(hook.seconds());
         }
         let metrics = run.run_dir.metrics();
         metrics_log::append(&metrics, metrics_log::HEADER, iteration, epoch, &rows)
             .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;
+        still_ours(run)?;
         let checkpoint_started = Instant::now();
         let fault_here = |f: CheckpointFault| run.fault == Some(f);
         checkpoint::save(
@@ -244,6 +282,13 @@ pub fn train(
             fault_here(CheckpointFault::InCheckpoint(state.epochs_done)),
         )?;
         if fault_here(CheckpointFault::AfterCheckpoint(state.epochs_done)) {
+            std::process::abort();
+        }
+        if fault_here(CheckpointFault::TruncatedAfterCheckpoint(state.epochs_done)) {
+            // The test hook of a disk that lost a flushed file: the newest checkpoint's generator cut in half.
+            let path = checkpoints.join(format!("epoch-{:04}", state.epochs_done)).join("generator.safetensors");
+            let length = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let _ = std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(length / 2));
             std::process::abort();
         }
         // After the checkpoint, so that the epoch's wall time includes it. A process killed between the two
@@ -264,9 +309,20 @@ pub fn train(
     if last_means.is_empty() {
         last_means = read_last_means(&run.run_dir.metrics())?;
     }
-    if let Some(hook) = hook {
-        hook.after_training(root, networks.generator.as_ref(), networks.discriminator.as_ref())?;
+    let total = run.schedule.total_iterations();
+    // The losses are checked at every step, the weights once at the end: a weight can go non-finite without either
+    // loss showing it (a NaN gradient into a layer whose output the losses saturate).
+    for (network, vars) in [("generator", &networks.generator_vars), ("discriminator", &networks.discriminator_vars)] {
+        if let Some((name, value)) = first_non_finite(vars)? {
+            let error = TrainError::Diverged { iteration: total, loss: format!("{network} weight `{name}`"), value };
+            return Err(fail(run.run_dir, error, total, run.schedule.epochs));
+        }
     }
+    if let Some(hook) = hook {
+        hook.after_training(root, networks.generator.as_ref(), networks.discriminator.as_ref())
+            .map_err(|e| fail(run.run_dir, e, total, run.schedule.epochs))?;
+    }
+    still_ours(run)?;
     let summary = RunSummary {
         status: "completed".into(),
         iterations: run.schedule.total_iterations(),
@@ -422,6 +478,31 @@ fn iteration_step(
     Ok(logged)
 }
 
+/// An error when the run's lock is no longer this process's.
+fn still_ours(run: &TrainingRun) -> Result<(), TrainError> {
+    match run.lock {
+        Some(lock) if !lock.is_ours() => Err(TrainError::LockLost {
+            path: run.run_dir.lock(),
+            holder: lock.holder().unwrap_or_else(|| "nobody (it was deleted)".into()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The first variable (by name) holding a NaN or infinite value, with that value.
+fn first_non_finite(vars: &VarMap) -> Result<Option<(String, f64)>, TrainError> {
+    let data = vars.data().lock().map_err(|_| TrainError::Invalid("a variable map's lock is poisoned".into()))?;
+    let mut names: Vec<&String> = data.keys().collect();
+    names.sort();
+    for name in names {
+        let values: Vec<f32> = data[name].as_tensor().flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1()?;
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Ok(Some((name.clone(), f64::from(*v))));
+        }
+    }
+    Ok(None)
+}
+
 /// Records a failed run in `summary.json` (the checkpoints stay as they were) and passes the error on.
 fn fail(run_dir: &RunDir, error: TrainError, iteration: u64, epoch: usize) -> TrainError {
     let summary = RunSummary {
@@ -457,4 +538,23 @@ fn read_last_means(path: &Path) -> Result<Vec<(String, f64)>, TrainError> {
         .collect();
     let last = rows.iter().map(|r| r.0).max().unwrap_or(0);
     Ok(rows.into_iter().filter(|r| r.0 == last).map(|r| (r.1, r.2)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_finite_weight_is_found_by_name() {
+        let mut vars = VarMap::new();
+        let vb = candle_nn::VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
+        vb.get_with_hints(3, "a.weight", candle_nn::Init::Const(1.0)).unwrap();
+        vb.get_with_hints(2, "b.bias", candle_nn::Init::Const(0.0)).unwrap();
+        assert_eq!(first_non_finite(&vars).unwrap(), None);
+        vars.set_one("b.bias", Tensor::new(&[0.0f32, f32::INFINITY], &Device::Cpu).unwrap()).unwrap();
+        assert_eq!(first_non_finite(&vars).unwrap(), Some(("b.bias".to_string(), f64::INFINITY)));
+        vars.set_one("a.weight", Tensor::new(&[1.0f32, f32::NAN, 1.0], &Device::Cpu).unwrap()).unwrap();
+        let (name, value) = first_non_finite(&vars).unwrap().unwrap();
+        assert!(name == "a.weight" && value.is_nan());
+    }
 }

@@ -125,6 +125,8 @@ fn training_run<'a>(
         ops,
         inject_nan_at,
         fault: None,
+        lock: None,
+        stop: None,
     }
 }
 

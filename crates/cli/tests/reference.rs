@@ -1,0 +1,74 @@
+//! The committed reference reproduction (`reference/mnist/`): its report, rebuilt from its run records alone (no
+//! checkpoint, no data, no device), is the report committed beside them, byte for byte.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::ssinfogan;
+
+/// What a run leaves that the reference does not keep (`.gitignore`), and what the report writes.
+fn kept_record(relative: &str) -> bool {
+    let ignored = ["/checkpoint/", "/samples/progress/", "samples.safetensors", "run.lock", "train.log", ".tmp"];
+    !ignored.iter().any(|i| relative.contains(i) && !relative.ends_with("final-samples.safetensors"))
+        && !is_report(relative)
+}
+
+fn is_report(relative: &str) -> bool {
+    ["tables/", "figures/", "REPORT.md", "index.html"].iter().any(|p| relative.starts_with(p))
+        || relative.contains("/samples/sweep-")
+}
+
+/// Every file under `dir`, relative to it, in a fixed order.
+fn files(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(at) = dirs.pop() {
+        for entry in std::fs::read_dir(&at).unwrap_or_else(|e| panic!("cannot read {}: {e}", at.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn the_reference_report_is_rebuilt_from_its_records_alone() {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let reference = workspace.join("reference/mnist");
+    let committed = files(&reference);
+    assert!(
+        committed.iter().any(|f| f.ends_with("summary.json")),
+        "{} holds no completed run: the reference reproduction is missing",
+        reference.display()
+    );
+
+    let root = tempfile::tempdir().unwrap();
+    let copy = root.path().join("reference/mnist");
+    for file in committed.iter().filter(|f| kept_record(f)) {
+        let to = copy.join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(reference.join(file), &to).unwrap();
+    }
+    let experiment = workspace.join("experiments/mnist.toml").display().to_string();
+    // No data directory and no checkpoint in the copy: the report must come from the records.
+    let out = ssinfogan(root.path(), &["report", "--experiment", &experiment, "--results", "reference"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let rebuilt: Vec<String> = files(&copy).into_iter().filter(|f| is_report(f)).collect();
+    let expected: Vec<String> = committed.iter().filter(|f| is_report(f)).cloned().collect();
+    assert_eq!(rebuilt, expected, "the report's files differ from those committed in {}", reference.display());
+    for file in &expected {
+        let (a, b) = (std::fs::read(reference.join(file)).unwrap(), std::fs::read(copy.join(file)).unwrap());
+        assert!(
+            a == b,
+            "{file} rebuilt from the records differs from the committed one: rebuild the reference report with \
+             `cargo xtask report mnist --results reference` and commit it"
+        );
+    }
+}
