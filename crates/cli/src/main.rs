@@ -74,10 +74,10 @@ fn on_the_compute_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
 /// candle runs its element-wise CPU ops (among them the gradient sums of every backward pass) on a pool of its
 /// own, whose RAYON_NUM_THREADS − 1 threads spin for 25,000 pauses after each op before they sleep. Between
 /// candle's ops run ours, on rayon's pool of RAYON_NUM_THREADS threads, and a spinning candle thread takes a
-/// core from them: measured with `ssinfogan bench` on two cores, an iteration was 5–10 % slower, and a
-/// BatchNorm backward pass right after a gradient sum took twice its time. With a short spin the thread sleeps
-/// at once; a user's own CANDLE_BARRIER_POOL_SPIN_LIMIT is kept. Called first thing in `main`, before any thread
-/// starts (setting the environment is not thread-safe).
+/// core from them: on two cores, an op of ours right after one of candle's (a BatchNorm backward pass after a
+/// gradient sum) shares its second core with a spinning thread and can take twice its time. With a short spin
+/// the thread sleeps at once; a user's own CANDLE_BARRIER_POOL_SPIN_LIMIT is kept. Called first thing in `main`,
+/// before any thread starts (setting the environment is not thread-safe).
 fn park_candles_idle_threads() {
     const SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
     if std::env::var_os(SPIN_LIMIT).is_none() {
@@ -87,8 +87,8 @@ fn park_candles_idle_threads() {
 
 /// A training step allocates and frees hundreds of tensor buffers of up to tens of megabytes. glibc serves each
 /// one above its mmap threshold with a fresh `mmap` and returns it with `munmap`: page faults, zeroing and TLB
-/// shootdowns that took about a third of a batch-64 iteration on two cores (`perf`). Keeping freed memory in the
-/// heap lets the next step reuse it; the heap then stays at the step's peak, which it reaches anyway.
+/// shootdowns, about a third of a batch-64 step on two cores (`perf`). Keeping freed memory in the heap lets the
+/// next step reuse it; the heap then stays at the step's peak, which it reaches anyway.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_buffers() {
     // SAFETY: mallopt only changes glibc's allocation thresholds; called first thing in main, and glibc
@@ -108,10 +108,10 @@ fn keep_freed_buffers() {}
 /// gradients and Adam moments, the convolutions' patch rows), and with 4 KiB pages every 4 KiB is a TLB entry.
 /// glibc asks for huge pages for its heap with the tunable `glibc.malloc.hugetlb=1` (glibc 2.35 on; older ones
 /// ignore it), which it reads only when the process starts, so the binary starts itself again once with it
-/// set. Measured with `ssinfogan bench` on two cores, three alternating rounds: batch 64 −3 to −8 %, batch 128
-/// −2 to −5 %. The numbers computed are the same (where the memory lies changes no arithmetic). A
-/// GLIBC_TUNABLES that already names `glibc.malloc.hugetlb` is the user's choice and kept (`=0`: none), as is
-/// a kernel whose huge pages are `never`. Called first thing in `main`, before any thread starts.
+/// set: fewer TLB misses make a step a few percent faster. The numbers computed are the same (where the memory
+/// lies changes no arithmetic). A GLIBC_TUNABLES that already names `glibc.malloc.hugetlb` is the user's choice
+/// and kept (`=0`: none), as is a kernel whose huge pages are `never`. Called first thing in `main`, before any
+/// thread starts.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn heap_in_huge_pages() {
     use std::os::unix::process::CommandExt;

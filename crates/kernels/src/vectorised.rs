@@ -3,12 +3,10 @@
 //! The binary targets baseline x86-64, so that it runs on any of them: SSE2, two f64 or four f32 values per
 //! instruction. The per-channel sums in f64 (BatchNorm's statistics and backward sums, the layers' bias
 //! gradients) are loops the compiler vectorises; [`run`] compiles such a loop again with AVX-512F and with AVX2
-//! enabled and runs the widest the CPU has. On the two-core Xeon of the README, on one thread and in cache, the
-//! sums of the values and their squares down 128 columns of 6272 rows (a convolution's bias-gradient shape)
-//! took 0.20 ms with AVX-512 against 0.40 as the baseline compiles them, and BatchNorm's backward sums over
-//! (128, 6272) 0.35 against 0.72 ms; its sums along runs of positions gained less
-//! (over (128, 64, 14 × 14): 1.05 against 1.13 ms). BatchNorm's element-wise passes do not go through here: with
-//! AVX-512 they took 0.71 ms against 0.41 over (128, 128, 7 × 7).
+//! enabled and runs the widest the CPU has: on most of the networks' BatchNorm shapes (one thread, in cache) the
+//! AVX-512 sums take about half the baseline's time, though some, such as (128, 64, 14 × 14), gain little.
+//! BatchNorm's element-wise passes do not go through here: compiled with AVX-512 they ran slower than the
+//! baseline build's, so they stay as it compiles them.
 //!
 //! The values are the same to the bit whichever runs: Rust neither reassociates floating-point sums nor
 //! contracts a multiply and an add into a fused one, so a wider instruction set changes how many values one
