@@ -123,10 +123,12 @@ impl From<RunArgs> for RunSpec {
     }
 }
 
-pub fn train(args: RunArgs) -> anyhow::Result<()> {
-    let options = TrainOptions {
-        stop_on_signal: true,
-        // The divergence and resume paths, for the reliability tests.
+/// The fault hooks of the divergence and resume paths (`SSINFOGAN_INJECT_NAN_AT`, `SSINFOGAN_FAULT`), for the
+/// reliability tests. A debug build reads them — what `cargo test` builds and runs — and a release build has no
+/// such code: the binary a user runs never aborts or poisons a run because of a variable in its environment.
+#[cfg(debug_assertions)]
+fn fault_hooks(options: TrainOptions) -> anyhow::Result<TrainOptions> {
+    Ok(TrainOptions {
         inject_nan_at: std::env::var("SSINFOGAN_INJECT_NAN_AT").ok().and_then(|v| v.parse().ok()),
         fault: match std::env::var("SSINFOGAN_FAULT") {
             Ok(text) if !text.is_empty() => {
@@ -134,7 +136,17 @@ pub fn train(args: RunArgs) -> anyhow::Result<()> {
             }
             _ => None,
         },
-    };
+        ..options
+    })
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_hooks(options: TrainOptions) -> anyhow::Result<TrainOptions> {
+    Ok(options)
+}
+
+pub fn train(args: RunArgs) -> anyhow::Result<()> {
+    let options = fault_hooks(TrainOptions { stop_on_signal: true, ..TrainOptions::default() })?;
     let trained = match ssinfogan_experiment::train(&args.into(), &options) {
         Ok(trained) => trained,
         Err(e) => {

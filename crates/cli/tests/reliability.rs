@@ -247,6 +247,7 @@ fn concurrent_cache_misses_of_the_classifier_all_succeed() {
 }
 
 #[test]
+#[cfg_attr(not(debug_assertions), ignore = "the fault hooks exist in debug builds only")]
 fn a_diverging_run_fails_alone_and_the_report_marks_it_failed() {
     let root = fixture();
     let mut bad = Command::new(env!("CARGO_BIN_EXE_ssinfogan"));
@@ -275,6 +276,7 @@ fn a_diverging_run_fails_alone_and_the_report_marks_it_failed() {
 /// checkpoint 2 is half written) resumes from the last complete one and ends with the bytes of a run never
 /// interrupted. The fault points are fixed, so every run of this test tests the same two things.
 #[test]
+#[cfg_attr(not(debug_assertions), ignore = "the fault hooks exist in debug builds only")]
 fn a_run_aborted_at_a_checkpoint_resumes_to_the_same_bytes() {
     let reference = fixture();
     let out = run(reference.path(), &train_args("ss-infogan", "20", "2"));
@@ -327,6 +329,7 @@ fn a_run_aborted_at_a_checkpoint_resumes_to_the_same_bytes() {
 
 /// A run directory trained under one config is not resumed under another: the run would mix two experiments.
 #[test]
+#[cfg_attr(not(debug_assertions), ignore = "the fault hooks exist in debug builds only")]
 fn resuming_with_a_changed_config_is_refused() {
     let root = fixture();
     // A run interrupted after its first epoch.
