@@ -113,6 +113,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         return on_slurm(args, &binary, &common, &plan_args, plan, &origin);
     }
     print_plan(&plan);
+    refuse_stale(&plan)?;
     let todo = selected(&plan, &args.runs)?;
     let jobs = match args.jobs {
         Some(jobs) => jobs as usize,
@@ -168,6 +169,19 @@ fn selected<'p>(plan: &'p Plan, patterns: &[String]) -> anyhow::Result<VecDeque<
         }
     }
     Ok(todo)
+}
+
+/// Stale runs would make the report refuse the whole results directory at the end: said before anything trains.
+fn refuse_stale(plan: &Plan) -> anyhow::Result<()> {
+    let stale = plan.count(RunStatus::Stale);
+    if stale > 0 {
+        bail!(
+            "{stale} completed run(s) in {} were trained with another config than the experiment file now gives them \
+             (listed above): delete them to train them again, or give this config its own directory with --results",
+            plan.results_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// `<variant>-n<labels>-s<seed>`: a run's directory name.

@@ -173,9 +173,10 @@ pub fn script(
     // sbatch reads a directive's value up to the first blank unless it is double-quoted, and expands `%` patterns
     // in file names: a space or a `%` in the results path must not cut the log path short or rename it.
     let directive = |value: &str| -> anyhow::Result<String> {
-        if value.contains(['"', '\\', '\n', '\r']) {
+        // An older sbatch ends a directive at `#` even inside quotes.
+        if value.contains(['"', '\\', '\n', '\r', '#']) {
             anyhow::bail!(
-                "{value:?} cannot be written into a Slurm job script (a double quote, backslash or line break); \
+                "{value:?} cannot be written into a Slurm job script (a double quote, backslash, `#` or line break); \
                  choose a results directory without one"
             );
         }

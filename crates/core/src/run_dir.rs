@@ -337,14 +337,17 @@ fn slurm_job_ended(id: &str) -> Option<bool> {
         ENDED_STATES.iter().any(|s| state.starts_with(s))
     };
     let run = |program: &str, args: &[&str]| std::process::Command::new(program).args(args).output().ok();
-    if let Some(out) = run("squeue", &["--noheader", "--jobs", id, "--format", "%T"]) {
+    // Every partition and state: a job in a hidden partition, or one that ended minutes ago, is still listed.
+    if let Some(out) = run("squeue", &["--noheader", "--all", "--states=all", "--jobs", id, "--format", "%T"]) {
         let text = String::from_utf8_lossy(&out.stdout);
         let state = text.lines().map(str::trim).find(|l| !l.is_empty());
         if out.status.success() {
-            return Some(state.is_none_or(ended));
-        }
-        // squeue forgets a job some minutes after it ends and then calls its id invalid.
-        if String::from_utf8_lossy(&out.stderr).contains("Invalid job id") {
+            if let Some(state) = state {
+                return Some(ended(state));
+            }
+            // Not listed (another user's job under PrivateData, a federation): sacct may know.
+        } else if String::from_utf8_lossy(&out.stderr).contains("Invalid job id") {
+            // squeue forgets a job some minutes after it ends and then calls its id invalid.
             return Some(true);
         }
     }

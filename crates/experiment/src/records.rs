@@ -182,11 +182,10 @@ pub(crate) fn write_config(run_dir: &RunDir, record: &RecordedConfig) -> anyhow:
     let text = toml::to_string_pretty(record).context("cannot serialise the resolved config")?;
     let path = run_dir.config();
     if let Ok(existing) = std::fs::read_to_string(&path) {
-        // The git revision and the machine may change between a run and its resume, and the evaluation protocol
-        // does not touch training; everything else must match.
+        // The git revision and the machine may change between a run and its resume (recorded below); everything
+        // else must match, the evaluation protocol too: a run's metrics.csv is measured one way.
         let training_part = |t: &str| -> Option<toml::Table> {
             let mut table: toml::Table = toml::from_str(t).ok()?;
-            table.remove("evaluation");
             // Written before "none" existed, a run without growth had no key at all.
             if let Some(toml::Value::Table(schedule)) = table.get_mut("schedule") {
                 schedule.entry("unlabelled_probability_growth").or_insert_with(|| "none".into());

@@ -185,17 +185,32 @@ fn write_share_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::
 /// experiment, whose accuracy the report gives): their C_err and Fréchet distances are not on one scale.
 fn one_judge(completed: &[&RunInfo], cached: Option<&str>) -> anyhow::Result<()> {
     let mut judged: Vec<(String, &Path)> = Vec::new();
+    let mut data: Vec<(String, &Path)> = Vec::new();
     for run in completed {
-        if let Some(hash) = RunRecord::read(&run.dir)?.classifier_sha256 {
+        let record = RunRecord::read(&run.dir)?;
+        if let Some(hash) = record.classifier_sha256 {
             judged.push((hash, &run.dir));
+        }
+        data.push((record.data.content_sha256, &run.dir));
+    }
+    // Runs that found different data (no `data.source` pinned, another machine) answer different questions.
+    if let Some((hash, dir)) = data.first() {
+        if let Some((other, other_dir)) = data.iter().find(|(h, _)| h != hash) {
+            bail!(
+                "runs trained on different data cannot share a table: {} on data sha256 {hash}, {} on sha256 {other}; \
+                 pin `data.source` in the experiment and train the runs of one of them again, or report them from \
+                 separate results directories",
+                dir.display(),
+                other_dir.display()
+            );
         }
     }
     if let Some((hash, dir)) = judged.first() {
         if let Some((other, other_dir)) = judged.iter().find(|(h, _)| h != hash) {
             bail!(
                 "runs judged by different evaluation classifiers cannot share a table: {} by classifier sha256 {hash}, \
-                 {} by sha256 {other}; evaluate them with one classifier (`ssinfogan eval` with the experiment's \
-                 classifier/ in place) or report them from separate results directories",
+                 {} by sha256 {other}; train the runs of one of them again with the other's classifier/ in place, or \
+                 report them from separate results directories",
                 dir.display(),
                 other_dir.display()
             );

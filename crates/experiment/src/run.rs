@@ -63,7 +63,8 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
             return Ok(Trained { run_dir, summary, already_complete: true });
         }
         bail!(
-            "{} ended with status `{}`: {}; delete that directory to run it again",
+            "{} ended with status `{}`: {}; delete its summary.json to resume it from its latest checkpoint (e.g. \
+             after freeing disk space), or the whole directory to train it again",
             run_dir.root().display(),
             summary.status,
             summary.error.unwrap_or_default()
@@ -78,6 +79,20 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
     let subset = labelled_subset(&config, &dataset, &streams)
         .with_context(|| format!("{}: data.n_labelled", args.experiment.display()))?;
     let device = args.open_device()?;
+    // A resume under another config is refused before the classifier is prepared: preparing it under a changed
+    // `[evaluation.classifier]` would retrain and replace the classifier that judged the run so far.
+    if run_dir.config().exists() {
+        let changed = config_differences(run_dir.root(), &config)?;
+        if !changed.is_empty() {
+            bail!(
+                "{} holds a run with a different config ({} differ); delete {} to train it again, or use another \
+                 --results directory",
+                run_dir.config().display(),
+                changed.join(", "),
+                run_dir.root().display()
+            );
+        }
+    }
     // The evaluation classifier before the record, which names it (its streams are its own: preparing it first
     // changes no number of the run).
     let hook = match config.evaluation.eval_every {
@@ -142,7 +157,13 @@ fn git_revision() -> String {
 fn stop_flag() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let twice = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [SIGTERM, SIGINT] {
+        // A second signal ends the process at once (a run stuck outside the loop, e.g. loading data): the lock it
+        // leaves names a dead process and is taken over.
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, std::sync::Arc::clone(&twice))
+            .context("cannot install signal handlers")?;
+        signal_hook::flag::register(signal, std::sync::Arc::clone(&twice)).context("cannot install signal handlers")?;
         signal_hook::flag::register_usize(signal, std::sync::Arc::clone(&flag), signal as usize)
             .context("cannot install signal handlers")?;
     }

@@ -80,15 +80,18 @@ pub fn save(
     write_atomically(&path, &json).map_err(io(&path))?;
     std::fs::File::open(&target).and_then(|d| d.sync_all()).map_err(io(&target))?;
     let latest = dir.join("latest");
-    let previous = std::fs::read_to_string(&latest).ok().map(|n| n.trim().to_string());
     write_atomically(&latest, name.as_bytes()).map_err(io(&latest))?;
-    // Only now may older checkpoints go; the one `latest` named before stays until the next is complete.
-    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-        let entry = entry.map_err(io(dir))?;
-        let file_name = entry.file_name().to_string_lossy().into_owned();
-        if file_name.starts_with("epoch-") && file_name != name && Some(&file_name) != previous.as_ref() {
-            std::fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
-        }
+    // Only now may older checkpoints go: this one and the newest before it stay, the fallback should this one be
+    // found damaged.
+    let mut older: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")) && *p != target)
+        .collect();
+    older.sort();
+    older.pop();
+    for path in older {
+        std::fs::remove_dir_all(&path).map_err(io(&path))?;
     }
     Ok(())
 }

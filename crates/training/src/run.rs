@@ -170,7 +170,8 @@ pub fn train(
     let mut adam_d = Adam::new(&networks.discriminator_vars, run.optimiser.discriminator, run.ops)?;
     let checkpoints = run.run_dir.checkpoint();
     let mut resumed = None;
-    for path in checkpoint::candidates(&checkpoints)? {
+    let candidates = checkpoint::candidates(&checkpoints)?;
+    for path in &candidates {
         let loaded = checkpoint::load(
             &path,
             &mut networks.generator_vars,
@@ -191,7 +192,8 @@ pub fn train(
     }
     let mut state = match resumed {
         Some(state) => state,
-        None if checkpoints.join("latest").exists() => {
+        // A failed load may have overwritten some weights: starting afresh on them would not be a fresh run.
+        None if !candidates.is_empty() || checkpoints.join("latest").exists() => {
             return Err(TrainError::Checkpoint {
                 path: checkpoints.clone(),
                 problem: "no checkpoint of the run can be loaded (see the warnings above); delete the checkpoint \
@@ -235,7 +237,7 @@ pub fn train(
             let losses = iteration_step(run, networks, &mut state, &mut adam_g, &mut adam_d, kind, &indices, iteration);
             let losses = match losses {
                 Ok(l) => l,
-                Err(e) => return Err(fail(run.run_dir, e, iteration, epoch)),
+                Err(e) => return Err(fail(run, e, iteration, epoch)),
             };
             for (name, value) in &losses {
                 means.add(name, *value);
@@ -258,11 +260,13 @@ pub fn train(
         rows.push((metric::UNLABELLED_PROBABILITY, state.real_batches.schedule().unlabelled_probability(epoch)));
         let evaluation_started = Instant::now();
         let mut seconds = vec![(metric::seconds::TRAINING, training_seconds)];
+        // Nothing of this epoch is written by a process whose lock was taken over meanwhile.
+        still_ours(run)?;
         if let Some(hook) = hook.as_deref_mut() {
             span.pb_set_message(&format!("epoch {}: evaluating", epoch + 1));
             // An evaluation that fails would fail again on resume: the run is failed, not left to be retried.
             let evaluated = hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref());
-            rows.extend(evaluated.map_err(|e| fail(run.run_dir, e, iteration, epoch))?);
+            rows.extend(evaluated.map_err(|e| fail(run, e, iteration, epoch))?);
             seconds.push((metric::seconds::EVALUATION, evaluation_started.elapsed().as_secs_f64()));
             seconds.extend(hook.seconds());
         }
@@ -315,12 +319,13 @@ pub fn train(
     for (network, vars) in [("generator", &networks.generator_vars), ("discriminator", &networks.discriminator_vars)] {
         if let Some((name, value)) = first_non_finite(vars)? {
             let error = TrainError::Diverged { iteration: total, loss: format!("{network} weight `{name}`"), value };
-            return Err(fail(run.run_dir, error, total, run.schedule.epochs));
+            return Err(fail(run, error, total, run.schedule.epochs));
         }
     }
+    still_ours(run)?;
     if let Some(hook) = hook {
         hook.after_training(root, networks.generator.as_ref(), networks.discriminator.as_ref())
-            .map_err(|e| fail(run.run_dir, e, total, run.schedule.epochs))?;
+            .map_err(|e| fail(run, e, total, run.schedule.epochs))?;
     }
     still_ours(run)?;
     let summary = RunSummary {
@@ -504,7 +509,13 @@ fn first_non_finite(vars: &VarMap) -> Result<Option<(String, f64)>, TrainError> 
 }
 
 /// Records a failed run in `summary.json` (the checkpoints stay as they were) and passes the error on.
-fn fail(run_dir: &RunDir, error: TrainError, iteration: u64, epoch: usize) -> TrainError {
+fn fail(run: &TrainingRun, error: TrainError, iteration: u64, epoch: usize) -> TrainError {
+    // A process whose lock was taken over writes nothing more: the run is its successor's.
+    if let Err(lost) = still_ours(run) {
+        tracing::error!("{error}; not recorded: {lost}");
+        return error;
+    }
+    let run_dir = run.run_dir;
     let summary = RunSummary {
         status: "failed".into(),
         iterations: iteration,
