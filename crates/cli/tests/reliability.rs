@@ -302,6 +302,9 @@ fn a_run_aborted_at_a_checkpoint_resumes_to_the_same_bytes() {
         assert!(!aborted.status.success(), "{fault}: the run did not abort");
         let dir = run_dir(root.path(), "ss-infogan-n20-s2");
         assert!(!dir.join("summary.json").exists() && dir.join("run.lock").exists(), "{fault}: not an aborted run");
+        // What a writer killed between writing a temporary and renaming it leaves: gone after the resume.
+        std::fs::write(dir.join(".metrics.csv.4242-0.tmp"), "iteration,epoch,metric,value\n").unwrap();
+        std::fs::write(dir.join("checkpoint").join(".latest.4242-1.tmp"), "epoch-0009").unwrap();
         let out = run(root.path(), &train_args("ss-infogan", "20", "2"));
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{fault}: {log}");
@@ -352,6 +355,36 @@ fn resuming_with_a_changed_config_is_refused() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("holds a run with a different config (loss.lambda_ss differ)"), "{stderr}");
     assert_eq!(std::fs::read(run_dir(root.path(), "ss-infogan-n20-s4").join("metrics.csv")).unwrap(), before);
+}
+
+/// An evaluation that fails marks the run failed (with the error, and how to resume it), instead of leaving it
+/// interrupted to be retried by every later sweep.
+#[test]
+#[cfg_attr(not(debug_assertions), ignore = "the fault hooks exist in debug builds only")]
+fn a_failing_evaluation_fails_the_run() {
+    let root = fixture();
+    let out = Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
+        .current_dir(root.path())
+        .args(&train_args("ss-infogan", "20", "1")[..])
+        .env("HF_HUB_OFFLINE", "1")
+        .env("SSINFOGAN_FAULT", "fail-evaluation:2")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let dir = run_dir(root.path(), "ss-infogan-n20-s1");
+    let summary = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("\"failed\"") && summary.contains("injected evaluation failure after epoch 2"),
+        "{summary}"
+    );
+    let plan = ssinfogan(root.path(), &["plan", "--json", "--experiment", &experiment(), "--profile", "smoke"]);
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let status =
+        plan["runs"].as_array().unwrap().iter().find(|r| r["dir"].as_str().unwrap().ends_with("ss-infogan-n20-s1"));
+    assert_eq!(status.unwrap()["status"], "failed", "{plan}");
+    let out = run(root.path(), &train_args("ss-infogan", "20", "1"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("delete its summary.json to resume it"), "{stderr}");
 }
 
 /// A completed run whose experiment file changed since is stale: `plan` says which keys changed, `train` refuses

@@ -64,6 +64,8 @@ pub enum CheckpointFault {
     /// Right after checkpoint N is complete, its `generator.safetensors` is cut in half, as a disk that lost a
     /// write would leave it (`truncate-after-checkpoint:N`).
     TruncatedAfterCheckpoint(usize),
+    /// The evaluation after epoch N fails, as one that cannot succeed would (`fail-evaluation:N`).
+    EvaluationFails(usize),
 }
 
 impl std::str::FromStr for CheckpointFault {
@@ -72,8 +74,8 @@ impl std::str::FromStr for CheckpointFault {
     fn from_str(text: &str) -> Result<Self, String> {
         let bad = || {
             format!(
-                "`{text}` is not a fault: abort-after-checkpoint:N, abort-in-checkpoint:N or \
-                 truncate-after-checkpoint:N (N ≥ 1)"
+                "`{text}` is not a fault: abort-after-checkpoint:N, abort-in-checkpoint:N, \
+                 truncate-after-checkpoint:N or fail-evaluation:N (N ≥ 1)"
             )
         };
         let (kind, epoch) = text.split_once(':').ok_or_else(bad)?;
@@ -82,6 +84,7 @@ impl std::str::FromStr for CheckpointFault {
             "abort-after-checkpoint" => Ok(CheckpointFault::AfterCheckpoint(epoch)),
             "abort-in-checkpoint" => Ok(CheckpointFault::InCheckpoint(epoch)),
             "truncate-after-checkpoint" => Ok(CheckpointFault::TruncatedAfterCheckpoint(epoch)),
+            "fail-evaluation" => Ok(CheckpointFault::EvaluationFails(epoch)),
             _ => Err(bad()),
         }
     }
@@ -265,7 +268,12 @@ pub fn train(
         if let Some(hook) = hook.as_deref_mut() {
             span.pb_set_message(&format!("epoch {}: evaluating", epoch + 1));
             // An evaluation that fails would fail again on resume: the run is failed, not left to be retried.
-            let evaluated = hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref());
+            let evaluated = match run.fault {
+                Some(CheckpointFault::EvaluationFails(n)) if n == epoch + 1 => {
+                    Err(TrainError::Hook(format!("injected evaluation failure after epoch {n}")))
+                }
+                _ => hook.after_epoch(epoch, networks.generator.as_ref(), networks.discriminator.as_ref()),
+            };
             rows.extend(evaluated.map_err(|e| fail(run, e, iteration, epoch))?);
             seconds.push((metric::seconds::EVALUATION, evaluation_started.elapsed().as_secs_f64()));
             seconds.extend(hook.seconds());
