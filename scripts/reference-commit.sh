@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
 # Commits what the reference sweep has completed: the records of the runs with a summary.json, the evaluation
-# classifier, and the report rebuilt from those records (with the binary the tests use, so that
-# crates/cli/tests/reference.rs finds it identical), and refreshes the README's results table from
+# classifier, and the report rebuilt from those records, and refreshes the README's results table from
 # reference/mnist/tables/main-ci95.md. Runs still training are left out; run it again as more complete.
+# The report is built the way crates/cli/tests/reference.rs rebuilds it on a fresh clone: with the test binary, in a
+# copy holding only what is committed (no run in progress, no checkpoint, no progress.gif), so that what this
+# machine has beside the records cannot reach the committed pages.
 #   scripts/reference-commit.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet -p ssinfogan-cli
-target/debug/ssinfogan report --experiment experiments/mnist.toml --results reference -q
+root=$PWD
+completed=()
+for summary in reference/mnist/runs/*/summary.json; do
+    [ -e "$summary" ] && completed+=("$(dirname "$summary")")
+done
+copy=$(mktemp -d)
+trap 'rm -rf "$copy"' EXIT
+mkdir -p "$copy/reference/mnist/runs"
+cp -a reference/mnist/classifier "$copy/reference/mnist/"
+# The same exclusions as .gitignore's reference block.
+tar -C reference/mnist/runs -cf - --exclude=checkpoint --exclude=samples.safetensors --exclude=progress \
+    --exclude=progress.gif --exclude=run.lock --exclude=train.log --exclude='*.tmp' --exclude='sweep-*.png' \
+    "${completed[@]##*/}" | tar -C "$copy/reference/mnist/runs" -xf -
+(cd "$copy" && "$root/target/debug/ssinfogan" report --experiment "$root/experiments/mnist.toml" --results reference -q)
+rm -rf reference/mnist/tables reference/mnist/figures
+cp -a "$copy"/reference/mnist/{REPORT.md,index.html,tables,figures} reference/mnist/
+# The report draws the continuous-code sweeps of one seed per configuration, into that run's samples/.
+(cd "$copy" && find reference/mnist/runs -name 'sweep-*.png' -exec cp --parents {} "$root" \;)
 python3 - <<'PY'
 import re, pathlib
 readme = pathlib.Path("README.md")
@@ -20,10 +39,6 @@ head, rest = text.split(begin, 1)
 _, tail = rest.split(end, 1)
 readme.write_text(head + begin + table + end + tail)
 PY
-completed=()
-for summary in reference/mnist/runs/*/summary.json; do
-    [ -e "$summary" ] && completed+=("$(dirname "$summary")")
-done
 git add README.md reference/README.md reference/mnist/REPORT.md reference/mnist/index.html reference/mnist/tables \
     reference/mnist/figures reference/mnist/classifier "${completed[@]}"
 names=$(for run in "${completed[@]}"; do basename "$run"; done | paste -sd, -)
