@@ -176,7 +176,7 @@ pub fn train(
     let candidates = checkpoint::candidates(&checkpoints)?;
     for path in &candidates {
         let loaded = checkpoint::load(
-            &path,
+            path,
             &mut networks.generator_vars,
             &mut networks.discriminator_vars,
             &mut adam_g,
