@@ -14,10 +14,15 @@ completed=()
 for summary in reference/mnist/runs/*/summary.json; do
     [ -e "$summary" ] && completed+=("$(dirname "$summary")")
 done
+# In place first: a run the sweep's binary completed without a record file the report reads now (its morphometry)
+# gets it from the run's checkpoint, which only this machine has.
+target/debug/ssinfogan report --experiment experiments/mnist.toml --results reference -q >/dev/null
 copy=$(mktemp -d)
 trap 'rm -rf "$copy"' EXIT
 mkdir -p "$copy/reference/mnist/runs"
 cp -a reference/mnist/classifier "$copy/reference/mnist/"
+# The real test digits' morphometry (measured by the in-place report above, from the data on this machine).
+[ -e reference/mnist/real-morphometry.json ] && cp reference/mnist/real-morphometry.json "$copy/reference/mnist/"
 # The same exclusions as .gitignore's reference block.
 tar -C reference/mnist/runs -cf - --exclude=checkpoint --exclude=samples.safetensors --exclude=progress \
     --exclude=progress.gif --exclude=run.lock --exclude=train.log --exclude='*.tmp' --exclude='sweep-*.png' \
@@ -40,7 +45,7 @@ _, tail = rest.split(end, 1)
 readme.write_text(head + begin + table + end + tail)
 PY
 git add README.md reference/README.md reference/mnist/REPORT.md reference/mnist/index.html reference/mnist/tables \
-    reference/mnist/figures reference/mnist/classifier "${completed[@]}"
+    reference/mnist/figures reference/mnist/classifier reference/mnist/real-morphometry.json "${completed[@]}"
 names=$(for run in "${completed[@]}"; do basename "$run"; done | paste -sd, -)
 git commit -q -m "reference/mnist: ${#completed[@]} of 18 runs completed at the paper's schedule (${names//,/, }), the report rebuilt from their records" || echo "nothing new to commit"
 git log --oneline -1

@@ -19,7 +19,7 @@ use ssinfogan_metrics::{
 use crate::assemble::{latest_checkpoint, load_dataset, trained_networks};
 use crate::config::ExperimentConfig;
 use crate::records::RunRecord;
-use crate::share::{write_final_samples_u8, write_report_share};
+use crate::share::{write_final_samples_u8, write_morphometry_record, write_report_share};
 use crate::spec::RunSpec;
 
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
@@ -442,6 +442,13 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
             .map_err(hook)?;
         write_report_share(run_root, self.seed, generator, &self.classifier, self.latent, self.device, self.ops)
             .map_err(hook)?;
+        let started = std::time::Instant::now();
+        let draws = crate::share::morphometry_draws(self.samples_per_code);
+        if write_morphometry_record(run_root, self.seed, generator, self.latent, draws, self.device, self.ops)
+            .map_err(hook)?
+        {
+            tracing::info!("morphometry of the continuous codes in {:.1} s", started.elapsed().as_secs_f64());
+        }
         if let Some(progress) = &mut self.progress {
             let started = std::time::Instant::now();
             let out = progress.dir.with_extension("gif");

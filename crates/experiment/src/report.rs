@@ -7,8 +7,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use ssinfogan_core::run_dir::RunDir;
-use ssinfogan_reporting::run_share::{read_explorer, read_sweeps};
-use ssinfogan_reporting::{DataSummary, ReportInputs, RunInfo, RunState, SkippedInfo, Written};
+use ssinfogan_reporting::morphometry::{
+    read_morphometry, read_real_morphometry, write_real_morphometry, Distribution, GroupMorphometry, RealMorphometry,
+    MORPHOMETRY_FILE, QUANTILES,
+};
+use ssinfogan_reporting::run_share::{read_explorer, read_final_samples, read_sweeps};
+use ssinfogan_reporting::{group_name, DataSummary, ReportInputs, RunInfo, RunState, SkippedInfo, Written};
 
 use crate::assemble::{latest_checkpoint, load_dataset, trained_generator};
 use crate::config;
@@ -97,6 +101,52 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
         traversals.push(sheet);
     }
 
+    // What each continuous code controls, from every completed seed's record.
+    let mut morphometry: Vec<GroupMorphometry> = Vec::new();
+    for run in &completed {
+        let record = match read_morphometry(&run.dir)? {
+            Some(record) => record,
+            None => match write_morphometry_from_checkpoint(spec, run)? {
+                true => read_morphometry(&run.dir)?
+                    .with_context(|| format!("{}: its morphometry was not written", run.dir.display()))?,
+                false => continue,
+            },
+        };
+        let group = group_name(&run.variant, run.n_labelled);
+        match morphometry.iter_mut().find(|m| m.group == group) {
+            Some(m) => {
+                m.seeds.push(run.seed);
+                m.records.push(record);
+            }
+            None => morphometry.push(GroupMorphometry {
+                variant: run.variant.clone(),
+                n_labelled: run.n_labelled,
+                group,
+                seeds: vec![run.seed],
+                records: vec![record],
+                distance_to_real: Vec::new(),
+            }),
+        }
+    }
+    let real_morphometry = match morphometry.is_empty() {
+        true => None,
+        false => real_morphometry(spec, &first, &provenance.content_sha256, &plan.results_dir)?,
+    };
+    if let Some(real) = &real_morphometry {
+        for group in &mut morphometry {
+            for seed in group.seeds.clone() {
+                let Some(run) =
+                    completed.iter().find(|r| group_name(&r.variant, r.n_labelled) == group.group && r.seed == seed)
+                else {
+                    continue;
+                };
+                if let Some(distance) = distance_to_real(&run.dir, real)? {
+                    group.distance_to_real.push(distance);
+                }
+            }
+        }
+    }
+
     let s = &first.schedule;
     let inputs = ReportInputs {
         experiment: plan.experiment.clone(),
@@ -126,6 +176,8 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
         grids,
         baseline: sweep.baseline,
         traversals,
+        morphometry,
+        real_morphometry,
     };
     let written = ssinfogan_reporting::write_report(&inputs)?;
     Ok(Report { results_dir: plan.results_dir, has_baseline: inputs.baseline.is_some(), written })
@@ -179,6 +231,125 @@ fn write_share_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::
         &device,
         config.training.ops,
     )
+}
+
+/// The morphometry of a run completed before runs recorded it, written now from its latest checkpoint with the
+/// run's own stream, as the run would have written it; `false` (with a warning) when the run has no checkpoint
+/// left or its images are not digits to measure.
+fn write_morphometry_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::Result<bool> {
+    let Some(checkpoint) = ssinfogan_training::checkpoint::latest(&RunDir::at(&run.dir).checkpoint())? else {
+        tracing::warn!(
+            "{} has no {MORPHOMETRY_FILE} and no checkpoint to measure it from: left out of the morphometry",
+            run.dir.display()
+        );
+        return Ok(false);
+    };
+    tracing::info!("{}: measuring the morphometry of its codes from {}", run.dir.display(), checkpoint.display());
+    let mut config = config::load(&spec.experiment, &run.variant, spec.profile.as_deref())?;
+    config.data.n_labelled = run.n_labelled;
+    let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
+    let generator = trained_generator(&config.network, &config.latent, &checkpoint, &device)?;
+    crate::share::write_morphometry_record(
+        &run.dir,
+        run.seed,
+        generator.as_ref(),
+        &config.latent,
+        crate::share::morphometry_draws(config.evaluation.samples_per_code),
+        &device,
+        config.training.ops,
+    )
+}
+
+/// The real test digits' morphometry, from `<results>/<experiment>/real-morphometry.json` where it was measured on
+/// the runs' data; measured (and written) now where the data is at hand; `None`, with a warning, where it is not,
+/// or where the images are not 28 × 28 digits.
+fn real_morphometry(
+    spec: &ExperimentSpec,
+    config: &config::ExperimentConfig,
+    data_sha256: &str,
+    dir: &Path,
+) -> anyhow::Result<Option<RealMorphometry>> {
+    if let Some(real) = read_real_morphometry(dir)? {
+        if real.data_sha256 == data_sha256 {
+            return Ok(Some(real));
+        }
+        tracing::warn!("{}: measured on other data than the runs', measuring again", dir.display());
+    }
+    let dataset = match load_dataset(config, &spec.data_root) {
+        Ok(dataset) if dataset.provenance.content_sha256 == data_sha256 => dataset,
+        Ok(_) | Err(_) => {
+            tracing::warn!("the runs' data is not at hand: no real digits to compare the morphometry with");
+            return Ok(None);
+        }
+    };
+    let image = dataset.image;
+    if (image.channels, image.height, image.width) != (1, 28, 28) {
+        return Ok(None);
+    }
+    let measured: Vec<(u8, [f64; 6])> =
+        ssinfogan_morphometry::measure_all(&ssinfogan_morphometry::to_bytes(&dataset.test.images), 28, 28)
+            .into_iter()
+            .zip(&dataset.test.labels)
+            .filter_map(|(m, &label)| m.map(|m| (label, m.values())))
+            .collect();
+    let all: Vec<[f64; 6]> = measured.iter().map(|(_, v)| *v).collect();
+    let real = RealMorphometry {
+        data_sha256: data_sha256.to_string(),
+        origin: format!("{}, test split", dataset.provenance.origin),
+        digits: dataset.test.len(),
+        measured: measured.len(),
+        all: distributions(&all),
+        classes: (0..dataset.num_classes)
+            .map(|k| {
+                let of_class: Vec<[f64; 6]> =
+                    measured.iter().filter(|(label, _)| usize::from(*label) == k).map(|(_, v)| *v).collect();
+                distributions(&of_class)
+            })
+            .collect(),
+    };
+    write_real_morphometry(dir, &real)?;
+    Ok(Some(real))
+}
+
+/// Each morphometric's distribution over `measured` digits.
+fn distributions(measured: &[[f64; 6]]) -> Vec<Distribution> {
+    ssinfogan_morphometry::NAMES
+        .iter()
+        .enumerate()
+        .map(|(m, name)| {
+            let values: Vec<f64> = measured.iter().map(|v| v[m]).collect();
+            let n = values.len().max(1) as f64;
+            let mean = values.iter().sum::<f64>() / n;
+            let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+            Distribution {
+                name: (*name).to_string(),
+                mean,
+                sd,
+                quantiles: ssinfogan_morphometry::quantiles(&values, QUANTILES),
+            }
+        })
+        .collect()
+}
+
+/// Per morphometric, the Wasserstein distance of a run's final samples from the real test digits over the real
+/// digits' standard deviation; `None` for a run without 28 × 28 final samples.
+fn distance_to_real(run_dir: &Path, real: &RealMorphometry) -> anyhow::Result<Option<Vec<f64>>> {
+    let Some(samples) = read_final_samples(run_dir)? else { return Ok(None) };
+    if samples.image != (1, 28, 28) {
+        return Ok(None);
+    }
+    let measured: Vec<[f64; 6]> =
+        ssinfogan_morphometry::measure_all(&samples.pixels, 28, 28).into_iter().flatten().map(|m| m.values()).collect();
+    Ok(Some(
+        distributions(&measured)
+            .iter()
+            .zip(&real.all)
+            .map(|(generated, real)| {
+                ssinfogan_morphometry::quantile_distance(&generated.quantiles, &real.quantiles)
+                    .map_or(f64::NAN, |d| d / real.sd)
+            })
+            .collect(),
+    ))
 }
 
 /// Refuses runs judged by different evaluation classifiers (or by another classifier than the one cached for the

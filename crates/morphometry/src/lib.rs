@@ -19,11 +19,13 @@
 
 mod medial_axis;
 mod shape;
+mod stats;
 mod upscale;
 
 use rayon::prelude::*;
 
 pub use medial_axis::{distance_transform, medial_axis};
+pub use stats::{binned_mutual_information, quantile_distance, quantiles, spearman};
 
 /// The upsampling factor of the measurement.
 pub const SCALE: usize = 4;

@@ -71,7 +71,27 @@ fn sheet_json(sheet: &TraversalSheet, sprite: &str) -> serde_json::Value {
         "columns": sheet.columns(),
         "axes": axes,
         "sprite": sprite,
+        "morph": cell_morphometry(sheet),
     })
+}
+
+/// Slant (degrees, positive leaning right) and stroke thickness (pixels) of every cell of a sheet of 28 × 28 digits,
+/// row-major like the sprite, rounded to what the page shows (`null` for a cell without a digit); `null` for other
+/// images.
+fn cell_morphometry(sheet: &TraversalSheet) -> serde_json::Value {
+    let pixels = sheet.height * sheet.width;
+    if (sheet.channels, sheet.height, sheet.width) != (1, 28, 28) || sheet.pixels.len() % pixels != 0 {
+        return serde_json::Value::Null;
+    }
+    let bytes = ssinfogan_morphometry::to_bytes(&sheet.pixels);
+    let cells: Vec<serde_json::Value> = ssinfogan_morphometry::measure_all(&bytes, sheet.height, sheet.width)
+        .into_iter()
+        .map(|m| match m {
+            Some(m) => serde_json::json!([m.slant.to_degrees().round(), (m.thickness * 10.0).round() / 10.0]),
+            None => serde_json::Value::Null,
+        })
+        .collect();
+    serde_json::Value::Array(cells)
 }
 
 /// Writes `index.html` under the results directory.
@@ -105,7 +125,8 @@ pub fn write_page(
             "<section id=\"explorer\"><h2>Latent explorer</h2>\n<p>Pick the semi-supervised code's value, move one \
              other code at a time (the others stay at their centre, or at the noise sample's draw for a categorical \
              code), and step through noise samples. The view is in the address: copy it to share it.</p>\n\
-             <div class=\"explorer\"><div id=\"view\" role=\"img\"></div><div id=\"controls\"></div></div></section>\n",
+             <div class=\"explorer\"><div id=\"view\" role=\"img\"></div><div id=\"controls\"></div>\
+             <p id=\"morph\"></p></div></section>\n",
         );
     }
     if !claims.is_empty() {
@@ -214,6 +235,9 @@ const SCRIPT: &str = r#"window.addEventListener('error', e => { document.body.da
     view.style.backgroundPosition = -col * sh.w * SCALE + 'px ' + -row * sh.h * SCALE + 'px';
     view.setAttribute('aria-label', sh.title + ': ' + hash(s).slice(1));
     view.dataset.row = row; view.dataset.column = col;
+    // The digit on screen, measured (Morpho-MNIST's slant and thickness), where the sheet holds digits.
+    const m = sh.morph && sh.morph[row * sh.columns + col];
+    document.getElementById('morph').textContent = m ? 'measured: slant ' + m[0] + '°, stroke thickness ' + m[1] + ' px' : '';
     if (location.hash !== hash(s)) history.replaceState(null, '', hash(s));
   }
   // The view follows a code's control as it moves (the address is replaced, not pushed, and the controls stay);
@@ -271,5 +295,39 @@ mod tests {
             html,
             "<table>\n<tr><th>a</th><th>b&lt;c</th></tr>\n<tr><td>1 &amp; 2</td><td>± 3</td></tr>\n</table>\n"
         );
+    }
+
+    #[test]
+    fn every_digit_of_a_sheet_is_measured_in_sprite_order() {
+        // Two cells: a blank one, then an upright bar 3 pixels wide; then a sheet of colour images.
+        let mut pixels = vec![0f32; 2 * 784];
+        for r in 4..24 {
+            for c in 13..16 {
+                pixels[784 + r * 28 + c] = 1.0;
+            }
+        }
+        let axis =
+            crate::traversal::Axis { name: "c1".into(), continuous: true, values: vec![0.0, 1.0], base: vec![0] };
+        let mut sheet = TraversalSheet {
+            variant: "ss-infogan".into(),
+            n_labelled: 20,
+            seed: 1,
+            code_name: "digit".into(),
+            code_values: 1,
+            noise_samples: 1,
+            axes: vec![axis],
+            channels: 1,
+            height: 28,
+            width: 28,
+            pixels,
+        };
+        let cells = cell_morphometry(&sheet);
+        assert_eq!(cells[0], serde_json::Value::Null, "a blank cell has no digit");
+        assert_eq!(cells[1][0], serde_json::json!(0.0), "an upright bar has no slant: {cells}");
+        let thickness = cells[1][1].as_f64().unwrap();
+        assert!((thickness - 3.0).abs() < 0.4, "a bar 3 pixels wide: {cells}");
+        sheet.channels = 3;
+        sheet.pixels = vec![0.5; 2 * 3 * 784];
+        assert_eq!(cell_morphometry(&sheet), serde_json::Value::Null);
     }
 }

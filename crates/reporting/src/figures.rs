@@ -98,6 +98,50 @@ pub fn write_all(tables: &Tables, inputs: &ReportInputs, written: &mut Written) 
     if tables.rows.iter().any(|r| r.n_labelled > 0 && r.finals.contains_key(metric::C_ERR_IDENTITY)) {
         both!(&dir.join("c-err-vs-labels"), SIZE, written, |root| c_err_vs_labels(&root, tables))?;
     }
+    for group in &inputs.morphometry {
+        let stem = dir.join(format!("morphometry-{}-n{}", group.variant, group.n_labelled));
+        both!(&stem, (1440, 840), written, |root| morphometry_panels(&root, group))?;
+    }
+    Ok(())
+}
+
+/// A group's first seed: each morphometric along each continuous code's sweep, the mean over the lines with a
+/// band of one standard deviation, one panel per morphometric, one curve per code.
+fn morphometry_panels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    group: &crate::morphometry::GroupMorphometry,
+) -> Result<(), String> {
+    let (Some(seed), Some(record)) = (group.seeds.first(), group.records.first()) else { return Ok(()) };
+    let title = format!("Morphometry along each code's sweep: {}, seed {seed} (mean ± 1 sd over lines)", group.group);
+    let titled = root.titled(&title, (FONT, 24)).map_err(|e| e.to_string())?;
+    let x: Vec<f64> = record.sweep_values.iter().map(|&v| f64::from(v)).collect();
+    let x_range = x.first().copied().unwrap_or(-1.0)..x.last().copied().unwrap_or(1.0);
+    let names: Vec<&str> =
+        record.codes.first().map(|c| c.morphometrics.iter().map(|m| m.name.as_str()).collect()).unwrap_or_default();
+    for (name, panel) in names.iter().zip(titled.split_evenly((2, 3)).iter()) {
+        let curves: Vec<Curve> = record
+            .codes
+            .iter()
+            .filter_map(|code| {
+                let m = code.morphometrics.iter().find(|m| m.name == *name)?;
+                Some(Curve {
+                    group: format!("{} (ρ = {:.2})", code.code, m.spearman_mean),
+                    iteration: x.clone(),
+                    mean: m.mean_along_sweep.clone(),
+                    low: m.mean_along_sweep.iter().zip(&m.sd_along_sweep).map(|(a, s)| a - s).collect(),
+                    high: m.mean_along_sweep.iter().zip(&m.sd_along_sweep).map(|(a, s)| a + s).collect(),
+                })
+            })
+            .collect();
+        let unit = if *name == "slant" {
+            "radians"
+        } else if *name == "area" {
+            "pixels²"
+        } else {
+            "pixels"
+        };
+        chart_of(panel, &curves, name, ("code value", x_range.clone(), 1), unit)?;
+    }
     Ok(())
 }
 
@@ -123,17 +167,29 @@ fn line_chart<DB: DrawingBackend>(
     y_label: &str,
 ) -> Result<(), String> {
     let x_max = curves.iter().flat_map(|c| c.iteration.iter()).fold(1.0f64, |a, &b| a.max(b));
+    chart_of(root, curves, title, (x_label, 0f64..x_max, 0), y_label)
+}
+
+/// Curves with their bands over the x range `x.1`, its ticks with `x.2` decimals.
+fn chart_of<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    curves: &[Curve],
+    title: &str,
+    x: (&str, std::ops::Range<f64>, usize),
+    y_label: &str,
+) -> Result<(), String> {
+    let (x_label, x_range, decimals) = x;
     let y = y_range(curves.iter().flat_map(|c| c.low.iter().chain(c.high.iter()).chain(c.mean.iter())));
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 22))
         .margin(14)
         .x_label_area_size(44)
         .y_label_area_size(64)
-        .build_cartesian_2d(0f64..x_max, y)
+        .build_cartesian_2d(x_range, y)
         .map_err(|e| e.to_string())?;
     chart
         .configure_mesh()
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| format!("{x:.decimals$}"))
         .x_desc(x_label)
         .y_desc(y_label)
         .label_style((FONT, 14))

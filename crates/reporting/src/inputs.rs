@@ -26,6 +26,10 @@ pub struct ReportInputs {
     pub baseline: Option<String>,
     /// The latent explorer's images of one seed per (variant, labels), in run order (`index.html`).
     pub traversals: Vec<TraversalSheet>,
+    /// What each continuous code controls, per (variant, labels) over its seeds, where runs recorded it.
+    pub morphometry: Vec<crate::morphometry::GroupMorphometry>,
+    /// The real test digits' morphometry, where measured: the yardstick of the sweeps and the generated digits.
+    pub real_morphometry: Option<crate::morphometry::RealMorphometry>,
 }
 
 #[derive(Debug, Clone)]

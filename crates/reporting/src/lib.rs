@@ -21,6 +21,8 @@ mod font;
 pub mod grids;
 pub mod inputs;
 pub mod latex;
+pub mod morphometry;
+pub mod morphometry_summary;
 pub mod pixels;
 pub mod progress;
 pub mod run_share;

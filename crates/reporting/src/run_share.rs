@@ -277,6 +277,32 @@ pub fn write_final_samples(
     Ok(path)
 }
 
+/// The 8-bit final samples of `<run>/final-samples.safetensors`: their bytes (N, C, H, W), (C, H, W) and the code
+/// value of each; `None` when the run has not written them.
+pub fn read_final_samples(run_root: &Path) -> Result<Option<FinalSamples>, ReportError> {
+    let path = run_root.join(FINAL_SAMPLES_FILE);
+    let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
+    let (shape, pixels) = u8_tensor(&file, "images", &path)?;
+    let codes = file.tensor("codes").map_err(|e| bad(&path, e))?;
+    if codes.dtype() != Dtype::I64 || codes.shape() != [shape[0]] {
+        return Err(bad(
+            &path,
+            format!("tensor `codes` is {:?} {:?}, not i64 ({},)", codes.dtype(), codes.shape(), shape[0]),
+        ));
+    }
+    let codes = codes.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+    Ok(Some(FinalSamples { pixels: pixels.to_vec(), image: (shape[1], shape[2], shape[3]), codes }))
+}
+
+/// What `final-samples.safetensors` holds.
+pub struct FinalSamples {
+    pub pixels: Vec<u8>,
+    /// (channels, height, width).
+    pub image: (usize, usize, usize),
+    pub codes: Vec<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

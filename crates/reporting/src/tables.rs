@@ -58,6 +58,11 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
     write_file(&dir.join("main.md"), markdown(tables, inputs).as_bytes(), written)?;
     write_file(&dir.join("main-ci95.md"), interval_markdown(tables, inputs).as_bytes(), written)?;
     write_file(&dir.join("main.tex"), latex::main_table(tables, inputs).as_bytes(), written)?;
+    if !inputs.morphometry.is_empty() {
+        let (csv, md) = crate::morphometry_summary::tables(&inputs.morphometry, inputs.real_morphometry.as_ref());
+        write_file(&dir.join("morphometry.csv"), csv.as_bytes(), written)?;
+        write_file(&dir.join("morphometry.md"), md.as_bytes(), written)?;
+    }
     write_long(tables, inputs, written)
 }
 

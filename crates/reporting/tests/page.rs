@@ -104,6 +104,8 @@ fn report(dir: &Path) -> PathBuf {
         grids: vec![],
         baseline: Some("baseline".into()),
         traversals: vec![sheet()],
+        morphometry: Vec::new(),
+        real_morphometry: None,
     };
     write_report(&inputs).unwrap();
     root

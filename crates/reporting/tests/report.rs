@@ -90,6 +90,8 @@ fn report_aggregates_seeds_judges_claims_and_marks_failures() {
         grids: vec![grid("infogan", 0, 0.5), grid("ss-infogan", 132, 0.95)],
         baseline: None,
         traversals: vec![],
+        morphometry: Vec::new(),
+        real_morphometry: None,
     };
     let written = write_report(&inputs).unwrap();
 
@@ -197,6 +199,8 @@ fn claims_that_fail_their_criterion_are_reported_as_not_held_or_within_seed_nois
         grids: vec![grid("ss-infogan", 132, 0.5)],
         baseline: None,
         traversals: vec![],
+        morphometry: Vec::new(),
+        real_morphometry: None,
     };
     let written = write_report(&inputs).unwrap();
     // One seed a side: the comparisons of means (quality, mutual information) cannot exceed the seed noise.
@@ -237,6 +241,8 @@ fn an_ablation_table_compares_every_row_with_the_baseline() {
         grids: vec![],
         baseline: Some("baseline".into()),
         traversals: vec![],
+        morphometry: Vec::new(),
+        real_morphometry: None,
     };
     write_report(&inputs).unwrap();
     let csv = std::fs::read_to_string(root.join("tables/ablations.csv")).unwrap();
