@@ -38,25 +38,39 @@ fn files(dir: &Path) -> Vec<String> {
     found
 }
 
+/// The files of `dir` that git tracks, relative to it: what a fresh clone holds, whatever else this machine has
+/// there (a run the sweep is training or has just completed). Without git (an unpacked source archive), every
+/// file under `dir`.
+fn committed_files(dir: &Path) -> Vec<String> {
+    let listed = std::process::Command::new("git").arg("-C").arg(dir).args(["ls-files", "-z", "."]).output();
+    match listed {
+        Ok(out) if out.status.success() && !out.stdout.is_empty() => {
+            let mut found: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split('\0')
+                .filter(|f| !f.is_empty() && dir.join(f).is_file())
+                .map(str::to_string)
+                .collect();
+            found.sort();
+            found
+        }
+        _ => files(dir),
+    }
+}
+
 #[test]
 fn the_reference_report_is_rebuilt_from_its_records_alone() {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let reference = workspace.join("reference/mnist");
-    let committed = files(&reference);
+    let committed = committed_files(&reference);
     assert!(
         committed.iter().any(|f| f.ends_with("summary.json")),
         "{} holds no completed run: the reference reproduction is missing",
         reference.display()
     );
 
-    // Only completed runs are committed: a run still training on this machine stays out of the copy, as it is out
-    // of a fresh clone.
-    let completed: Vec<&str> = committed.iter().filter_map(|f| f.strip_suffix("summary.json")).collect();
-    let committed_record = |f: &str| !f.starts_with("runs/") || completed.iter().any(|run| f.starts_with(run));
-
     let root = tempfile::tempdir().unwrap();
     let copy = root.path().join("reference/mnist");
-    for file in committed.iter().filter(|f| kept_record(f) && committed_record(f)) {
+    for file in committed.iter().filter(|f| kept_record(f)) {
         let to = copy.join(file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(reference.join(file), &to).unwrap();
