@@ -125,6 +125,7 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
                 seeds: vec![run.seed],
                 records: vec![record],
                 distance_to_real: Vec::new(),
+                class_distance_to_real: Vec::new(),
             }),
         }
     }
@@ -140,8 +141,11 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
                 else {
                     continue;
                 };
-                if let Some(distance) = distance_to_real(&run.dir, real)? {
-                    group.distance_to_real.push(distance);
+                if let Some((pooled, by_class)) = distance_to_real(&run.dir, real)? {
+                    group.distance_to_real.push(pooled);
+                    if group.n_labelled > 0 {
+                        group.class_distance_to_real.push(by_class);
+                    }
                 }
             }
         }
@@ -332,24 +336,43 @@ fn distributions(measured: &[[f64; 6]]) -> Vec<Distribution> {
 }
 
 /// Per morphometric, the Wasserstein distance of a run's final samples from the real test digits over the real
-/// digits' standard deviation; `None` for a run without 28 × 28 final samples.
-fn distance_to_real(run_dir: &Path, real: &RealMorphometry) -> anyhow::Result<Option<Vec<f64>>> {
+/// digits' standard deviation: over all digits, and per class (code value k against class k, averaged over the
+/// classes); `None` for a run without 28 × 28 final samples.
+fn distance_to_real(run_dir: &Path, real: &RealMorphometry) -> anyhow::Result<Option<(Vec<f64>, Vec<f64>)>> {
     let Some(samples) = read_final_samples(run_dir)? else { return Ok(None) };
     if samples.image != (1, 28, 28) {
         return Ok(None);
     }
-    let measured: Vec<[f64; 6]> =
-        ssinfogan_morphometry::measure_all(&samples.pixels, 28, 28).into_iter().flatten().map(|m| m.values()).collect();
-    Ok(Some(
-        distributions(&measured)
+    let measured: Vec<(i64, [f64; 6])> = ssinfogan_morphometry::measure_all(&samples.pixels, 28, 28)
+        .into_iter()
+        .zip(&samples.codes)
+        .filter_map(|(m, &code)| m.map(|m| (code, m.values())))
+        .collect();
+    let distance = |generated: &[[f64; 6]], real: &[Distribution]| -> Vec<f64> {
+        distributions(generated)
             .iter()
-            .zip(&real.all)
+            .zip(real)
             .map(|(generated, real)| {
                 ssinfogan_morphometry::quantile_distance(&generated.quantiles, &real.quantiles)
                     .map_or(f64::NAN, |d| d / real.sd)
             })
-            .collect(),
-    ))
+            .collect()
+    };
+    let all: Vec<[f64; 6]> = measured.iter().map(|(_, v)| *v).collect();
+    let per_class: Vec<Vec<f64>> = real
+        .classes
+        .iter()
+        .enumerate()
+        .filter_map(|(k, class)| {
+            let of_code: Vec<[f64; 6]> =
+                measured.iter().filter(|(code, _)| *code == k as i64).map(|(_, v)| *v).collect();
+            (!of_code.is_empty()).then(|| distance(&of_code, class))
+        })
+        .collect();
+    let by_class = (0..ssinfogan_morphometry::NAMES.len())
+        .map(|m| per_class.iter().map(|d| d[m]).sum::<f64>() / per_class.len().max(1) as f64)
+        .collect();
+    Ok(Some((distance(&all, &real.all), by_class)))
 }
 
 /// Refuses runs judged by different evaluation classifiers (or by another classifier than the one cached for the

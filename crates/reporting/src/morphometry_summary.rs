@@ -67,7 +67,8 @@ pub fn tables(groups: &[GroupMorphometry], real: Option<&RealMorphometry>) -> (S
     );
     let mut md = String::from(
         "| group | morphometric | strongest \\|ρ\\| of a code (mean ± 95% CI over seeds) | seeds where a code moves it most \
-         | generated against real digits: Wasserstein / real sd |\n|---|---|---|---|---|\n",
+         | generated against real digits: Wasserstein / real sd | the same per class (code k against class k) |\n\
+         |---|---|---|---|---|---|\n",
     );
     for group in groups {
         for (seed, record) in group.seeds.iter().zip(&group.records) {
@@ -88,11 +89,14 @@ pub fn tables(groups: &[GroupMorphometry], real: Option<&RealMorphometry>) -> (S
             }
         }
         for (i, s) in summarise(group).iter().enumerate() {
-            let distances: Vec<f64> = group.distance_to_real.iter().filter_map(|d| d.get(i).copied()).collect();
-            let distance = Stat::of(&distances).map(|d| format_strongest(&d)).unwrap_or_else(|| "–".into());
+            let over_seeds = |per_seed: &[Vec<f64>]| {
+                let values: Vec<f64> = per_seed.iter().filter_map(|d| d.get(i).copied()).collect();
+                Stat::of(&values).map(|d| format_strongest(&d)).unwrap_or_else(|| "–".into())
+            };
+            let (distance, by_class) = (over_seeds(&group.distance_to_real), over_seeds(&group.class_distance_to_real));
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} of {} | {distance} |",
+                "| {} | {} | {} | {} of {} | {distance} | {by_class} |",
                 group.group,
                 s.name,
                 format_strongest(&s.strongest),
@@ -102,7 +106,11 @@ pub fn tables(groups: &[GroupMorphometry], real: Option<&RealMorphometry>) -> (S
         }
     }
     md.push_str("\nWhat each seed's codes move most (|ρ| ≥ ");
-    let _ = write!(md, "{CONTROL_THRESHOLD} and a different morphometric per code: distinct):\n\n");
+    let _ = write!(
+        md,
+        "{CONTROL_THRESHOLD} and a different morphometric per code: distinct; gap: how much more the code's most \
+         informative morphometric tells of its value than the next, in normalised mutual information):\n\n"
+    );
     for group in groups {
         let _ = writeln!(md, "- {}: {}", group.group, describe(group));
     }
@@ -185,7 +193,7 @@ mod tests {
                 measured_lines: 10,
                 morphometrics: ["thickness", "slant", "width"]
                     .iter()
-                    .map(|m| effect(m, if *m == top { rho } else { 0.2 }, 0.1))
+                    .map(|m| if *m == top { effect(m, rho, 0.3) } else { effect(m, 0.2, 0.1) })
                     .collect(),
             };
             MorphometryRecord { sweep_values: vec![-2.0, 2.0], lines: 10, codes: vec![code("c1", c1), code("c2", c2)] }
@@ -207,6 +215,7 @@ mod tests {
             seeds: vec![1, 2, 3],
             records,
             distance_to_real: vec![vec![0.5; 3]; 3],
+            class_distance_to_real: Vec::new(),
         };
         let summary = summarise(&group);
         let slant = summary.iter().find(|s| s.name == "slant").unwrap();
@@ -215,9 +224,12 @@ mod tests {
         assert_eq!(summary.iter().find(|s| s.name == "thickness").unwrap().top_of_a_code, 2);
         let (csv, md) = tables(&[group], None);
         assert_eq!(csv.lines().count(), 1 + 3 * 2 * 3);
-        assert!(md.contains("| 0.50 ± 0.00 |"), "the distance to the real digits: {md}");
+        assert!(md.contains("| 0.50 ± 0.00 | – |"), "the distance to the real digits: {md}");
         assert!(md.contains("| g | slant | 0.92 ± "), "{md}");
-        assert!(md.contains("seed 2: c1 thickness (ρ = -0.85), c2 slant (ρ = -0.95) (distinct)"), "{md}");
+        assert!(
+            md.contains("seed 2: c1 thickness (ρ = -0.85, gap 0.20), c2 slant (ρ = -0.95, gap 0.20) (distinct)"),
+            "{md}"
+        );
         assert!(md.contains("distinct in 2 of 3 seeds"), "{md}");
     }
 }
