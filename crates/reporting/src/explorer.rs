@@ -80,7 +80,7 @@ fn sheet_json(sheet: &TraversalSheet, sprite: &str) -> serde_json::Value {
 /// images.
 fn cell_morphometry(sheet: &TraversalSheet) -> serde_json::Value {
     let pixels = sheet.height * sheet.width;
-    if (sheet.channels, sheet.height, sheet.width) != (1, 28, 28) || sheet.pixels.len() % pixels != 0 {
+    if (sheet.channels, sheet.height, sheet.width) != (1, 28, 28) || !sheet.pixels.len().is_multiple_of(pixels) {
         return serde_json::Value::Null;
     }
     let bytes = ssinfogan_morphometry::to_bytes(&sheet.pixels);
