@@ -140,7 +140,7 @@ fn morphometry_panels<DB: DrawingBackend>(
         } else {
             "pixels"
         };
-        chart_of(panel, &curves, name, ("code value", x_range.clone(), 1), unit)?;
+        chart_of(panel, &curves, name, ("code value", x_range.clone(), 1), unit, false)?;
     }
     Ok(())
 }
@@ -167,7 +167,7 @@ fn line_chart<DB: DrawingBackend>(
     y_label: &str,
 ) -> Result<(), String> {
     let x_max = curves.iter().flat_map(|c| c.iteration.iter()).fold(1.0f64, |a, &b| a.max(b));
-    chart_of(root, curves, title, (x_label, 0f64..x_max, 0), y_label)
+    chart_of(root, curves, title, (x_label, 0f64..x_max, 0), y_label, true)
 }
 
 /// Curves with their bands over the x range `x.1`, its ticks with `x.2` decimals.
@@ -177,6 +177,7 @@ fn chart_of<DB: DrawingBackend>(
     title: &str,
     x: (&str, std::ops::Range<f64>, usize),
     y_label: &str,
+    fine_mesh: bool,
 ) -> Result<(), String> {
     let (x_label, x_range, decimals) = x;
     let y = y_range(curves.iter().flat_map(|c| c.low.iter().chain(c.high.iter()).chain(c.mean.iter())));
@@ -187,15 +188,19 @@ fn chart_of<DB: DrawingBackend>(
         .y_label_area_size(64)
         .build_cartesian_2d(x_range, y)
         .map_err(|e| e.to_string())?;
-    chart
-        .configure_mesh()
-        .x_label_formatter(&|x| format!("{x:.decimals$}"))
+    let x_format = |x: &f64| format!("{x:.decimals$}");
+    let mut mesh = chart.configure_mesh();
+    mesh.x_label_formatter(&x_format)
         .x_desc(x_label)
         .y_desc(y_label)
         .label_style((FONT, 14))
-        .axis_desc_style((FONT, 16))
-        .draw()
-        .map_err(|e| e.to_string())?;
+        .axis_desc_style((FONT, 16));
+    if !fine_mesh {
+        // The minor grid lines are most of a PNG's bytes (their antialiased pixels do not compress), and the page
+        // inlines every figure.
+        mesh.light_line_style(TRANSPARENT);
+    }
+    mesh.draw().map_err(|e| e.to_string())?;
     for (i, curve) in curves.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
         if curve.low.iter().zip(&curve.high).any(|(l, h)| h > l) {
