@@ -126,7 +126,7 @@ fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>, Rep
 pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, ReportError> {
     let path = run_root.join(SWEEPS_FILE);
     let mut tensors = Vec::new();
-    let mut metadata = HashMap::new();
+    let mut described = Vec::new();
     for grid in grids {
         let name = format!("c{}", grid.continuous + 1);
         let meta = GridMeta {
@@ -136,13 +136,20 @@ pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, Rep
             class_stability: grid.class_stability,
             effect: grid.effect,
         };
-        metadata.insert(name.clone(), serde_json::to_string(&meta).map_err(|e| bad(&path, e))?);
+        described.push((name.clone(), meta));
         let shape = vec![grid.rows * grid.values.len(), grid.channels, grid.height, grid.width];
         tensors.push((name, Dtype::U8, shape, grid.pixels.iter().map(|&v| to_u8(v)).collect()));
     }
-    write_tensors(&path, tensors, metadata)?;
+    // One metadata entry holding every grid, in order: safetensors writes its metadata map in the map's (random)
+    // iteration order, so one entry per grid made the same run's file differ from process to process.
+    let grids_json = serde_json::to_string(&described).map_err(|e| bad(&path, e))?;
+    write_tensors(&path, tensors, HashMap::from([(GRIDS_KEY.to_string(), grids_json)]))?;
     Ok(path)
 }
+
+/// The metadata entry of `sweeps.safetensors` that describes its grids: `[[name, GridMeta], …]`. Files written
+/// before it have one entry per grid, named as its tensor; both are read.
+const GRIDS_KEY: &str = "grids";
 
 /// The sweep grids `<run>/sweeps.safetensors` holds, labelled with the run's (variant, labels, seed); `None` when
 /// the run has not written them.
@@ -156,11 +163,20 @@ pub fn read_sweeps(
     let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
     let metadata = metadata_of(&bytes, &path)?;
-    let mut names: Vec<&String> = metadata.keys().collect();
-    names.sort_by_key(|n| (n.len(), n.to_string()));
+    let described: Vec<(String, GridMeta)> = match metadata.get(GRIDS_KEY) {
+        Some(json) => serde_json::from_str(json).map_err(|e| bad(&path, e))?,
+        None => {
+            let mut names: Vec<&String> = metadata.keys().collect();
+            names.sort_by_key(|n| (n.len(), n.to_string()));
+            names
+                .into_iter()
+                .map(|name| Ok((name.clone(), serde_json::from_str(&metadata[name]).map_err(|e| bad(&path, e))?)))
+                .collect::<Result<_, ReportError>>()?
+        }
+    };
     let mut grids = Vec::new();
-    for name in names {
-        let meta: GridMeta = serde_json::from_str(&metadata[name]).map_err(|e| bad(&path, e))?;
+    for (name, meta) in described {
+        let name = name.as_str();
         let (shape, pixels) = u8_tensor(&file, name, &path)?;
         if shape[0] != meta.rows * meta.values.len() {
             return Err(bad(
@@ -341,6 +357,39 @@ mod tests {
             // The same tiles, to the byte: the record's quantisation is the picture's.
             assert_eq!(crate::grids::grid_pixels(a, 1).unwrap(), crate::grids::grid_pixels(b, 1).unwrap());
         }
+    }
+
+    #[test]
+    fn a_sweeps_file_is_the_same_bytes_every_time_and_the_older_layout_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let grids: Vec<GridImage> = (0..4).map(grid).collect();
+        let path = write_sweeps(dir.path(), &grids).unwrap();
+        let first = std::fs::read(&path).unwrap();
+        // Every map of the process hashes with other keys: ten writes would order a map's entries differently.
+        for _ in 0..10 {
+            write_sweeps(dir.path(), &grids).unwrap();
+            assert!(std::fs::read(&path).unwrap() == first, "the same grids wrote different bytes");
+        }
+        // The layout of the runs recorded before: one metadata entry per grid.
+        let mut metadata = HashMap::new();
+        let mut tensors = Vec::new();
+        for g in &grids {
+            let name = format!("c{}", g.continuous + 1);
+            let meta = GridMeta {
+                continuous: g.continuous,
+                values: g.values.clone(),
+                rows: g.rows,
+                class_stability: g.class_stability,
+                effect: g.effect,
+            };
+            metadata.insert(name.clone(), serde_json::to_string(&meta).unwrap());
+            let shape = vec![g.rows * g.values.len(), g.channels, g.height, g.width];
+            tensors.push((name, Dtype::U8, shape, g.pixels.iter().map(|&v| to_u8(v)).collect()));
+        }
+        write_tensors(&path, tensors, metadata).unwrap();
+        let read = read_sweeps(dir.path(), "ss-infogan", 132, 2).unwrap().unwrap();
+        assert_eq!(read.iter().map(|g| g.continuous).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(read[3].pixels, from_u8(&grids[3].pixels.iter().map(|&v| to_u8(v)).collect::<Vec<_>>()));
     }
 
     #[test]
