@@ -322,9 +322,7 @@ fn distributions(measured: &[[f64; 6]]) -> Vec<Distribution> {
         .enumerate()
         .map(|(m, name)| {
             let values: Vec<f64> = measured.iter().map(|v| v[m]).collect();
-            let n = values.len().max(1) as f64;
-            let mean = values.iter().sum::<f64>() / n;
-            let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt();
+            let (mean, sd) = if values.is_empty() { (0.0, 0.0) } else { crate::share::mean_sd(&values) };
             Distribution {
                 name: (*name).to_string(),
                 mean,

@@ -232,7 +232,7 @@ fn code_morphometry(swept: usize, values: &[f32], measured: &[Option<[f64; 6]>])
 }
 
 /// Mean and sample standard deviation (0 for fewer than two values) of at least one value.
-fn mean_sd(values: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_sd(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
     let sd = if values.len() > 1 {

@@ -208,10 +208,11 @@ pub fn describe_run(seed: u64, controls: &[Control]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn effect(name: &str, rho: f64, nmi: f64) -> MorphometricEffect {
+    /// A morphometric's record with the given ρ and normalised mutual information (also the summary's tests').
+    pub(crate) fn effect(name: &str, rho: f64, nmi: f64) -> MorphometricEffect {
         MorphometricEffect {
             name: name.into(),
             spearman_mean: rho,

@@ -171,19 +171,8 @@ pub fn tables(groups: &[GroupMorphometry], real: Option<&RealMorphometry>) -> (S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::morphometry::{CodeMorphometry, MorphometricEffect, MorphometryRecord};
-
-    fn effect(name: &str, rho: f64, nmi: f64) -> MorphometricEffect {
-        MorphometricEffect {
-            name: name.into(),
-            spearman_mean: rho,
-            spearman_sd: 0.1,
-            mutual_information: nmi * 2.0,
-            normalised_mutual_information: nmi,
-            mean_along_sweep: vec![0.0; 9],
-            sd_along_sweep: vec![0.0; 9],
-        }
-    }
+    use crate::morphometry::tests::effect;
+    use crate::morphometry::{CodeMorphometry, MorphometryRecord};
 
     #[test]
     fn runs_are_compared_by_what_their_codes_control_whatever_the_code_or_sign() {
