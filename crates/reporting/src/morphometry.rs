@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ReportError;
+use crate::written::read_bytes;
 
 /// A run's morphometry of its continuous codes.
 pub const MORPHOMETRY_FILE: &str = "morphometry.json";
@@ -66,11 +67,7 @@ pub fn write_real_morphometry(dir: &Path, record: &RealMorphometry) -> Result<Pa
 
 pub fn read_real_morphometry(dir: &Path) -> Result<Option<RealMorphometry>, ReportError> {
     let path = dir.join(REAL_MORPHOMETRY_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ReportError::io(&path, e)),
-    };
+    let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| ReportError::io(&path, format!("{e} (delete it: the report measures the test split again)")))
@@ -125,11 +122,7 @@ pub fn write_morphometry(run_root: &Path, record: &MorphometryRecord) -> Result<
 /// completed before runs measured it).
 pub fn read_morphometry(run_root: &Path) -> Result<Option<MorphometryRecord>, ReportError> {
     let path = run_root.join(MORPHOMETRY_FILE);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ReportError::io(&path, e)),
-    };
+    let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
         ReportError::io(&path, format!("{e}: not a morphometry record (delete it and run the report with the run's checkpoint present to write it again)"))
     })

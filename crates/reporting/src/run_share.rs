@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ReportError;
 use crate::inputs::GridImage;
 use crate::traversal::{Axis, TraversalSheet};
+use crate::written::read_bytes;
 
 /// The continuous-code sweep grids of a run.
 pub const SWEEPS_FILE: &str = "sweeps.safetensors";
@@ -94,15 +95,6 @@ fn write_tensors(
         std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
     }
     ssinfogan_core::run_dir::write_atomically(path, &bytes).map_err(|e| ReportError::io(path, e))
-}
-
-/// The file's bytes, or `None` when the run has not written it.
-fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, ReportError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ReportError::io(path, e)),
-    }
 }
 
 /// A u8 tensor of the file: its shape and bytes.
