@@ -26,6 +26,7 @@ cp -a reference/mnist/classifier "$copy/reference/mnist/"
 # The same exclusions as .gitignore's reference block.
 tar -C reference/mnist/runs -cf - --exclude=checkpoint --exclude=samples.safetensors --exclude=progress \
     --exclude=progress.gif --exclude=run.lock --exclude=train.log --exclude='*.tmp' --exclude='sweep-*.png' \
+    --exclude='events.out.tfevents.*' \
     "${completed[@]##*/}" | tar -C "$copy/reference/mnist/runs" -xf -
 (cd "$copy" && "$root/target/debug/ssinfogan" report --experiment "$root/experiments/mnist.toml" --results reference -q)
 rm -rf reference/mnist/tables reference/mnist/figures

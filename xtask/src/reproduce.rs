@@ -21,12 +21,8 @@ pub struct Args {
     /// The experiment: experiments/<experiment>.toml (mnist, mnist-ablations, fashion-mnist, svhn, cifar10, celeba),
     /// or the path of an experiment file of your own (`….toml`).
     experiment: String,
-    /// The `quick` profile of the TOML: a few runs sized for a 2-core CPU (same as `--profile quick`).
-    #[arg(long, conflicts_with = "profile")]
-    quick: bool,
-    /// A `[profiles.<name>]` of the TOML.
-    #[arg(long)]
-    profile: Option<String>,
+    #[command(flatten)]
+    overlays: OverlayFlags,
     /// Runs trained side by side; each gets an equal share of the CPU threads and logs to <run>/train.log, and the
     /// terminal shows one bar for the sweep (runs done / failed / running, iterations, ETA). Default: chosen from
     /// the machine's cores and memory: a sweep of at most two runs per core all at once, a larger one a run per
@@ -65,9 +61,77 @@ pub struct Args {
     data_root: PathBuf,
 }
 
+/// The profiles and settings laid over the experiment file, handed to `ssinfogan` as they are: the binary reads
+/// and checks them.
+#[derive(clap::Args, Default, Clone)]
+pub struct OverlayFlags {
+    /// The `quick` profile of the TOML: a few runs sized for a 2-core CPU (same as `--profile quick`).
+    #[arg(long, conflicts_with = "profiles")]
+    quick: bool,
+    /// `[profiles.<name>]` of the TOML, each over the last: `--profile quick,cpu4` or the flag repeated.
+    #[arg(long = "profile", value_name = "NAME", value_delimiter = ',')]
+    profiles: Vec<String>,
+    /// One setting over the file and its profiles, e.g. `--set loss.lambda_ss=1`; repeat it for more (the runs'
+    /// settings send the results to a directory of their own: `ssinfogan train --help`).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+impl OverlayFlags {
+    fn profiles(&self) -> Vec<String> {
+        if self.quick {
+            vec!["quick".to_string()]
+        } else {
+            self.profiles.clone()
+        }
+    }
+
+    /// As arguments of `ssinfogan`.
+    fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let profiles = self.profiles();
+        if !profiles.is_empty() {
+            args.extend(["--profile".to_string(), profiles.join(",")]);
+        }
+        for setting in &self.overrides {
+            args.extend(["--set".to_string(), setting.clone()]);
+        }
+        args
+    }
+
+    /// As they are typed again after `cargo xtask … <experiment>`, with a leading space; empty without any.
+    fn shell(&self) -> String {
+        self.args().iter().map(|a| format!(" {}", shell_word(a))).collect()
+    }
+
+    /// ` (profile quick, set loss.lambda_ss=1)`, or nothing.
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let profiles = self.profiles();
+        if !profiles.is_empty() {
+            parts.push(format!("profile {}", profiles.join(",")));
+        }
+        parts.extend(self.overrides.iter().map(|o| format!("set {o}")));
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", parts.join(", "))
+        }
+    }
+}
+
+/// `word` as a POSIX shell reads it back: as it is when plain, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.,/=:+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let toml = experiment_file(&args.experiment)?;
-    let profile = if args.quick { Some("quick".to_string()) } else { args.profile.clone() };
     let binary = crate::workspace::build_ssinfogan(args.cuda)?;
     let experiment_arg = toml.display().to_string();
     let mut common = vec![
@@ -78,9 +142,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "--data-root".into(),
         args.data_root.display().to_string(),
     ];
-    if let Some(profile) = &profile {
-        common.extend(["--profile".to_string(), profile.clone()]);
-    }
+    common.extend(args.overlays.args());
 
     let mut stages = Stages::default();
     eprintln!("[1/3] data");
@@ -88,9 +150,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     // With the experiment, so that the data is read with its label (a CelebA profile's attribute).
     let mut data_args = vec!["--data-root".to_string(), args.data_root.display().to_string()];
     data_args.extend(["--experiment".to_string(), experiment_arg.clone()]);
-    if let Some(profile) = &profile {
-        data_args.extend(["--profile".to_string(), profile.clone()]);
-    }
+    data_args.extend(args.overlays.args());
     crate::data::obtain(&binary, &dataset, &data_args, args.install)?;
     stages.lap("data");
 
@@ -108,8 +168,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let plan = read_plan(&binary, &plan_args)?;
     if args.slurm || args.emit.is_some() {
-        let origin =
-            format!("{experiment_arg}{}", profile.as_ref().map(|p| format!(" (profile {p})")).unwrap_or_default());
+        let origin = format!("{experiment_arg}{}", args.overlays.describe());
         return on_slurm(args, &binary, &common, &plan_args, plan, &origin);
     }
     print_plan(&plan);
@@ -254,11 +313,7 @@ fn on_slurm(
     let root = crate::workspace::workspace_root();
     let slurm_dir = root.join(&plan.results_dir).join("slurm");
     let record = slurm_dir.join("array.json");
-    let profile_flag = common
-        .iter()
-        .position(|a| a == "--profile")
-        .map(|i| format!(" --profile {}", common[i + 1]))
-        .unwrap_or_default();
+    let profile_flag = args.overlays.shell();
     let again = format!("cargo xtask reproduce {}{profile_flag} --slurm", args.experiment);
     let poll = Duration::try_from_secs_f64(args.cluster.poll_seconds)
         .ok()
@@ -444,12 +499,11 @@ fn experiment_file(experiment: &str) -> anyhow::Result<PathBuf> {
 pub struct ReportArgs {
     /// The experiment: experiments/<experiment>.toml, or the path of an experiment file (`….toml`).
     experiment: String,
-    /// The `quick` profile (same as `--profile quick`).
-    #[arg(long, conflicts_with = "profile")]
-    quick: bool,
-    /// A `[profiles.<name>]` of the TOML.
+    #[command(flatten)]
+    overlays: OverlayFlags,
+    /// Draw the runs still training too (dashed in the figures, in no table): to watch a sweep as it goes.
     #[arg(long)]
-    profile: Option<String>,
+    include_running: bool,
     /// Where the runs are: <results>/<experiment>/, relative to the workspace root.
     #[arg(long, default_value = "results")]
     results: PathBuf,
@@ -469,9 +523,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
         "--data-root".into(),
         args.data_root.display().to_string(),
     ];
-    let profile = if args.quick { Some("quick".to_string()) } else { args.profile.clone() };
-    if let Some(profile) = profile {
-        report_args.extend(["--profile".to_string(), profile]);
+    report_args.extend(args.overlays.args());
+    if args.include_running {
+        report_args.push("--include-running".into());
     }
     crate::workspace::run_ssinfogan(&binary, &report_args)
 }
@@ -708,8 +762,45 @@ impl std::fmt::Display for Stages {
 
 #[cfg(test)]
 mod tests {
-    use super::{automatic_jobs, selected};
+    use super::{automatic_jobs, selected, OverlayFlags};
     use ssinfogan_plan::{Cluster, Plan, PlannedRun, RunStatus};
+
+    #[test]
+    fn profiles_and_settings_reach_ssinfogan_and_the_printed_commands_as_given() {
+        let flags = OverlayFlags {
+            quick: false,
+            profiles: vec!["quick".into(), "cpu4".into()],
+            overrides: vec!["loss.lambda_ss=1".into(), "sweep.seeds=[1, 2]".into(), "data.source=it's".into()],
+        };
+        assert_eq!(
+            flags.args(),
+            [
+                "--profile",
+                "quick,cpu4",
+                "--set",
+                "loss.lambda_ss=1",
+                "--set",
+                "sweep.seeds=[1, 2]",
+                "--set",
+                "data.source=it's"
+            ]
+        );
+        // What a shell reads back as the same words.
+        assert_eq!(
+            flags.shell(),
+            " --profile quick,cpu4 --set loss.lambda_ss=1 --set 'sweep.seeds=[1, 2]' --set 'data.source=it'\\''s'"
+        );
+        assert_eq!(
+            flags.describe(),
+            " (profile quick,cpu4, set loss.lambda_ss=1, set sweep.seeds=[1, 2], set data.source=it's)"
+        );
+        let quick = OverlayFlags { quick: true, ..OverlayFlags::default() };
+        assert_eq!(
+            (quick.args(), quick.describe()),
+            (vec!["--profile".to_string(), "quick".into()], " (profile quick)".into())
+        );
+        assert_eq!(OverlayFlags::default().shell(), "");
+    }
 
     fn plan() -> Plan {
         let run = |variant: &str, n_labelled: usize, seed: u64, status| PlannedRun {

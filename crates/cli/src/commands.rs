@@ -7,7 +7,29 @@ use anyhow::{bail, Context};
 use ssinfogan_core::{DeviceChoice, Ops};
 use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
 use ssinfogan_experiment::bench::BenchSpec;
-use ssinfogan_experiment::{config, ExperimentSpec, RunSpec, TrainOptions};
+use ssinfogan_experiment::{Experiment, ExperimentSpec, Overlays, RunSpec, TrainOptions};
+
+/// Profiles and single settings laid over an experiment file, in this order.
+#[derive(clap::Args, Default)]
+pub struct OverlayArgs {
+    /// A `[profiles.<name>]` of the experiment file, e.g. quick. Several apply in order, each over the last:
+    /// `--profile quick,cpu4` or the flag repeated; the results go to <experiment>-quick-cpu4/.
+    #[arg(long = "profile", value_name = "NAME", value_delimiter = ',')]
+    profiles: Vec<String>,
+    /// One setting over the file and its profiles, with the TOML keys joined by dots: `--set loss.lambda_ss=1`
+    /// (repeat the flag for more). VALUE is TOML (1, 2.5, true, [1, 2], "text"); other text is a string
+    /// (data.source=npm). Settings of the runs' config send the results to a directory of their own,
+    /// <experiment>-set-<key>-<value>/, unless one sets experiment.name; `sweep.…` and `cluster.…` set the sweep
+    /// and the cluster table. `ssinfogan config` prints what they resolve to.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+impl From<OverlayArgs> for Overlays {
+    fn from(a: OverlayArgs) -> Self {
+        Overlays { profiles: a.profiles, overrides: a.overrides }
+    }
+}
 
 #[derive(clap::Args)]
 pub struct DataArgs {
@@ -30,9 +52,9 @@ pub struct DataArgs {
     /// Read the dataset, its source and the label from an experiment TOML (its first sweep variant) instead.
     #[arg(long)]
     experiment: Option<PathBuf>,
-    /// A profile of `--experiment` (a CelebA profile may name another attribute).
-    #[arg(long, requires = "experiment")]
-    profile: Option<String>,
+    /// With --experiment: its profiles and settings (a CelebA profile may name another attribute).
+    #[command(flatten)]
+    overlays: OverlayArgs,
     /// The project's data directory: local copies, the npm tarball, the source records.
     #[arg(long, default_value = "data")]
     data_root: PathBuf,
@@ -57,9 +79,13 @@ pub fn data(args: DataArgs) -> anyhow::Result<()> {
             request.label.clone()
         }
     });
+    let overlays = Overlays::from(args.overlays);
+    if args.experiment.is_none() && overlays != Overlays::default() {
+        bail!("--profile and --set choose from an experiment file: add --experiment FILE");
+    }
     if let Some(path) = &args.experiment {
-        let sweep = config::load_sweep(path, args.profile.as_deref())?;
-        let config = config::load(path, &sweep.runs[0].variant, args.profile.as_deref())?;
+        let experiment = Experiment::open(path, &overlays)?;
+        let config = experiment.config(&experiment.sweep()?.runs[0].variant)?;
         if config.experiment.dataset != args.dataset {
             bail!("{} is an experiment on {}, not {}", path.display(), config.experiment.dataset, args.dataset);
         }
@@ -88,9 +114,8 @@ pub struct RunArgs {
     /// A `[variants.<name>]` of that file, e.g. infogan or ss-infogan.
     #[arg(long)]
     variant: String,
-    /// A `[profiles.<name>]` of that file, e.g. quick.
-    #[arg(long)]
-    profile: Option<String>,
+    #[command(flatten)]
+    overlays: OverlayArgs,
     /// Number of labelled training images; overrides the variant's `data.n_labelled`.
     #[arg(long)]
     labels: Option<usize>,
@@ -113,7 +138,7 @@ impl From<RunArgs> for RunSpec {
         RunSpec {
             experiment: a.experiment,
             variant: a.variant,
-            profile: a.profile,
+            overlays: a.overlays.into(),
             labels: a.labels,
             seed: a.seed,
             device: a.device,
@@ -196,9 +221,9 @@ pub struct ExperimentArgs {
     /// The experiment TOML, e.g. experiments/mnist.toml.
     #[arg(long)]
     experiment: PathBuf,
-    /// A `[profiles.<name>]` of that file, e.g. quick; its `sweep` table replaces parts of `[sweep]`.
-    #[arg(long)]
-    profile: Option<String>,
+    /// Profiles (their `sweep` tables replace parts of `[sweep]`) and settings.
+    #[command(flatten)]
+    overlays: OverlayArgs,
     /// The device the listed `train` commands use: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -214,7 +239,7 @@ impl From<ExperimentArgs> for ExperimentSpec {
     fn from(a: ExperimentArgs) -> Self {
         ExperimentSpec {
             experiment: a.experiment,
-            profile: a.profile,
+            overlays: a.overlays.into(),
             device: a.device,
             results: a.results,
             data_root: a.data_root,
@@ -263,14 +288,73 @@ pub fn plan(PlanArgs { experiment, json }: PlanArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// The experiment TOML, e.g. experiments/mnist.toml.
+    #[arg(long)]
+    experiment: PathBuf,
+    #[command(flatten)]
+    overlays: OverlayArgs,
+    /// Only this variant (default: each variant the sweep runs, one after the other).
+    #[arg(long)]
+    variant: Option<String>,
+    /// Number of labelled training images, as `train --labels` sets it.
+    #[arg(long)]
+    labels: Option<usize>,
+}
+
+/// Prints each variant's resolved config as TOML, under a comment that names the file, the variant and the
+/// overlays: what `train` would record in a run's `config.toml`.
+pub fn config(args: ConfigArgs) -> anyhow::Result<()> {
+    let experiment = Experiment::open(&args.experiment, &args.overlays.into())?;
+    let variants = match args.variant {
+        Some(variant) => vec![variant],
+        None => {
+            let mut variants: Vec<String> = Vec::new();
+            for run in experiment.sweep()?.runs {
+                if !variants.contains(&run.variant) {
+                    variants.push(run.variant);
+                }
+            }
+            variants
+        }
+    };
+    for (i, variant) in variants.iter().enumerate() {
+        let mut config = experiment.config(variant)?;
+        if let Some(labels) = args.labels {
+            config.data.n_labelled = labels;
+        }
+        let overlays = experiment.overlays().describe();
+        println!(
+            "{}# {}, variant {variant}{}",
+            if i > 0 { "\n" } else { "" },
+            args.experiment.display(),
+            if overlays.is_empty() { String::new() } else { format!(", {overlays}") }
+        );
+        print!("{}", config.to_toml()?);
+    }
+    Ok(())
+}
+
 pub fn classifier(args: ExperimentArgs) -> anyhow::Result<()> {
     let (experiment, accuracy) = ssinfogan_experiment::plan::prepare_classifier(&args.into())?;
     println!("evaluation classifier of {experiment}: test accuracy {accuracy:.4}");
     Ok(())
 }
 
-pub fn report(args: ExperimentArgs) -> anyhow::Result<()> {
-    let report = ssinfogan_experiment::write_report(&args.into())?;
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    experiment: ExperimentArgs,
+    /// Draw the runs still training (or interrupted) too: their curves dashed in the figures, left out of every
+    /// table, and named in REPORT.md and index.html. To watch a sweep while it trains.
+    #[arg(long)]
+    include_running: bool,
+}
+
+pub fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let options = ssinfogan_experiment::ReportOptions { include_running: args.include_running };
+    let report = ssinfogan_experiment::write_report(&args.experiment.into(), &options)?;
     let dir = &report.results_dir;
     println!("{}: {} files written", dir.join("REPORT.md").display(), report.written.files.len());
     println!("{}: tables, figures and the latent explorer in one page", dir.join("index.html").display());
@@ -303,6 +387,29 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
     let samples = ssinfogan_experiment::sample(&args.run, &args.out, args.per_code, &device)?;
     println!("{}: {} images from {}", args.out.display(), samples.images, samples.checkpoint.display());
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// A run directory, e.g. results/mnist/runs/ss-infogan-n132-s1.
+    run: PathBuf,
+    /// The directory to write into (created if needed).
+    #[arg(long)]
+    out: PathBuf,
+    /// The device that makes the example images: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: DeviceChoice,
+}
+
+pub fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+    let exported = ssinfogan_experiment::export::export(&args.run, &args.out, &device)?;
+    println!("{}: the generator of {}", args.out.display(), exported.checkpoint.display());
+    for file in &exported.files {
+        println!("  {}", file.display());
+    }
+    println!("sample it from Python (numpy, safetensors) with python/ssinfogan_generator.py");
     Ok(())
 }
 

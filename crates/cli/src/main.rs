@@ -49,102 +49,38 @@ enum Command {
     /// Train the experiment's evaluation classifier on the fully labelled train split (or find it in
     /// results/<experiment>/classifier/) and print its test accuracy.
     Classifier(commands::ExperimentArgs),
+    /// Print the config each variant of an experiment resolves to (profiles and --set settings applied) as TOML:
+    /// what `train` records in a run's config.toml.
+    Config(commands::ConfigArgs),
     /// Write the tables, figures, sample grids and REPORT.md of an experiment into results/<experiment>/, from
     /// the runs of its [sweep]; trains nothing.
-    Report(commands::ExperimentArgs),
+    Report(commands::ReportArgs),
     /// Export generated images of a run's latest checkpoint (N per code value) as safetensors.
     Sample(commands::SampleArgs),
+    /// Export a run's trained generator to use elsewhere: model.safetensors, config.json (the latent layout),
+    /// examples.safetensors and a model card README.md; python/ssinfogan_generator.py samples from it.
+    Export(commands::ExportArgs),
     /// Time the training iteration (D/Q step + G step) at several batch sizes: median ms per iteration on
     /// RAYON_NUM_THREADS threads. `cargo xtask bench` puts it beside the PyTorch reference.
     Bench(commands::BenchArgs),
 }
 
-/// Runs `command` on a thread of rayon's pool (RAYON_NUM_THREADS threads, as the kernels use) and waits for it.
-/// The matrix products and CPU kernels split their work over that pool; called from a worker, the caller is one
-/// of the threads that does the work, so a command uses RAYON_NUM_THREADS threads in all. Called from `main`,
-/// the pool's threads would spin waiting for the next op while `main` ran the serial parts between ops, three
-/// threads on two cores. The workers get `main`'s 8 MiB stack.
-fn on_the_compute_pool<R: Send>(command: impl FnOnce() -> R + Send) -> R {
-    if let Err(e) = rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build_global() {
-        tracing::debug!("rayon's pool was already built: {e}");
-    }
-    rayon::scope(|_| command())
-}
-
-/// candle runs its element-wise CPU ops (among them the gradient sums of every backward pass) on a pool of its
-/// own, whose RAYON_NUM_THREADS − 1 threads spin for 25,000 pauses after each op before they sleep. Between
-/// candle's ops run ours, on rayon's pool of RAYON_NUM_THREADS threads, and a spinning candle thread takes a
-/// core from them: on two cores, an op of ours right after one of candle's (a BatchNorm backward pass after a
-/// gradient sum) shares its second core with a spinning thread and can take twice its time. With a short spin
-/// the thread sleeps at once; a user's own CANDLE_BARRIER_POOL_SPIN_LIMIT is kept. Called first thing in `main`,
-/// before any thread starts (setting the environment is not thread-safe).
-fn park_candles_idle_threads() {
-    const SPIN_LIMIT: &str = "CANDLE_BARRIER_POOL_SPIN_LIMIT";
-    if std::env::var_os(SPIN_LIMIT).is_none() {
-        std::env::set_var(SPIN_LIMIT, "50");
+impl Command {
+    /// Whether the command trains or evaluates networks, the work the heap in huge pages speeds up; the others
+    /// (and `--help`, which never gets this far) do not start the process again for it.
+    fn computes(&self) -> bool {
+        !matches!(self, Command::Data(_) | Command::Plan(_) | Command::Config(_))
     }
 }
-
-/// A training step allocates and frees hundreds of tensor buffers of up to tens of megabytes. glibc serves each
-/// one above its mmap threshold with a fresh `mmap` and returns it with `munmap`: page faults, zeroing and TLB
-/// shootdowns, about a third of a batch-64 step on two cores (`perf`). Keeping freed memory in the heap lets the
-/// next step reuse it; the heap then stays at the step's peak, which it reaches anyway.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn keep_freed_buffers() {
-    // SAFETY: mallopt only changes glibc's allocation thresholds; called first thing in main, and glibc
-    // serialises it with allocations.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
-        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn keep_freed_buffers() {}
-
-/// The heap in transparent huge pages (2 MiB) where the kernel grants them on request (`madvise` mode, Debian's
-/// and Ubuntu's default): a step streams hundreds of megabytes through its buffers (the 25 MB weights, their
-/// gradients and Adam moments, the convolutions' patch rows), and with 4 KiB pages every 4 KiB is a TLB entry.
-/// glibc asks for huge pages for its heap with the tunable `glibc.malloc.hugetlb=1` (glibc 2.35 on; older ones
-/// ignore it), which it reads only when the process starts, so the binary starts itself again once with it
-/// set: fewer TLB misses make a step a few percent faster. The numbers computed are the same (where the memory
-/// lies changes no arithmetic). A GLIBC_TUNABLES that already names `glibc.malloc.hugetlb` is the user's choice
-/// and kept (`=0`: none), as is a kernel whose huge pages are `never`. Called first thing in `main`, before any
-/// thread starts.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn heap_in_huge_pages() {
-    use std::os::unix::process::CommandExt;
-    const TUNABLES: &str = "GLIBC_TUNABLES";
-    const HUGETLB: &str = "glibc.malloc.hugetlb";
-    let tunables = std::env::var(TUNABLES).unwrap_or_default();
-    // Set already: by the user, or by this process before it started itself again.
-    if tunables.contains(HUGETLB) {
-        return;
-    }
-    let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
-    if !mode.contains("[madvise]") && !mode.contains("[always]") {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else { return };
-    let mut args = std::env::args_os();
-    let mut command = std::process::Command::new(exe);
-    if let Some(arg0) = args.next() {
-        command.arg0(arg0);
-    }
-    let tunables = if tunables.is_empty() { format!("{HUGETLB}=1") } else { format!("{tunables}:{HUGETLB}=1") };
-    // `exec` returns only if it failed (the binary gone from its path, say): then this process goes on as it is.
-    let _failed = command.args(args).env(TUNABLES, tunables).exec();
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn heap_in_huge_pages() {}
 
 fn main() -> ExitCode {
-    heap_in_huge_pages();
-    keep_freed_buffers();
-    park_candles_idle_threads();
+    use ssinfogan_experiment::runtime;
+    runtime::restore_environment();
     let cli = Cli::parse();
+    if cli.command.computes() {
+        runtime::heap_in_huge_pages();
+    }
+    runtime::tune();
     // Log lines go through the progress-bar layer so they never tear a bar.
     let indicatif = tracing_indicatif::IndicatifLayer::new();
     let level = match (cli.quiet, cli.verbose) {
@@ -166,12 +102,14 @@ fn main() -> ExitCode {
         )
         .with(indicatif)
         .init();
-    let result = on_the_compute_pool(move || match cli.command {
+    let result = runtime::on_the_compute_pool(move || match cli.command {
         Command::Data(args) => commands::data(args),
         Command::Train(args) => commands::train(args),
         Command::Eval(args) => commands::eval(args),
         Command::Sample(args) => commands::sample(args),
+        Command::Export(args) => commands::export(args),
         Command::Plan(args) => commands::plan(args),
+        Command::Config(args) => commands::config(args),
         Command::Classifier(args) => commands::classifier(args),
         Command::Report(args) => commands::report(args),
         Command::Bench(args) => commands::bench(args),

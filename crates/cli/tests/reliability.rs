@@ -205,7 +205,7 @@ fn sigterm_stops_a_run_cleanly_and_it_resumes_to_the_same_bytes() {
     let out = run(stopped.path(), &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let reference_dir = reference.path().join("results/mnist/runs/ss-infogan-n20-s1");
-    for file in ["metrics.csv", "samples.safetensors", "summary.json"] {
+    for file in ["metrics.csv", "losses.csv", "samples.safetensors", "summary.json"] {
         assert!(std::fs::read(dir.join(file)).unwrap() == std::fs::read(reference_dir.join(file)).unwrap(), "{file}");
     }
 }
@@ -313,6 +313,7 @@ fn a_run_aborted_at_a_checkpoint_resumes_to_the_same_bytes() {
             assert!(log.contains("cannot resume from") && log.contains("epoch-0002"), "{fault}: no warning:\n{log}");
         }
         assert_eq!(read(&dir, "metrics.csv"), read(&reference_dir, "metrics.csv"), "{fault}");
+        assert_eq!(read(&dir, "losses.csv"), read(&reference_dir, "losses.csv"), "{fault}");
         assert_eq!(read(&dir, "summary.json"), read(&reference_dir, "summary.json"), "{fault}");
         assert_eq!(read(&dir, "samples.safetensors"), read(&reference_dir, "samples.safetensors"), "{fault}");
         // No temporary file is left behind, nor a lock.

@@ -60,6 +60,10 @@ impl RunDir {
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.csv")
     }
+    /// The losses every `[training] losses_every` iterations, for watching a run as it trains.
+    pub fn losses(&self) -> PathBuf {
+        self.root.join("losses.csv")
+    }
     pub fn checkpoint(&self) -> PathBuf {
         self.root.join("checkpoint")
     }

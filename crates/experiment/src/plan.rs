@@ -11,7 +11,7 @@ use ssinfogan_datasets::{Dataset, Provenance};
 pub use ssinfogan_plan::{Plan, PlannedRun, RunStatus, SkippedRun};
 
 use crate::assemble::load_dataset;
-use crate::config;
+use crate::config::{Experiment, ExperimentConfig, Overlays};
 use crate::evaluation::EvaluationHook;
 use crate::records::{config_differences, read_summary};
 
@@ -20,8 +20,9 @@ use crate::records::{config_differences, read_summary};
 pub struct ExperimentSpec {
     /// The experiment TOML, e.g. `experiments/mnist.toml`.
     pub experiment: PathBuf,
-    /// A `[profiles.<name>]` of that file, e.g. `quick`; its `sweep` table replaces parts of `[sweep]`.
-    pub profile: Option<String>,
+    /// Profiles of that file (e.g. `quick`; their `sweep` tables replace parts of `[sweep]`) and `--set`
+    /// settings.
+    pub overlays: Overlays,
     /// The device of the planned `train` commands, and of the report's generated sweeps.
     pub device: DeviceChoice,
     /// Where runs, tables and reports live: `<results>/<experiment>/`.
@@ -35,16 +36,21 @@ impl ExperimentSpec {
     pub fn new(experiment: impl Into<PathBuf>) -> Self {
         Self {
             experiment: experiment.into(),
-            profile: None,
+            overlays: Overlays::default(),
             device: DeviceChoice::Cpu,
             results: PathBuf::from("results"),
             data_root: PathBuf::from("data"),
         }
     }
 
+    /// The experiment file read with the overlays.
+    pub fn open(&self) -> anyhow::Result<Experiment> {
+        Experiment::open(&self.experiment, &self.overlays)
+    }
+
     /// The plan of this experiment: every run of its sweep and its state.
     pub fn plan(&self) -> anyhow::Result<Plan> {
-        build(&self.experiment, self.profile.as_deref(), &self.device, &self.results, &self.data_root)
+        build(&self.open()?, &self.device, &self.results, &self.data_root)
     }
 }
 
@@ -52,7 +58,7 @@ impl ExperimentSpec {
 /// side afterwards share it instead of each training one. Returns the experiment's name and the classifier's
 /// test accuracy.
 pub fn prepare_classifier(spec: &ExperimentSpec) -> anyhow::Result<(String, f64)> {
-    let (config, dataset) = first_variant(&spec.experiment, spec.profile.as_deref(), &spec.data_root)?;
+    let (config, dataset) = first_variant(&spec.open()?, &spec.data_root)?;
     let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
     let hook = EvaluationHook::prepare(&config, &dataset, &spec.results, 1, 1, &device)?;
     Ok((config.experiment.name.clone(), hook.classifier_accuracy()))
@@ -60,27 +66,17 @@ pub fn prepare_classifier(spec: &ExperimentSpec) -> anyhow::Result<(String, f64)
 
 /// Resolves every run of the sweep (each variant's config must load), reads each run's state, and sets aside
 /// the label counts that exceed the data's train split.
-pub fn build(
-    experiment: &Path,
-    profile: Option<&str>,
-    device: &DeviceChoice,
-    results: &Path,
-    data_root: &Path,
-) -> anyhow::Result<Plan> {
-    let (_, dataset) = first_variant(experiment, profile, data_root)?;
-    build_for(experiment, profile, device, results, data_root, &dataset.provenance)
+pub fn build(experiment: &Experiment, device: &DeviceChoice, results: &Path, data_root: &Path) -> anyhow::Result<Plan> {
+    let (_, dataset) = first_variant(experiment, data_root)?;
+    build_for(experiment, device, results, data_root, &dataset.provenance)
 }
 
 /// The data the sweep's runs recorded in their `config.toml` (the first run found that has started), without
 /// loading any data: what a report built from records alone says of its data. `None` when no run has started.
-pub fn recorded_provenance(
-    experiment: &Path,
-    profile: Option<&str>,
-    results: &Path,
-) -> anyhow::Result<Option<Provenance>> {
-    let sweep = config::load_sweep(experiment, profile)?;
+pub fn recorded_provenance(experiment: &Experiment, results: &Path) -> anyhow::Result<Option<Provenance>> {
+    let sweep = experiment.sweep()?;
     for entry in &sweep.runs {
-        let config = config::load(experiment, &entry.variant, profile)?;
+        let config = experiment.config(&entry.variant)?;
         for n_labelled in entry.labels.clone().unwrap_or_else(|| vec![config.data.n_labelled]) {
             for &seed in &sweep.seeds {
                 let id = RunId { variant: entry.variant.clone(), n_labelled, seed };
@@ -96,28 +92,22 @@ pub fn recorded_provenance(
 
 /// The config of the sweep's first variant (every variant of an experiment shares its dataset and evaluation)
 /// and the dataset it names.
-pub fn first_variant(
-    experiment: &Path,
-    profile: Option<&str>,
-    data_root: &Path,
-) -> anyhow::Result<(config::ExperimentConfig, Dataset)> {
-    let sweep = config::load_sweep(experiment, profile)?;
-    let first = config::load(experiment, &sweep.runs[0].variant, profile)?;
+pub fn first_variant(experiment: &Experiment, data_root: &Path) -> anyhow::Result<(ExperimentConfig, Dataset)> {
+    let first = experiment.config(&experiment.sweep()?.runs[0].variant)?;
     let dataset = load_dataset(&first, data_root)?;
     Ok((first, dataset))
 }
 
 /// `build` for the data `provenance` describes (loaded, or as the runs recorded it).
 pub fn build_for(
-    experiment: &Path,
-    profile: Option<&str>,
+    experiment: &Experiment,
     device: &DeviceChoice,
     results: &Path,
     data_root: &Path,
     provenance: &Provenance,
 ) -> anyhow::Result<Plan> {
-    let sweep = config::load_sweep(experiment, profile)?;
-    let first = config::load(experiment, &sweep.runs[0].variant, profile)?;
+    let sweep = experiment.sweep()?;
+    let first = experiment.config(&sweep.runs[0].variant)?;
     let train_size = provenance.train_size;
     let mut plan = Plan {
         experiment: first.experiment.name.clone(),
@@ -127,10 +117,10 @@ pub fn build_for(
         data_origin: provenance.origin.clone(),
         runs: Vec::new(),
         skipped: Vec::new(),
-        cluster: config::load_cluster(experiment, profile)?,
+        cluster: experiment.cluster()?,
     };
     for entry in &sweep.runs {
-        let config = config::load(experiment, &entry.variant, profile)?;
+        let config = experiment.config(&entry.variant)?;
         let label_counts = entry.labels.clone().unwrap_or_else(|| vec![config.data.n_labelled]);
         for n_labelled in label_counts {
             if n_labelled > train_size {
@@ -146,7 +136,7 @@ pub fn build_for(
                 let dir = RunDir::new(results, &config.experiment.name, &id);
                 let mut train_args = vec![
                     "--experiment".to_string(),
-                    experiment.display().to_string(),
+                    experiment.path().display().to_string(),
                     "--variant".into(),
                     entry.variant.clone(),
                     "--labels".into(),
@@ -160,8 +150,12 @@ pub fn build_for(
                     "--data-root".into(),
                     data_root.display().to_string(),
                 ];
-                if let Some(profile) = profile {
-                    train_args.extend(["--profile".to_string(), profile.to_string()]);
+                let overlays = experiment.overlays();
+                if let Some(profiles) = overlays.profile_list() {
+                    train_args.extend(["--profile".to_string(), profiles]);
+                }
+                for setting in &overlays.overrides {
+                    train_args.extend(["--set".to_string(), setting.clone()]);
                 }
                 let mut run_config = config.clone();
                 run_config.data.n_labelled = n_labelled;

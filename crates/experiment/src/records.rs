@@ -27,7 +27,11 @@ pub(crate) struct RecordedConfig<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub variant: String,
+    /// The profiles laid over the variant, joined by commas in their order (`quick,cpu4`).
     pub profile: Option<String>,
+    /// The `--set key.path=value` settings laid over them, as given; absent when there were none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
     pub seed: u64,
     pub device: String,
     /// On the CPU, the instruction set of the matrix products (`avx512f`, `fma`, …: see
@@ -292,6 +296,7 @@ mod tests {
         RunRecord {
             variant: "ss-infogan".into(),
             profile: Some("smoke".into()),
+            overrides: Vec::new(),
             seed,
             device: "cpu".into(),
             cpu_products: Some("fma".into()),

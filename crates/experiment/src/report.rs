@@ -15,7 +15,7 @@ use ssinfogan_reporting::run_share::{read_explorer, read_final_samples, read_swe
 use ssinfogan_reporting::{group_name, DataSummary, ReportInputs, RunInfo, RunState, SkippedInfo, Written};
 
 use crate::assemble::{latest_checkpoint, load_dataset, trained_generator};
-use crate::config;
+use crate::config::{self, Experiment};
 use crate::evaluation::{recorded_classifier, EvaluationHook};
 use crate::plan::{self, ExperimentSpec, RunStatus};
 use crate::records::{read_summary, RunRecord};
@@ -29,17 +29,25 @@ pub struct Report {
     pub written: Written,
 }
 
+/// How a report is made beyond which experiment it covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportOptions {
+    /// Draw the unfinished runs' curves too, dashed and in no table (`report --include-running`), to watch a
+    /// sweep while it trains.
+    pub include_running: bool,
+}
+
 /// Writes the report of the experiment `spec` names into `results/<experiment>/`.
-pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
-    let profile = spec.profile.as_deref();
-    let sweep = config::load_sweep(&spec.experiment, profile)?;
-    let first = config::load(&spec.experiment, &sweep.runs[0].variant, profile)?;
+pub fn write_report(spec: &ExperimentSpec, options: &ReportOptions) -> anyhow::Result<Report> {
+    let experiment = spec.open()?;
+    let sweep = experiment.sweep()?;
+    let first = experiment.config(&sweep.runs[0].variant)?;
     // The data as the runs recorded it; loaded only when no run has started yet.
-    let provenance = match plan::recorded_provenance(&spec.experiment, profile, &spec.results)? {
+    let provenance = match plan::recorded_provenance(&experiment, &spec.results)? {
         Some(provenance) => provenance,
         None => load_dataset(&first, &spec.data_root)?.provenance,
     };
-    let plan = plan::build_for(&spec.experiment, profile, &spec.device, &spec.results, &spec.data_root, &provenance)?;
+    let plan = plan::build_for(&experiment, &spec.device, &spec.results, &spec.data_root, &provenance)?;
     let stale: Vec<String> = plan
         .runs
         .iter()
@@ -93,7 +101,7 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
         let (sweeps, sheet) = match read_share(run)? {
             Some(share) => share,
             None => {
-                write_share_from_checkpoint(spec, run)?;
+                write_share_from_checkpoint(spec, &experiment, run)?;
                 read_share(run)?.with_context(|| format!("{}: its report share was not written", run.dir.display()))?
             }
         };
@@ -106,7 +114,7 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
     for run in &completed {
         let record = match read_morphometry(&run.dir)? {
             Some(record) => record,
-            None => match write_morphometry_from_checkpoint(spec, run)? {
+            None => match write_morphometry_from_checkpoint(spec, &experiment, run)? {
                 true => read_morphometry(&run.dir)?
                     .with_context(|| format!("{}: its morphometry was not written", run.dir.display()))?,
                 false => continue,
@@ -155,7 +163,9 @@ pub fn write_report(spec: &ExperimentSpec) -> anyhow::Result<Report> {
     let inputs = ReportInputs {
         experiment: plan.experiment.clone(),
         results_dir: plan.results_dir.clone(),
-        profile: spec.profile.clone(),
+        profile: spec.overlays.profile_list(),
+        overrides: spec.overlays.overrides.clone(),
+        include_running: options.include_running,
         data: DataSummary {
             origin: provenance.origin.clone(),
             train_size: provenance.train_size,
@@ -208,7 +218,7 @@ fn read_share(
 
 /// The share of the report a run completed before runs wrote it, written now from its latest checkpoint, as the
 /// run would have written it (the same streams, classifier and ops).
-fn write_share_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::Result<()> {
+fn write_share_from_checkpoint(spec: &ExperimentSpec, experiment: &Experiment, run: &RunInfo) -> anyhow::Result<()> {
     let run_dir = RunDir::at(&run.dir);
     let checkpoint = latest_checkpoint(&run_dir).with_context(|| {
         format!(
@@ -220,7 +230,7 @@ fn write_share_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::
         )
     })?;
     tracing::info!("{}: writing its share of the report from {}", run.dir.display(), checkpoint.display());
-    let mut config = config::load(&spec.experiment, &run.variant, spec.profile.as_deref())?;
+    let mut config = experiment.config(&run.variant)?;
     config.data.n_labelled = run.n_labelled;
     let dataset = load_dataset(&config, &spec.data_root)?;
     let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
@@ -240,7 +250,11 @@ fn write_share_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::
 /// The morphometry of a run completed before runs recorded it, written now from its latest checkpoint with the
 /// run's own stream, as the run would have written it; `false` (with a warning) when the run has no checkpoint
 /// left or its images are not digits to measure.
-fn write_morphometry_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> anyhow::Result<bool> {
+fn write_morphometry_from_checkpoint(
+    spec: &ExperimentSpec,
+    experiment: &Experiment,
+    run: &RunInfo,
+) -> anyhow::Result<bool> {
     let Some(checkpoint) = ssinfogan_training::checkpoint::latest(&RunDir::at(&run.dir).checkpoint())? else {
         tracing::warn!(
             "{} has no {MORPHOMETRY_FILE} and no checkpoint to measure it from: left out of the morphometry",
@@ -249,7 +263,7 @@ fn write_morphometry_from_checkpoint(spec: &ExperimentSpec, run: &RunInfo) -> an
         return Ok(false);
     };
     tracing::info!("{}: measuring the morphometry of its codes from {}", run.dir.display(), checkpoint.display());
-    let mut config = config::load(&spec.experiment, &run.variant, spec.profile.as_deref())?;
+    let mut config = experiment.config(&run.variant)?;
     config.data.n_labelled = run.n_labelled;
     let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
     let generator = trained_generator(&config.network, &config.latent, &checkpoint, &device)?;

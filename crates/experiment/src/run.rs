@@ -104,7 +104,8 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
         config: &config,
         run: RunRecord {
             variant: args.variant.clone(),
-            profile: args.profile.clone(),
+            profile: args.overlays.profile_list(),
+            overrides: args.overlays.overrides.clone(),
             seed: args.seed,
             device: args.device.to_string(),
             cpu_products: device.is_cpu().then(|| ssinfogan_core::device::product_instruction_set().to_string()),

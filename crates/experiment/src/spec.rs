@@ -6,7 +6,7 @@ use anyhow::Context;
 use ssinfogan_core::run_dir::{RunDir, RunId};
 use ssinfogan_core::DeviceChoice;
 
-use crate::config::{self, ExperimentConfig};
+use crate::config::{Experiment, ExperimentConfig, Overlays};
 
 /// Which run: an experiment file, one of its variants (and profile), a label count and a seed, and where its data
 /// and results live. `ssinfogan train` and `ssinfogan eval` take exactly these.
@@ -16,8 +16,8 @@ pub struct RunSpec {
     pub experiment: PathBuf,
     /// A `[variants.<name>]` of that file, e.g. `infogan` or `ss-infogan`.
     pub variant: String,
-    /// A `[profiles.<name>]` of that file, e.g. `quick`.
-    pub profile: Option<String>,
+    /// Profiles of that file (e.g. `quick`) and `--set` settings, laid over the variant.
+    pub overlays: Overlays,
     /// Labelled training images; `None`: the variant's `data.n_labelled`.
     pub labels: Option<usize>,
     /// The run seed: every random number of the run comes from named streams of it.
@@ -35,7 +35,7 @@ impl RunSpec {
         Self {
             experiment: experiment.into(),
             variant: variant.into(),
-            profile: None,
+            overlays: Overlays::default(),
             labels: None,
             seed: 1,
             device: DeviceChoice::Cpu,
@@ -46,7 +46,7 @@ impl RunSpec {
 
     /// The resolved config (with `labels` applied) and the run's directory.
     pub fn resolve(&self) -> anyhow::Result<(ExperimentConfig, RunDir)> {
-        let mut config = config::load(&self.experiment, &self.variant, self.profile.as_deref())?;
+        let mut config = Experiment::open(&self.experiment, &self.overlays)?.config(&self.variant)?;
         if let Some(labels) = self.labels {
             config.data.n_labelled = labels;
         }

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use ssinfogan_core::metric;
 
 use crate::error::ReportError;
-use crate::inputs::{ReportInputs, RunState};
+use crate::inputs::{ReportInputs, RunInfo, RunState};
 
 /// The evaluation metrics of the final table, in column order (names as in `metrics.csv`).
 pub const FINAL_METRICS: [&str; 14] = [
@@ -90,6 +90,11 @@ pub struct Tables {
     pub finals_long: Vec<RunValue>,
     /// Every logged value of every completed run (`tables/curves.csv`), in run order, then as logged.
     pub curves_long: Vec<RunValue>,
+    /// With `include_running`: per metric, one curve per unfinished run that has logged it (its `group` names
+    /// the run), drawn dashed and in no table.
+    pub running: BTreeMap<String, Vec<Curve>>,
+    /// Those runs, `<group> s<seed>`, with the last iteration their metrics.csv has.
+    pub running_runs: Vec<(String, i64)>,
 }
 
 /// One value of one run: `row` indexes `Tables::rows`.
@@ -125,34 +130,38 @@ pub const CURVE_METRICS: [&str; 12] = [
     metric::Q_SS_REAL,
 ];
 
-/// Every completed run's metrics in one frame: iteration, epoch, metric, value, group, seed.
-pub fn load_metrics(inputs: &ReportInputs) -> Result<Option<DataFrame>, ReportError> {
+/// One run's metrics.csv as a frame: iteration, epoch, metric, value, group, seed.
+fn run_metrics(run: &RunInfo) -> Result<DataFrame, ReportError> {
     let overwrite = Arc::new(Schema::from_iter([
         Field::new("iteration".into(), DataType::Int64),
         Field::new("epoch".into(), DataType::Int64),
         Field::new("metric".into(), DataType::String),
         Field::new("value".into(), DataType::Float64),
     ]));
+    let path = run.dir.join("metrics.csv");
+    let mut frame = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_schema_overwrite(Some(overwrite))
+        .try_into_reader_with_file_path(Some(path.clone()))
+        .and_then(|reader| reader.finish())
+        .map_err(|e| ReportError::io(&path, format!("not a metrics table (iteration,epoch,metric,value): {e}")))?;
+    let height = frame.height();
+    frame.with_column(Column::new("group".into(), vec![run.group(); height]))?;
+    frame.with_column(Column::new("seed".into(), vec![run.seed as i64; height]))?;
+    Ok(frame)
+}
+
+/// Every completed run's metrics in one frame: iteration, epoch, metric, value, group, seed.
+pub fn load_metrics(inputs: &ReportInputs) -> Result<Option<DataFrame>, ReportError> {
     let mut frames = Vec::new();
     for run in inputs.runs.iter().filter(|r| r.state == RunState::Completed) {
-        let path = run.dir.join("metrics.csv");
-        if !path.is_file() {
+        if !run.dir.join("metrics.csv").is_file() {
             return Err(ReportError::Input(format!(
                 "{} is marked completed but has no metrics.csv; delete the run directory to train it again",
                 run.dir.display()
             )));
         }
-        let frame = CsvReadOptions::default()
-            .with_has_header(true)
-            .with_schema_overwrite(Some(overwrite.clone()))
-            .try_into_reader_with_file_path(Some(path.clone()))
-            .and_then(|reader| reader.finish())
-            .map_err(|e| ReportError::io(&path, format!("not a metrics table (iteration,epoch,metric,value): {e}")))?;
-        let height = frame.height();
-        let mut frame = frame;
-        frame.with_column(Column::new("group".into(), vec![run.group(); height]))?;
-        frame.with_column(Column::new("seed".into(), vec![run.seed as i64; height]))?;
-        frames.push(frame);
+        frames.push(run_metrics(run)?);
     }
     let mut frames = frames.into_iter();
     let Some(mut long) = frames.next() else { return Ok(None) };
@@ -234,8 +243,9 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
         }
     }
     let mut curves = BTreeMap::new();
+    let (running, running_runs) = if inputs.include_running { running_curves(inputs)? } else { Default::default() };
     let Some(long) = load_metrics(inputs)? else {
-        return Ok(Tables { rows, curves, finals_long: Vec::new(), curves_long: Vec::new() });
+        return Ok(Tables { rows, curves, finals_long: Vec::new(), curves_long: Vec::new(), running, running_runs });
     };
     let long = Long::of(&long)?;
     let row_of = |i: usize| rows.iter().position(|r| r.group == long.groups[i]);
@@ -336,7 +346,48 @@ pub fn build(inputs: &ReportInputs) -> Result<Tables, ReportError> {
             curves.insert(metric.to_string(), per_group);
         }
     }
-    Ok(Tables { rows, curves, finals_long, curves_long })
+    Ok(Tables { rows, curves, finals_long, curves_long, running, running_runs })
+}
+
+/// What REPORT.md and index.html say of the unfinished runs the figures draw.
+pub fn running_note(runs: &[(String, i64)]) -> String {
+    let listed: Vec<String> = runs.iter().map(|(run, iteration)| format!("{run} (at iteration {iteration})")).collect();
+    format!(
+        "**Unfinished runs, drawn dashed in the figures and left out of every table** (`--include-running`): {}.",
+        listed.join(", ")
+    )
+}
+
+/// The unfinished runs that have logged an epoch: per metric, one curve per run (no spread), and each run with
+/// its last logged iteration.
+#[allow(clippy::type_complexity)]
+fn running_curves(inputs: &ReportInputs) -> Result<(BTreeMap<String, Vec<Curve>>, Vec<(String, i64)>), ReportError> {
+    let mut curves: BTreeMap<String, Vec<Curve>> = BTreeMap::new();
+    let mut runs = Vec::new();
+    for run in inputs.runs.iter().filter(|r| r.state == RunState::Incomplete && r.dir.join("metrics.csv").is_file()) {
+        let long = Long::of(&run_metrics(run)?)?;
+        let Some(last) = long.iterations.iter().flatten().copied().reduce(f64::max) else { continue };
+        let name = format!("{} s{}", run.group(), run.seed);
+        runs.push((name.clone(), last as i64));
+        for metric in CURVE_METRICS {
+            let points: Vec<(f64, f64)> = (0..long.len())
+                .filter(|&i| long.metrics[i] == metric)
+                .filter_map(|i| Some((long.iterations[i]?, long.values[i]?)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+            curves.entry(metric.to_string()).or_default().push(Curve {
+                group: name.clone(),
+                iteration: points.iter().map(|p| p.0).collect(),
+                mean: values.clone(),
+                low: values.clone(),
+                high: values,
+            });
+        }
+    }
+    Ok((curves, runs))
 }
 
 fn strings(frame: &DataFrame, name: &str) -> Result<Vec<String>, ReportError> {

@@ -395,9 +395,10 @@ pub fn write_report_md(
     let seeds: std::collections::BTreeSet<u64> = inputs.runs.iter().map(|r| r.seed).collect();
     let _ = writeln!(
         md,
-        "**Protocol:** {}{}; seeds {}. Every metric is computed from the final checkpoint of each run, then averaged \
+        "**Protocol:** {}{}{}; seeds {}. Every metric is computed from the final checkpoint of each run, then averaged \
          over seeds (mean ± sample std); differences carry a 95% confidence interval over seeds (Welch's t).{}\n",
         inputs.profile.as_ref().map(|p| format!("profile `{p}`, ")).unwrap_or_default(),
+        inputs.overrides.iter().map(|o| format!("`--set {o}`, ")).collect::<String>(),
         inputs.schedule,
         seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
         if seeds.len() < 2 { " **One seed: no spread is known, so each verdict rests on a single run.**" } else { "" }
@@ -423,6 +424,9 @@ pub fn write_report_md(
     let (completed, failed, unfinished) =
         tables.rows.iter().fold((0, 0, 0), |(c, f, u), r| (c + r.completed, f + r.failed.len(), u + r.incomplete));
     let _ = writeln!(md, "**Runs:** {completed} completed, {failed} failed, {unfinished} not finished.\n");
+    if !tables.running_runs.is_empty() {
+        let _ = writeln!(md, "{}\n", crate::aggregate::running_note(&tables.running_runs));
+    }
     for s in &inputs.skipped {
         let _ = writeln!(md, "- Skipped: {} with {} labels — {}.", s.variant, s.n_labelled, s.reason);
     }

@@ -95,13 +95,18 @@ fn cell_morphometry(sheet: &TraversalSheet) -> serde_json::Value {
 }
 
 /// Writes `index.html` under the results directory.
-pub fn write_page(
-    inputs: &ReportInputs,
-    tables_md: &str,
-    ablations_md: Option<&str>,
-    claims: &[ClaimResult],
-    written: &mut Written,
-) -> Result<(), ReportError> {
+/// What the page shows besides the runs' own files.
+pub struct Page<'a> {
+    /// The main table, as REPORT.md has it.
+    pub tables_md: &'a str,
+    pub ablations_md: Option<&'a str>,
+    pub claims: &'a [ClaimResult],
+    /// Unfinished runs drawn in the figures (`report --include-running`), with their last logged iteration.
+    pub running: &'a [(String, i64)],
+}
+
+pub fn write_page(inputs: &ReportInputs, page: &Page, written: &mut Written) -> Result<(), ReportError> {
+    let Page { tables_md, ablations_md, claims, running } = *page;
     let path = inputs.results_dir.join("index.html");
     let mut sheets = Vec::new();
     for sheet in &inputs.traversals {
@@ -120,6 +125,10 @@ pub fn write_page(
         if inputs.data.full_dataset { "" } else { " (a subset of the published dataset)" },
         html_escape(&inputs.schedule)
     );
+    if !running.is_empty() {
+        let note = crate::aggregate::running_note(running).replace("**", "").replace('`', "");
+        let _ = writeln!(body, "<p class=\"running\">{}</p>", html_escape(&note));
+    }
     if !sheets.is_empty() {
         body.push_str(
             "<section id=\"explorer\"><h2>Latent explorer</h2>\n<p>Pick the semi-supervised code's value, move one \

@@ -1,6 +1,7 @@
 //! The report's figures, each as PNG and SVG, titled, with labelled axes and a legend, their text in the bundled
 //! font (`font`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use plotters::coord::Shift;
@@ -65,7 +66,7 @@ macro_rules! both {
 }
 
 /// Every figure of the report into `figures/`.
-pub fn write_all(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
+pub fn write_all<'a>(tables: &'a Tables, inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
     let dir = inputs.results_dir.join("figures");
     let line_figures = [
         (metric::C_ERR_HUNGARIAN, "convergence", "C_err (Hungarian mapping) during training", "C_err"),
@@ -83,14 +84,22 @@ pub fn write_all(tables: &Tables, inputs: &ReportInputs, written: &mut Written) 
         ),
         (metric::FRECHET_DISTANCE, "frechet-distance", "Fréchet distance to the real test split", "Fréchet distance"),
     ];
+    // Unfinished runs (`report --include-running`) are drawn dashed beside the completed runs' curves.
+    let of = |curves: &'a BTreeMap<String, Vec<Curve>>, metric: &str| -> &'a [Curve] {
+        curves.get(metric).map(Vec::as_slice).unwrap_or(&[])
+    };
     for (metric, file, title, y_label) in line_figures {
-        let Some(curves) = tables.curves.get(metric) else { continue };
-        both!(&dir.join(file), SIZE, written, |root| line_chart(&root, curves, title, "iteration", y_label))?;
+        let (curves, dashed) = (of(&tables.curves, metric), of(&tables.running, metric));
+        if curves.is_empty() && dashed.is_empty() {
+            continue;
+        }
+        both!(&dir.join(file), SIZE, written, |root| line_chart(&root, curves, dashed, title, "iteration", y_label))?;
     }
-    let losses: Vec<(&str, &Vec<Curve>)> =
+    let losses: Vec<(&str, &[Curve], &[Curve])> =
         [metric::D_REAL, metric::D_FAKE, metric::G_ADV, metric::Q_SS_FAKE, metric::Q_US, metric::Q_SS_REAL]
             .into_iter()
-            .filter_map(|m| tables.curves.get(m).map(|c| (m, c)))
+            .map(|m| (m, of(&tables.curves, m), of(&tables.running, m)))
+            .filter(|(_, curves, dashed)| !curves.is_empty() || !dashed.is_empty())
             .collect();
     if !losses.is_empty() {
         both!(&dir.join("losses"), (1440, 840), written, |root| loss_panels(&root, &losses))?;
@@ -140,7 +149,7 @@ fn morphometry_panels<DB: DrawingBackend>(
         } else {
             "pixels"
         };
-        chart_of(panel, &curves, name, ("code value", x_range.clone(), 1), unit, false)?;
+        chart_of(panel, &curves, &[], name, ("code value", x_range.clone(), 1), unit, false)?;
     }
     Ok(())
 }
@@ -162,25 +171,28 @@ fn y_range<'a>(values: impl Iterator<Item = &'a f64>) -> std::ops::Range<f64> {
 fn line_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     curves: &[Curve],
+    dashed: &[Curve],
     title: &str,
     x_label: &str,
     y_label: &str,
 ) -> Result<(), String> {
-    let x_max = curves.iter().flat_map(|c| c.iteration.iter()).fold(1.0f64, |a, &b| a.max(b));
-    chart_of(root, curves, title, (x_label, 0f64..x_max, 0), y_label, true)
+    let x_max = curves.iter().chain(dashed).flat_map(|c| c.iteration.iter()).fold(1.0f64, |a, &b| a.max(b));
+    chart_of(root, curves, dashed, title, (x_label, 0f64..x_max, 0), y_label, true)
 }
 
-/// Curves with their bands over the x range `x.1`, its ticks with `x.2` decimals.
+/// Curves with their bands over the x range `x.1`, its ticks with `x.2` decimals; `dashed` ones (unfinished
+/// runs) as dashed lines in the colour of their group's curve.
 fn chart_of<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     curves: &[Curve],
+    dashed: &[Curve],
     title: &str,
     x: (&str, std::ops::Range<f64>, usize),
     y_label: &str,
     fine_mesh: bool,
 ) -> Result<(), String> {
     let (x_label, x_range, decimals) = x;
-    let y = y_range(curves.iter().flat_map(|c| c.low.iter().chain(c.high.iter()).chain(c.mean.iter())));
+    let y = y_range(curves.iter().chain(dashed).flat_map(|c| c.low.iter().chain(c.high.iter()).chain(c.mean.iter())));
     let mut chart = ChartBuilder::on(root)
         .caption(title, (FONT, 22))
         .margin(14)
@@ -219,6 +231,21 @@ fn chart_of<DB: DrawingBackend>(
             .label(curve.group.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
+    for (j, curve) in dashed.iter().enumerate() {
+        // A run is named `<group> s<seed>`: it takes its group's colour, or one after the completed groups'.
+        let group = curves.iter().position(|c| curve.group.starts_with(&format!("{} s", c.group)));
+        let color = PALETTE[group.unwrap_or(curves.len() + j) % PALETTE.len()];
+        let points: Vec<(f64, f64)> = curve.iteration.iter().copied().zip(curve.mean.iter().copied()).collect();
+        chart
+            .draw_series(DashedLineSeries::new(points, 8, 5, color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(format!("{} (unfinished)", curve.group))
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (7, 0)], color.stroke_width(2))
+                    + PathElement::new(vec![(12, 0), (19, 0)], color.stroke_width(2))
+            });
+    }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -232,12 +259,12 @@ fn chart_of<DB: DrawingBackend>(
 /// The training losses, one panel per loss, one curve per (variant, labels).
 fn loss_panels<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
-    losses: &[(&str, &Vec<Curve>)],
+    losses: &[(&str, &[Curve], &[Curve])],
 ) -> Result<(), String> {
     let titled = root.titled("Training losses (epoch means)", (FONT, 24)).map_err(|e| e.to_string())?;
     let panels = titled.split_evenly((2, 3));
-    for ((metric, curves), panel) in losses.iter().zip(panels.iter()) {
-        line_chart(panel, curves, metric, "iteration", "loss")?;
+    for ((metric, curves, dashed), panel) in losses.iter().zip(panels.iter()) {
+        line_chart(panel, curves, dashed, metric, "iteration", "loss")?;
     }
     Ok(())
 }

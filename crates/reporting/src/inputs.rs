@@ -12,7 +12,12 @@ pub struct ReportInputs {
     pub experiment: String,
     /// `results/<experiment>/`; the report writes `tables/`, `figures/` and `REPORT.md` here.
     pub results_dir: PathBuf,
+    /// The profiles the runs were resolved with, joined by commas (`quick,cpu4`).
     pub profile: Option<String>,
+    /// The `--set key.path=value` settings laid over them.
+    pub overrides: Vec<String>,
+    /// Draw the curves of unfinished runs too (dashed, in no table): `report --include-running`.
+    pub include_running: bool,
     pub data: DataSummary,
     /// The evaluation classifier's accuracy on the real test split.
     pub classifier_accuracy: Option<f64>,

@@ -53,7 +53,13 @@ pub fn write_report(inputs: &ReportInputs) -> Result<Written, ReportError> {
     written.claims = claims::write_report_md(&tables, inputs, &mut written)?;
     let ablations_md = inputs.baseline.as_ref().map(|b| ablations::markdown(&tables, b));
     let claims = std::mem::take(&mut written.claims);
-    explorer::write_page(inputs, &tables::markdown(&tables, inputs), ablations_md.as_deref(), &claims, &mut written)?;
+    let page = explorer::Page {
+        tables_md: &tables::markdown(&tables, inputs),
+        ablations_md: ablations_md.as_deref(),
+        claims: &claims,
+        running: &tables.running_runs,
+    };
+    explorer::write_page(inputs, &page, &mut written)?;
     written.claims = claims;
     Ok(written)
 }

@@ -96,6 +96,8 @@ fn report(dir: &Path) -> PathBuf {
         experiment: "mnist-ablations".into(),
         results_dir: root.clone(),
         profile: None,
+        overrides: Vec::new(),
+        include_running: false,
         data: DataSummary { origin: "fixture".into(), train_size: 8000, test_size: 10, full_dataset: true, note: None },
         classifier_accuracy: Some(0.97),
         schedule: "batch 8".into(),

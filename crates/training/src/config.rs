@@ -12,7 +12,7 @@ use crate::adam::AdamConfig;
 /// [training]
 /// ops = "candle"   # or "fast" (the default)
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainingConfig {
     /// Which implementation runs the layers and the Adam update of the training steps and of the evaluation:
@@ -21,10 +21,32 @@ pub struct TrainingConfig {
     /// runs. The two round differently, so the same seed gives close but not identical numbers.
     #[serde(default)]
     pub ops: Ops,
+    /// `losses.csv` gets the mean of each loss over every this many iterations of an epoch (and over the rest at
+    /// the epoch's end), to watch a run between the epochs of `metrics.csv`; 0: no `losses.csv`. Default 10.
+    #[serde(default = "TrainingConfig::default_losses_every")]
+    pub losses_every: usize,
+    /// TensorBoard event files in the run directory (`tensorboard --logdir results/`): the rows of `losses.csv`
+    /// as `train/<loss>` and those of `metrics.csv` as `epoch/<metric>`. Default true.
+    #[serde(default = "TrainingConfig::default_tensorboard")]
+    pub tensorboard: bool,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        Self { ops: Ops::default(), losses_every: Self::default_losses_every(), tensorboard: true }
+    }
 }
 
 impl TrainingConfig {
-    /// Whether this is the default (`ops = "fast"`): a resolved config leaves the table out then, so that runs
+    fn default_losses_every() -> usize {
+        10
+    }
+
+    fn default_tensorboard() -> bool {
+        true
+    }
+
+    /// Whether this is the default (`ops = "fast"`, `losses_every = 10`, `tensorboard = true`): a resolved config leaves the table out then, so that runs
     /// recorded before the table existed read as the same config.
     pub fn is_default(&self) -> bool {
         *self == Self::default()
@@ -103,8 +125,9 @@ mod tests {
     fn ops_default_to_the_fast_path_and_unknown_ones_are_errors() {
         assert_eq!(toml::from_str::<TrainingConfig>("").unwrap().ops, Ops::Fast);
         assert_eq!(toml::from_str::<TrainingConfig>("ops = \"candle\"").unwrap().ops, Ops::Candle);
-        let written = toml::to_string(&TrainingConfig { ops: Ops::Candle }).unwrap();
-        assert_eq!(written.trim(), "ops = \"candle\"");
+        let written = toml::to_string(&TrainingConfig { ops: Ops::Candle, ..TrainingConfig::default() }).unwrap();
+        assert_eq!(written.trim(), "ops = \"candle\"\nlosses_every = 10\ntensorboard = true");
+        assert_eq!(toml::from_str::<TrainingConfig>("losses_every = 0").unwrap().losses_every, 0);
         let error = toml::from_str::<TrainingConfig>("ops = \"gpu\"").unwrap_err().to_string();
         assert!(error.contains("unknown variant `gpu`") && error.contains("`candle`"), "{error}");
     }

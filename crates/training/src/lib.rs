@@ -1,6 +1,6 @@
 //! The ss-InfoGAN training loop (Spurr et al. 2017, §3, as the official Torch code runs it): the D/Q step and
 //! the G step with their two Adam optimisers ([`adam`]), the labelled/unlabelled batch schedule, `metrics.csv`
-//! after every epoch ([`metrics_log`]), checkpoints with optimiser and random-stream state, and exact resume
+//! after every epoch and `losses.csv` within it ([`metrics_log`]), TensorBoard event files ([`event_file`]), checkpoints with optimiser and random-stream state, and exact resume
 //! ([`checkpoint`]). The networks come in through the `Generator` and `Discriminator` traits of the core
 //! crate, so any implementation trains here.
 
@@ -8,6 +8,7 @@ pub mod adam;
 pub mod checkpoint;
 pub mod config;
 mod error;
+pub mod event_file;
 pub mod metrics_log;
 pub mod run;
 

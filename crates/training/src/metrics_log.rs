@@ -10,6 +10,18 @@ pub const HEADER: &str = "iteration,epoch,metric,value";
 /// Appends `rows` (metric, value) for `iteration`/`epoch`, creating the file with its header if needed.
 /// Values are written with Rust's shortest round-trip formatting: exact, and identical for identical numbers.
 pub fn append(path: &Path, header: &str, iteration: u64, epoch: usize, rows: &[(&str, f64)]) -> std::io::Result<()> {
+    append_unsynced(path, header, iteration, epoch, rows)?.sync_data()
+}
+
+/// [`append`] without waiting for the disk: for `losses.csv`, written many times an epoch and rebuilt on resume
+/// from the checkpoint's epoch (rows a crash loses are rows of an epoch that is trained again).
+pub fn append_unsynced(
+    path: &Path,
+    header: &str,
+    iteration: u64,
+    epoch: usize,
+    rows: &[(&str, f64)],
+) -> std::io::Result<std::fs::File> {
     let new = !path.exists();
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
     let mut text = String::new();
@@ -21,7 +33,7 @@ pub fn append(path: &Path, header: &str, iteration: u64, epoch: usize, rows: &[(
         text.push_str(&format!("{iteration},{epoch},{metric},{value}\n"));
     }
     file.write_all(text.as_bytes())?;
-    file.sync_data()
+    Ok(file)
 }
 
 /// Keeps only the rows of epochs before `epochs_done`: on resume, rows written after the checkpoint that is

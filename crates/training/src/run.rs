@@ -18,6 +18,7 @@ use crate::adam::Adam;
 use crate::checkpoint::{self, TrainingState};
 use crate::config::{OptimiserConfig, ScheduleConfig};
 use crate::error::TrainError;
+use crate::event_file::EventFile;
 use crate::metrics_log;
 
 /// The generator and discriminator with the variable maps that hold their weights.
@@ -41,6 +42,10 @@ pub struct TrainingRun<'a> {
     pub device: &'a Device,
     /// Which implementation runs the layers and the Adam updates (`[training] ops`).
     pub ops: Ops,
+    /// `losses.csv` every this many iterations; 0: none (see `TrainingConfig::losses_every`).
+    pub losses_every: usize,
+    /// TensorBoard event files beside them (see `TrainingConfig::tensorboard`).
+    pub tensorboard: bool,
     /// Test hook: makes the discriminator loss NaN at this iteration (1-based) to exercise the divergence guard.
     pub inject_nan_at: Option<u64>,
     /// Test hook: the process aborts at a checkpoint, as a power loss or SIGKILL would, at a point every run of a
@@ -206,7 +211,7 @@ pub fn train(
         }
         None => fresh_state(run)?,
     };
-    for file in [run.run_dir.metrics(), root.join("timing.csv")] {
+    for file in [run.run_dir.metrics(), root.join("timing.csv"), run.run_dir.losses()] {
         metrics_log::truncate_to(&file, state.epochs_done)
             .map_err(|e| TrainError::Io { path: file.clone(), source: e })?;
     }
@@ -222,10 +227,22 @@ pub fn train(
     span.pb_set_position((state.epochs_done * run.schedule.iterations_per_epoch) as u64);
     let _entered = span.enter();
 
+    let mut events = if run.tensorboard && state.epochs_done < run.schedule.epochs {
+        Some(EventFile::create(root).map_err(|e| TrainError::Io { path: root.to_path_buf(), source: e })?)
+    } else {
+        None
+    };
+    let tagged = |prefix: &str, rows: &[(&str, f64)]| -> Vec<(String, f64)> {
+        rows.iter().map(|(name, value)| (format!("{prefix}/{name}"), *value)).collect()
+    };
+
     let mut last_means = Vec::new();
     for epoch in state.epochs_done..run.schedule.epochs {
         let started = Instant::now();
         let mut means = EpochMeans::default();
+        // The losses since the last row of losses.csv: windows restart with each epoch, so that a resumed run
+        // writes the rows an uninterrupted one does.
+        let mut window = EpochMeans::default();
         let (mut labelled_batches, mut unlabelled_batches) = (0u32, 0u32);
         for step in 0..run.schedule.iterations_per_epoch {
             let iteration = (epoch * run.schedule.iterations_per_epoch + step + 1) as u64;
@@ -244,6 +261,22 @@ pub fn train(
             };
             for (name, value) in &losses {
                 means.add(name, *value);
+                window.add(name, *value);
+            }
+            let steps_done = step + 1;
+            if run.losses_every > 0
+                && (steps_done % run.losses_every == 0 || steps_done == run.schedule.iterations_per_epoch)
+            {
+                let path = run.run_dir.losses();
+                let rows = window.means();
+                metrics_log::append_unsynced(&path, metrics_log::HEADER, iteration, epoch, &rows)
+                    .map_err(|e| TrainError::Io { path: path.clone(), source: e })?;
+                if let Some(events) = events.as_mut() {
+                    events
+                        .scalars(iteration, &tagged("train", &rows))
+                        .map_err(|e| TrainError::Io { path: events.path().to_path_buf(), source: e })?;
+                }
+                window = EpochMeans::default();
             }
             span.pb_inc(1);
             if let (Some(d), Some(g)) =
@@ -281,6 +314,11 @@ pub fn train(
         let metrics = run.run_dir.metrics();
         metrics_log::append(&metrics, metrics_log::HEADER, iteration, epoch, &rows)
             .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;
+        if let Some(events) = events.as_mut() {
+            events
+                .scalars(iteration, &tagged("epoch", &rows))
+                .map_err(|e| TrainError::Io { path: events.path().to_path_buf(), source: e })?;
+        }
         still_ours(run)?;
         let checkpoint_started = Instant::now();
         let fault_here = |f: CheckpointFault| run.fault == Some(f);

@@ -123,6 +123,8 @@ fn training_run<'a>(
         run_dir,
         device: &Device::Cpu,
         ops,
+        losses_every: 2,
+        tensorboard: true,
         inject_nan_at,
         fault: None,
         lock: None,
@@ -161,6 +163,32 @@ fn same_seed_gives_byte_identical_metrics() {
     assert_eq!(String::from_utf8(metrics).unwrap().lines().next(), Some("iteration,epoch,metric,value"));
 }
 
+/// `losses.csv` holds the mean of each loss over every `losses_every` iterations of an epoch and over the rest
+/// at its end; the windows of an epoch average to what `metrics.csv` records for it.
+#[test]
+fn the_loss_log_averages_windows_of_iterations_to_the_epoch_s_means() {
+    let s = setup(20, 2, 5, 8, 1e-4);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_in(dir.path(), &s, None).unwrap();
+    let text = std::fs::read_to_string(run.losses()).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let d_real: Vec<(&str, &str, f64)> =
+        rows.iter().filter(|r| r[2] == "d_real").map(|r| (r[0], r[1], r[3].parse().unwrap())).collect();
+    // Windows of 2, 2 and 1 iterations in each epoch of 5 (losses_every = 2).
+    let at: Vec<(&str, &str)> = d_real.iter().map(|&(i, e, _)| (i, e)).collect();
+    assert_eq!(at, [("2", "0"), ("4", "0"), ("5", "0"), ("7", "1"), ("9", "1"), ("10", "1")]);
+    for epoch in 0..2 {
+        let windows: Vec<f64> = d_real[3 * epoch..3 * epoch + 3].iter().map(|r| r.2).collect();
+        let mean = (2.0 * windows[0] + 2.0 * windows[1] + windows[2]) / 5.0;
+        let recorded = metric(&run, epoch, "d_real");
+        assert!((mean - recorded).abs() <= 1e-12 * recorded.abs(), "epoch {epoch}: {mean} against {recorded}");
+    }
+    let names: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[2]).collect();
+    for loss in ["d_real", "d_fake", "g_adv", "q_us", "q_ss_fake"] {
+        assert!(names.contains(loss), "{loss} missing from\n{text}");
+    }
+}
+
 #[test]
 fn an_interrupted_run_resumes_to_the_same_numbers_and_divergence_keeps_the_checkpoint() {
     let s = setup(20, 3, 2, 8, 1e-4);
@@ -181,6 +209,7 @@ fn an_interrupted_run_resumes_to_the_same_numbers_and_divergence_keeps_the_check
     std::fs::remove_file(run_dir.summary()).unwrap();
     let resumed = run_in(cut.path(), &s, None).unwrap();
     assert_eq!(std::fs::read(resumed.metrics()).unwrap(), std::fs::read(whole.metrics()).unwrap());
+    assert_eq!(std::fs::read(resumed.losses()).unwrap(), std::fs::read(whole.losses()).unwrap());
     assert!(std::fs::read_to_string(resumed.summary()).unwrap().contains("\"status\": \"completed\""));
 }
 

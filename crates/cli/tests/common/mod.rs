@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 use ssinfogan_datasets::idx::encode;
 
 /// Runs `ssinfogan` in `root`, with the Hub kept off the network whatever the machine can reach.
+// Not every test binary runs the command this way (runtime.rs sets its own environment).
+#[allow(dead_code)]
 pub fn ssinfogan(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ssinfogan"))
         .current_dir(root)
