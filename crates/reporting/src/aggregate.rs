@@ -93,7 +93,7 @@ pub struct Tables {
     /// With `include_running`: per metric, one curve per unfinished run that has logged it (its `group` names
     /// the run), drawn dashed and in no table.
     pub running: BTreeMap<String, Vec<Curve>>,
-    /// Those runs, `<group> s<seed>`, with the last iteration their metrics.csv has.
+    /// Those runs, `<group>, seed <seed>`, with the last iteration their metrics.csv has.
     pub running_runs: Vec<(String, i64)>,
 }
 
@@ -367,7 +367,7 @@ fn running_curves(inputs: &ReportInputs) -> Result<(BTreeMap<String, Vec<Curve>>
     for run in inputs.runs.iter().filter(|r| r.state == RunState::Incomplete && r.dir.join("metrics.csv").is_file()) {
         let long = Long::of(&run_metrics(run)?)?;
         let Some(last) = long.iterations.iter().flatten().copied().reduce(f64::max) else { continue };
-        let name = format!("{} s{}", run.group(), run.seed);
+        let name = format!("{}, seed {}", run.group(), run.seed);
         runs.push((name.clone(), last as i64));
         for metric in CURVE_METRICS {
             let points: Vec<(f64, f64)> = (0..long.len())

@@ -232,8 +232,8 @@ fn chart_of<DB: DrawingBackend>(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
     }
     for (j, curve) in dashed.iter().enumerate() {
-        // A run is named `<group> s<seed>`: it takes its group's colour, or one after the completed groups'.
-        let group = curves.iter().position(|c| curve.group.starts_with(&format!("{} s", c.group)));
+        // A run is named `<group>, seed <seed>`: it takes its group's colour, or one after the completed groups'.
+        let group = curves.iter().position(|c| curve.group.starts_with(&format!("{}, seed", c.group)));
         let color = PALETTE[group.unwrap_or(curves.len() + j) % PALETTE.len()];
         let points: Vec<(f64, f64)> = curve.iteration.iter().copied().zip(curve.mean.iter().copied()).collect();
         chart

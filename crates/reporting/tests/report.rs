@@ -332,13 +332,13 @@ fn unfinished_runs_are_drawn_dashed_and_kept_out_of_the_tables() {
 
     write_report(&inputs(true)).unwrap();
     let svg = read("figures/convergence.svg");
-    assert!(svg.contains("ss-infogan-n132 s2 (unfinished)"), "no legend entry for the unfinished run");
+    assert!(svg.contains("ss-infogan (132 labels), seed 2 (unfinished)"), "no legend entry for the unfinished run");
     // A dashed line is drawn as its dashes, plus the legend's two.
     assert!(svg.matches("<polyline").count() >= lines_before + 4, "no dashed line");
     let note = "Unfinished runs, drawn dashed in the figures and left out of every table";
     let report = read("REPORT.md");
-    assert!(report.contains(note) && report.contains("ss-infogan-n132 s2 (at iteration 200)"), "{report}");
-    assert!(read("index.html").contains("ss-infogan-n132 s2 (at iteration 200)"));
+    assert!(report.contains(note) && report.contains("ss-infogan (132 labels), seed 2 (at iteration 200)"), "{report}");
+    assert!(read("index.html").contains("ss-infogan (132 labels), seed 2 (at iteration 200)"));
     // No table has its numbers: the same tables as without the option.
     assert_eq!(read("tables/main.csv"), tables_before);
     assert_eq!(read("tables/curves.csv"), curves_before);
