@@ -331,18 +331,7 @@ impl Experiment {
                 path.display()
             ),
         };
-        for (name, profile) in &self.profiles {
-            match profile.get("sweep") {
-                Some(toml::Value::Table(over)) => merge(&mut sweep, over.clone()),
-                Some(_) => bail!("{}: `profiles.{name}.sweep` must be a table", path.display()),
-                None => {}
-            }
-        }
-        let settings = self.settings_of("sweep", &mut sweep)?;
-        let sweep: Sweep = serde_path_to_error::deserialize(toml::Value::Table(sweep)).map_err(|e| {
-            let key = format!("sweep.{}", e.path());
-            anyhow::anyhow!("{}: key `{key}`{}: {}", path.display(), set_by(&settings, &key), e.inner())
-        })?;
+        let sweep: Sweep = self.overlaid("sweep", sweep)?;
         if sweep.seeds.is_empty() || sweep.runs.is_empty() {
             bail!("{}: `sweep.seeds` and `sweep.runs` must each name at least one", path.display());
         }
@@ -374,31 +363,32 @@ impl Experiment {
             Some(_) => bail!("{}: `cluster` must be a table", path.display()),
             None => toml::Table::new(),
         };
-        for (name, profile) in &self.profiles {
-            match profile.get("cluster") {
-                Some(toml::Value::Table(over)) => merge(&mut cluster, over.clone()),
-                Some(_) => bail!("{}: `profiles.{name}.cluster` must be a table", path.display()),
-                None => {}
-            }
-        }
-        let settings = self.settings_of("cluster", &mut cluster)?;
-        let cluster: Cluster = serde_path_to_error::deserialize(toml::Value::Table(cluster)).map_err(|e| {
-            let key = format!("cluster.{}", e.path());
-            anyhow::anyhow!("{}: key `{key}`{}: {}", path.display(), set_by(&settings, &key), e.inner())
-        })?;
+        let cluster: Cluster = self.overlaid("cluster", cluster)?;
         if cluster.cpus_per_task == Some(0) {
             bail!("{}: `cluster.cpus_per_task` must be at least 1", path.display());
         }
         Ok(cluster)
     }
 
-    /// Applies the settings under `table_name.` to that table; returns them.
-    fn settings_of(&self, table_name: &str, table: &mut toml::Table) -> anyhow::Result<Vec<&Override>> {
+    /// The file's table `table_name` (`sweep`, `cluster`), overlaid by each profile's table of that name and the
+    /// `<table_name>.…` settings, typed; errors name the key and the setting that wrote it.
+    fn overlaid<T: serde::de::DeserializeOwned>(&self, table_name: &str, mut table: toml::Table) -> anyhow::Result<T> {
+        let path = &self.path;
+        for (name, profile) in &self.profiles {
+            match profile.get(table_name) {
+                Some(toml::Value::Table(over)) => merge(&mut table, over.clone()),
+                Some(_) => bail!("{}: `profiles.{name}.{table_name}` must be a table", path.display()),
+                None => {}
+            }
+        }
         let settings: Vec<&Override> = self.overrides.iter().filter(|o| o.path[0] == table_name).collect();
         for setting in &settings {
-            setting.apply(table, &setting.path[1..])?;
+            setting.apply(&mut table, &setting.path[1..])?;
         }
-        Ok(settings)
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = format!("{table_name}.{}", e.path());
+            anyhow::anyhow!("{}: key `{key}`{}: {}", path.display(), set_by(&settings, &key), e.inner())
+        })
     }
 }
 
