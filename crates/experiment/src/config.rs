@@ -322,7 +322,7 @@ impl Experiment {
     /// must exist.
     pub fn sweep(&self) -> anyhow::Result<Sweep> {
         let path = &self.path;
-        let mut sweep = match &self.sweep {
+        let sweep = match &self.sweep {
             Some(toml::Value::Table(table)) => table.clone(),
             Some(_) => bail!("{}: `sweep` must be a table", path.display()),
             None => bail!(
@@ -358,7 +358,7 @@ impl Experiment {
     /// `cluster.…` settings.
     pub fn cluster(&self) -> anyhow::Result<Cluster> {
         let path = &self.path;
-        let mut cluster = match &self.cluster {
+        let cluster = match &self.cluster {
             Some(toml::Value::Table(table)) => table.clone(),
             Some(_) => bail!("{}: `cluster` must be a table", path.display()),
             None => toml::Table::new(),
