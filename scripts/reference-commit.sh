@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Commits what the reference sweep has completed: the records of the runs with a summary.json, the evaluation
 # classifier, and the report rebuilt from those records, and refreshes the README's results table from
-# reference/mnist/tables/main-ci95.md. Runs still training are left out; run it again as more complete.
+# reference/mnist/tables/main-ci95.md and its claims' verdicts from REPORT.md. Runs still training are left out; run
+# it again as more complete.
 # The report is built the way crates/cli/tests/reference.rs rebuilds it on a fresh clone: with the test binary, in a
 # copy holding only what is committed (no run in progress, no checkpoint, no progress.gif), so that what this
 # machine has beside the records cannot reach the committed pages.
@@ -43,7 +44,16 @@ if begin not in text or end not in text:
     raise SystemExit("README.md has no <!-- main-ci95 --> … <!-- /main-ci95 --> block to refresh")
 head, rest = text.split(begin, 1)
 _, tail = rest.split(end, 1)
-readme.write_text(head + begin + table + end + tail)
+text = head + begin + table + end + tail
+# The claims' verdicts, as REPORT.md's table of them.
+report = pathlib.Path("reference/mnist/REPORT.md").read_text()
+claims = report.split("## The paper's claims\n\n", 1)[1].split("\n\n", 1)[0] + "\n"
+begin, end = "<!-- claims -->\n", "<!-- /claims -->"
+if begin not in text or end not in text:
+    raise SystemExit("README.md has no <!-- claims --> … <!-- /claims --> block to refresh")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+readme.write_text(head + begin + claims + end + tail)
 PY
 git add README.md reference/README.md reference/mnist/REPORT.md reference/mnist/index.html reference/mnist/tables \
     reference/mnist/figures reference/mnist/classifier reference/mnist/real-morphometry.json "${completed[@]}"

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
-use serde::Deserialize;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,18 +42,7 @@ pub struct Args {
     data_root: PathBuf,
 }
 
-#[derive(Deserialize)]
-struct Timing {
-    implementation: String,
-    batch_size: usize,
-    threads: usize,
-    median_ms: f64,
-    min_ms: f64,
-    max_ms: f64,
-    /// ssinfogan's CPU matrix-product instruction set (`avx512f`, `fma`, …); absent from PyTorch's timings.
-    #[serde(default)]
-    cpu_products: Option<String>,
-}
+use ssinfogan_plan::bench::{median, Timing};
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let root = crate::workspace::workspace_root();
@@ -195,12 +183,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             theirs.map_or(String::new(), |t| t.implementation.clone()),
         ));
     }
-    let dir = root.join(&args.results).join("bench");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join("iteration.csv");
-    let temporary = dir.join(".iteration.csv.tmp");
-    std::fs::write(&temporary, csv).with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::rename(&temporary, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    let path = root.join(&args.results).join("bench").join("iteration.csv");
+    crate::slurm::write_atomically(&path, csv.as_bytes())?;
     println!("\n{}", path.display());
     Ok(())
 }
@@ -219,6 +203,7 @@ fn over_rounds(rounds: &[Vec<Timing>]) -> Vec<Timing> {
                 implementation: t.implementation.clone(),
                 batch_size: t.batch_size,
                 threads: t.threads,
+                iterations: same.iter().map(|u| u.iterations).sum(),
                 median_ms: median(&medians),
                 min_ms: same.iter().map(|u| u.min_ms).fold(f64::INFINITY, f64::min),
                 max_ms: same.iter().map(|u| u.max_ms).fold(f64::NEG_INFINITY, f64::max),
@@ -226,18 +211,6 @@ fn over_rounds(rounds: &[Vec<Timing>]) -> Vec<Timing> {
             }
         })
         .collect()
-}
-
-/// The median of a non-empty list (the mean of the middle two for an even count).
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
-    }
 }
 
 /// Runs `command` and parses one JSON timing per stdout line.
@@ -285,7 +258,16 @@ mod tests {
     use super::*;
 
     fn timing(batch_size: usize, median_ms: f64, min_ms: f64, max_ms: f64) -> Timing {
-        Timing { implementation: "x".into(), batch_size, threads: 2, median_ms, min_ms, max_ms, cpu_products: None }
+        Timing {
+            implementation: "x".into(),
+            batch_size,
+            threads: 2,
+            iterations: 0,
+            median_ms,
+            min_ms,
+            max_ms,
+            cpu_products: None,
+        }
     }
 
     #[test]

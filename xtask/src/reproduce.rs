@@ -146,7 +146,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     let mut stages = Stages::default();
     eprintln!("[1/3] data");
-    let dataset = dataset_of(&crate::workspace::workspace_root().join(&toml))?;
+    let dataset = dataset_of(&binary, &common)?;
     // With the experiment, so that the data is read with its label (a CelebA profile's attribute).
     let mut data_args = vec!["--data-root".to_string(), args.data_root.display().to_string()];
     data_args.extend(["--experiment".to_string(), experiment_arg.clone()]);
@@ -530,25 +530,32 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     crate::workspace::run_ssinfogan(&binary, &report_args)
 }
 
-/// The `[experiment] dataset` of a TOML, read as text so that xtask needs no config types.
-/// `[experiment] dataset` of an experiment file, or of the file it `extends` (the binary resolves the rest; this is
-/// needed before it can run, to fetch the data).
-fn dataset_of(toml: &Path) -> anyhow::Result<String> {
-    dataset_along(toml, 0)
-}
-
-fn dataset_along(toml: &Path, depth: usize) -> anyhow::Result<String> {
-    if depth > 16 {
-        bail!("{}: `extends` goes round in a circle", toml.display());
+/// The dataset of an experiment (profiles and settings applied), as the binary resolves it: the first line of
+/// `ssinfogan config --json`.
+fn dataset_of(binary: &Path, common: &[String]) -> anyhow::Result<String> {
+    let mut args = vec!["config".to_string(), "--json".into()];
+    // `config` takes the experiment and its overlays, not where results and data go.
+    let mut rest = common.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--results" || arg == "--data-root" {
+            rest.next();
+        } else {
+            args.push(arg.clone());
+        }
     }
-    let text = std::fs::read_to_string(toml).with_context(|| format!("cannot read {}", toml.display()))?;
-    let table: toml::Table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", toml.display()))?;
-    let dataset = table.get("experiment").and_then(|e| e.get("dataset")).and_then(|d| d.as_str());
-    match (dataset, table.get("extends").and_then(|e| e.as_str())) {
-        (Some(dataset), _) => Ok(dataset.to_string()),
-        (None, Some(parent)) => dataset_along(&toml.parent().unwrap_or(Path::new(".")).join(parent), depth + 1),
-        _ => bail!("{}: no `dataset = \"…\"` in [experiment], and it extends no other file", toml.display()),
+    let output = Command::new(binary)
+        .current_dir(crate::workspace::workspace_root())
+        .args(&args)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("cannot run {}", binary.display()))?;
+    if !output.status.success() {
+        bail!("`ssinfogan {}` failed ({})", args.join(" "), output.status);
     }
+    let first = output.stdout.split(|&b| b == b'\n').next().unwrap_or_default();
+    let variant: ssinfogan_plan::VariantConfig =
+        serde_json::from_slice(first).context("`ssinfogan config --json` printed something that is not a config")?;
+    Ok(variant.config.experiment.dataset)
 }
 
 fn read_plan(binary: &Path, args: &[String]) -> anyhow::Result<Plan> {
@@ -575,7 +582,9 @@ fn train_all(binary: &Path, todo: VecDeque<&PlannedRun>, jobs: usize) -> anyhow:
     let jobs = jobs.min(total);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = (cores / jobs).max(1);
-    let dirs: Vec<PathBuf> = todo.iter().map(|r| crate::workspace::workspace_root().join(&r.dir)).collect();
+    // Each run's directory and the iterations of its schedule.
+    let dirs: Vec<(PathBuf, u64)> =
+        todo.iter().map(|r| (crate::workspace::workspace_root().join(&r.dir), r.iterations)).collect();
     let queue = Mutex::new(todo.into_iter().enumerate().collect::<VecDeque<_>>());
     let failures = Mutex::new(Vec::new());
     let (done, running) = (Mutex::new(0usize), Mutex::new(0usize));
@@ -604,7 +613,7 @@ fn train_all(binary: &Path, todo: VecDeque<&PlannedRun>, jobs: usize) -> anyhow:
             scope.spawn(move || {
                 while !finished.load(std::sync::atomic::Ordering::Relaxed) {
                     let (trained, planned) =
-                        dirs.iter().map(|d| run_progress(d)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                        dirs.iter().map(|(d, n)| (run_trained(d), *n)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
                     bar.set_length(planned.max(trained));
                     bar.set_position(trained);
                     let d = *done.lock().unwrap();
@@ -675,25 +684,14 @@ fn available_memory_mb() -> Option<u64> {
     Some(kib * 1024 / 1_000_000)
 }
 
-/// Iterations a run has trained (the last row of its timing.csv) and its schedule's total (its config.toml); zeros
-/// for what is not there yet.
-fn run_progress(dir: &Path) -> (u64, u64) {
-    let trained = std::fs::read_to_string(dir.join("timing.csv"))
-        .ok()
-        .and_then(|t| t.lines().last().and_then(|l| l.split(',').next()?.parse().ok()))
-        .unwrap_or(0);
-    let planned = std::fs::read_to_string(dir.join("config.toml"))
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .and_then(|t| {
-            let schedule = t.get("schedule")?;
-            Some(
-                schedule.get("epochs")?.as_integer()? as u64
-                    * schedule.get("iterations_per_epoch")?.as_integer()? as u64,
-            )
-        })
-        .unwrap_or(0);
-    (trained, planned)
+/// Iterations a run has trained (the last row of its timing.csv); zero for a run not begun or a file that cannot
+/// be read (the run's own process reports that).
+fn run_trained(dir: &Path) -> u64 {
+    let timing = ssinfogan_plan::run_dir::RunDir::at(dir).timing();
+    match ssinfogan_plan::long_csv::read(&timing) {
+        Ok(Some(rows)) => rows.last().map_or(0, |r| r.iteration),
+        _ => 0,
+    }
 }
 
 /// One `ssinfogan train`; side by side, its output goes to `<run>/train.log` so that progress bars do not mix.
@@ -705,7 +703,7 @@ fn train_one(binary: &Path, run: &PlannedRun, jobs: usize, threads: usize) -> an
         command.env("RAYON_NUM_THREADS", threads.to_string());
         let dir = root.join(&run.dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let log_path = dir.join("train.log");
+        let log_path = ssinfogan_plan::run_dir::RunDir::at(&dir).train_log();
         let log = File::options()
             .create(true)
             .append(true)
@@ -810,6 +808,7 @@ mod tests {
             dir: format!("results/mnist/runs/{variant}-n{n_labelled}-s{seed}").into(),
             status,
             stale_keys: Vec::new(),
+            iterations: 5000,
             train_args: Vec::new(),
         };
         Plan {

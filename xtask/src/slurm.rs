@@ -457,7 +457,7 @@ pub fn run_end(dir: &Path) -> RunEnd {
     // A summary being written is replaced whole (write and rename): one that cannot be read yet is unfinished.
     match RunSummary::read(dir).ok().flatten() {
         Some(s) if s.completed() => RunEnd::Completed,
-        Some(s) => RunEnd::Failed(s.error.unwrap_or(s.status)),
+        Some(s) => RunEnd::Failed(s.error.unwrap_or_else(|| s.status.to_string())),
         None => RunEnd::Unfinished,
     }
 }
@@ -614,13 +614,12 @@ pub fn read_array(path: &Path) -> anyhow::Result<Option<Array>> {
     }
 }
 
-/// Writes through a temporary file and a rename, so that a reader sees the old file or the new one.
+/// Writes through a temporary file and a rename, both flushed (`ssinfogan_plan::run_dir::write_atomically`), so
+/// that a reader sees the old file or the new one; creates the directory first.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().unwrap_or_default().to_string_lossy()));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    ssinfogan_plan::run_dir::write_atomically(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn slurm_command(program: &str, args: &[&str]) -> anyhow::Result<String> {

@@ -194,10 +194,32 @@ pub fn train(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn eval(args: RunArgs) -> anyhow::Result<()> {
-    let result = ssinfogan_experiment::evaluate_checkpoint(&args.into())?;
+/// `eval`: the arguments of `train`, and which checkpoint.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    checkpoint: CheckpointArg,
+}
+
+/// Which of a run's checkpoints a command takes.
+#[derive(clap::Args)]
+pub struct CheckpointArg {
+    /// latest, best (the best by `[training.checkpoints] monitor`) or a kept directory such as epoch-0031.
+    #[arg(long = "checkpoint", default_value = "latest", value_name = "latest|best|epoch-NNNN")]
+    which: String,
+}
+
+pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    let result = ssinfogan_experiment::evaluate_checkpoint(&args.run.into(), &args.checkpoint.which)?;
     let evaluation = &result.evaluation;
-    println!("{} at iteration {}:", result.run_dir.root().display(), result.iteration);
+    println!(
+        "{} at iteration {} ({}):",
+        result.run_dir.root().display(),
+        result.iteration,
+        result.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    );
     for (name, value) in &evaluation.metrics {
         println!("  {name:<26} {value:.4}");
     }
@@ -212,6 +234,9 @@ pub fn eval(args: RunArgs) -> anyhow::Result<()> {
         evaluation.seconds.iter().map(|(_, s)| s).sum::<f64>(),
         parts.join(", ")
     );
+    for file in &result.files {
+        println!("  wrote {}", file.display());
+    }
     Ok(())
 }
 
@@ -301,6 +326,10 @@ pub struct ConfigArgs {
     /// Number of labelled training images, as `train --labels` sets it.
     #[arg(long)]
     labels: Option<usize>,
+    /// One JSON line per variant (`{"variant": …, "config": …}`) instead of TOML, for programs
+    /// (`ssinfogan_plan::VariantConfig` reads it).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Prints each variant's resolved config as TOML, under a comment that names the file, the variant and the
@@ -323,6 +352,10 @@ pub fn config(args: ConfigArgs) -> anyhow::Result<()> {
         let mut config = experiment.config(variant)?;
         if let Some(labels) = args.labels {
             config.data.n_labelled = labels;
+        }
+        if args.json {
+            println!("{}", serde_json::json!({ "variant": variant, "config": config }));
+            continue;
         }
         let overlays = experiment.overlays().describe();
         println!(
@@ -378,6 +411,8 @@ pub struct SampleArgs {
     /// Images per code value.
     #[arg(long, default_value_t = 1000)]
     per_code: usize,
+    #[command(flatten)]
+    checkpoint: CheckpointArg,
     /// The device: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -385,7 +420,7 @@ pub struct SampleArgs {
 
 pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
-    let samples = ssinfogan_experiment::sample(&args.run, &args.out, args.per_code, &device)?;
+    let samples = ssinfogan_experiment::sample(&args.run, &args.checkpoint.which, &args.out, args.per_code, &device)?;
     println!("{}: {} images from {}", args.out.display(), samples.images, samples.checkpoint.display());
     Ok(())
 }
@@ -397,6 +432,8 @@ pub struct ExportArgs {
     /// The directory to write into (created if needed).
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    checkpoint: CheckpointArg,
     /// The device that makes the example images: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
@@ -404,7 +441,7 @@ pub struct ExportArgs {
 
 pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
-    let exported = ssinfogan_experiment::export::export(&args.run, &args.out, &device)?;
+    let exported = ssinfogan_experiment::export::export(&args.run, &args.checkpoint.which, &args.out, &device)?;
     println!("{}: the generator of {}", args.out.display(), exported.checkpoint.display());
     for file in &exported.files {
         println!("  {}", file.display());

@@ -40,9 +40,11 @@ enum Command {
     /// Train one run: a variant of an experiment TOML, a label count and a seed, into
     /// results/<experiment>/runs/<variant>-n<labels>-s<seed>/. Resumes from the run's checkpoint if there is one.
     Train(commands::RunArgs),
-    /// Evaluate a run's latest checkpoint (same arguments as train): C_err under three mappings, Q_err, mutual
-    /// information, Fréchet distance; writes evaluation.csv and samples.safetensors into the run directory.
-    Eval(commands::RunArgs),
+    /// Evaluate a run's checkpoint (same arguments as train; --checkpoint best or epoch-NNNN for one other than
+    /// the latest): C_err under three mappings, Q_err, mutual information, Fréchet distance; writes evaluation.csv
+    /// and samples.safetensors into the run directory (evaluation-<checkpoint>.csv and
+    /// samples-<checkpoint>.safetensors for another checkpoint).
+    Eval(commands::EvalArgs),
     /// List the runs of an experiment's [sweep] (variant × labels × seed), their directories and states
     /// (pending, interrupted, completed, failed), and the label counts the data cannot serve.
     Plan(commands::PlanArgs),
@@ -55,7 +57,7 @@ enum Command {
     /// Write the tables, figures, sample grids and REPORT.md of an experiment into results/<experiment>/, from
     /// the runs of its [sweep]; trains nothing.
     Report(commands::ReportArgs),
-    /// Export generated images of a run's latest checkpoint (N per code value) as safetensors.
+    /// Export generated images of a run's checkpoint (N per code value) as safetensors.
     Sample(commands::SampleArgs),
     /// Export a run's trained generator to use elsewhere: model.safetensors, config.json (the latent layout),
     /// examples.safetensors and a model card README.md; python/ssinfogan_generator.py samples from it.

@@ -96,3 +96,65 @@ fn the_python_loader_makes_the_images_this_build_makes() {
     let difference: f64 = String::from_utf8(out.stdout).unwrap().trim().parse().unwrap();
     assert!(difference < 1e-5, "the Python loader's images differ from this build's by up to {difference}");
 }
+
+/// `[training.checkpoints]`: with a monitored metric the best checkpoint is kept beside the newest two, and
+/// `eval`, `sample` and `export` take any kept one with `--checkpoint`; one the run no longer keeps is refused
+/// with the list of those it does.
+#[test]
+fn eval_sample_and_export_take_the_best_or_a_kept_checkpoint() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    write_idx_dir(&root.join("data/mnist"), 40, 20);
+    let experiment = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/mnist.toml").display().to_string();
+    let run_args = [
+        "--experiment",
+        &experiment,
+        "--variant",
+        "ss-infogan",
+        "--labels",
+        "20",
+        "--profile",
+        "smoke",
+        "--set",
+        "training.checkpoints.monitor=c_err_hungarian",
+    ];
+    let out = ssinfogan(root, &[&["train"][..], &run_args].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The setting sends the run to an experiment of its own (`mnist-smoke-set-…`).
+    let experiments: Vec<PathBuf> =
+        std::fs::read_dir(root.join("results")).unwrap().map(|e| e.unwrap().path()).collect();
+    let [experiment_dir] = experiments.as_slice() else { panic!("{experiments:?}") };
+    assert!(experiment_dir.to_string_lossy().contains("mnist-smoke-set-"), "{experiment_dir:?}");
+    let run = experiment_dir.join("runs/ss-infogan-n20-s1");
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint/best.json")).unwrap()).unwrap();
+    assert_eq!((best["metric"].as_str(), best["mode"].as_str()), (Some("c_err_hungarian"), Some("min")));
+    let best_name = best["checkpoint"].as_str().unwrap().to_string();
+    assert!(run.join("checkpoint").join(&best_name).join("state.json").is_file());
+    let run_arg = run.display().to_string();
+
+    for which in ["epoch-0001", "best"] {
+        let out = ssinfogan(
+            root,
+            &["sample", "--run", &run_arg, "--checkpoint", which, "--out", "s.safetensors", "--per-code", "2"],
+        );
+        assert!(out.status.success(), "{which}: {}", String::from_utf8_lossy(&out.stderr));
+        let expected = if which == "best" { best_name.as_str() } else { which };
+        assert!(String::from_utf8_lossy(&out.stdout).contains(expected), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let out = ssinfogan(root, &["sample", "--run", &run_arg, "--checkpoint", "epoch-0009", "--out", "s.safetensors"]);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && error.contains("epoch-0001, epoch-0002"), "{error}");
+
+    // `eval` of another checkpoint than the latest leaves the run's own evaluation files alone.
+    let out = ssinfogan(root, &[&["eval"][..], &run_args, &["--checkpoint", "epoch-0001"]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let evaluation = std::fs::read_to_string(run.join("evaluation-epoch-0001.csv")).unwrap();
+    assert!(evaluation.starts_with("iteration,epoch,metric,value\n5,0,c_err_identity,"), "{evaluation}");
+    assert!(run.join("samples-epoch-0001.safetensors").is_file() && !run.join("evaluation.csv").exists());
+
+    let out = ssinfogan(root, &["export", &run_arg, "--checkpoint", "epoch-0001", "--out", "export"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let card = std::fs::read_to_string(root.join("export/README.md")).unwrap();
+    assert!(card.contains("checkpoint `epoch-0001`") && card.contains("not of the exported one"), "{card}");
+}

@@ -96,6 +96,16 @@ pub const METRICS: [&str; 25] = [
     UNLABELLED_PROBABILITY,
 ];
 
+/// The training losses (and Q_ss's accuracy on labelled batches): in `metrics.csv` after every epoch, whether or
+/// not the run evaluates.
+pub const TRAINING_LOSSES: [&str; 7] = [D_REAL, D_FAKE, G_ADV, Q_SS_FAKE, Q_US, Q_SS_REAL, Q_SS_REAL_ACCURACY];
+
+/// Whether a metric improves upwards: the mutual informations, accuracies and confidences; errors, losses and
+/// distances improve downwards.
+pub fn higher_is_better(name: &str) -> bool {
+    name.starts_with("mi_") || matches!(name, Q_SS_REAL_ACCURACY | CLASSIFIER_CONFIDENCE)
+}
+
 /// The parts of an epoch's wall time, the `metric` column of `timing.csv`, in seconds.
 pub mod seconds {
     /// The epoch's training iterations.

@@ -92,6 +92,7 @@ pub fn training_run<'a>(
         ops: config.training.ops,
         losses_every: config.training.losses_every,
         tensorboard: config.training.tensorboard,
+        checkpoints: config.training.checkpoints.clone(),
         inject_nan_at: None,
         fault: None,
         lock: None,
@@ -135,4 +136,10 @@ pub fn trained_generator(
 pub fn latest_checkpoint(run_dir: &RunDir) -> anyhow::Result<PathBuf> {
     ssinfogan_training::checkpoint::latest(&run_dir.checkpoint())?
         .with_context(|| format!("{} has no checkpoint", run_dir.root().display()))
+}
+
+/// The checkpoint directory of a run that `which` names: `latest`, `best` (where the run's config monitors a
+/// metric) or a kept directory such as `epoch-0031`; an error that lists what the run keeps otherwise.
+pub fn chosen_checkpoint(run_dir: &RunDir, which: &str) -> anyhow::Result<PathBuf> {
+    Ok(ssinfogan_training::checkpoint::choose(&run_dir.checkpoint(), which)?)
 }

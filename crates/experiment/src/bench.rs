@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use serde::Serialize;
+
 use ssinfogan_core::run_dir::{RunDir, RunId};
 use ssinfogan_core::{DeviceChoice, Ops, RngStreams};
 use ssinfogan_training::{time_iterations, TrainingRun};
@@ -34,43 +34,30 @@ pub struct BenchSpec {
     pub data_root: PathBuf,
 }
 
-/// The timing of one batch size.
-#[derive(Debug, Clone, Serialize)]
-pub struct Timing {
-    pub implementation: String,
-    pub batch_size: usize,
-    pub threads: usize,
-    pub iterations: usize,
-    pub median_ms: f64,
-    pub min_ms: f64,
-    pub max_ms: f64,
-    /// On the CPU, the instruction set of the matrix products ([`ssinfogan_core::device::product_instruction_set`]).
-    pub cpu_products: Option<String>,
-}
+pub use ssinfogan_plan::bench::Timing;
 
 /// Times the iteration at each batch size of `spec`, handing each [`Timing`] to `measured` as soon as it is
 /// known.
 pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let args = spec;
-    if args.iterations == 0 || args.batch_sizes.contains(&0) {
+    if spec.iterations == 0 || spec.batch_sizes.contains(&0) {
         bail!("the iterations and every batch size must be at least 1");
     }
-    let base = config::load(&args.experiment, &args.variant, None)?;
-    let dataset = load_dataset(&base, &args.data_root)?;
-    let device = args.device.open().with_context(|| format!("cannot open device {}", args.device))?;
+    let base = config::load(&spec.experiment, &spec.variant, None)?;
+    let dataset = load_dataset(&base, &spec.data_root)?;
+    let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
     let threads = candle_core::utils::get_num_threads();
     // Nothing is written: the run directory only completes the run description.
     let scratch = std::env::temp_dir().join("ssinfogan-bench");
-    for &batch_size in &args.batch_sizes {
+    for &batch_size in &spec.batch_sizes {
         let mut config = base.clone();
         config.schedule.batch_size = batch_size;
         let streams = RngStreams::new(1);
         let subset = labelled_subset(&config, &dataset, &streams)?;
         let networks = build_networks(&config, &streams, &device)?;
-        let id = RunId { variant: args.variant.clone(), n_labelled: config.data.n_labelled, seed: 1 };
+        let id = RunId { variant: spec.variant.clone(), n_labelled: config.data.n_labelled, seed: 1 };
         let run_dir = RunDir::new(&scratch, &config.experiment.name, &id);
         let run = TrainingRun { ops: spec.ops, ..training_run(&config, &dataset, &subset, streams, &run_dir, &device) };
-        let mut seconds = time_iterations(&run, &networks, args.warmup, args.iterations)?;
+        let mut seconds = time_iterations(&run, &networks, spec.warmup, spec.iterations)?;
         seconds.sort_by(f64::total_cmp);
         let timing = Timing {
             implementation: match spec.ops {
@@ -80,7 +67,7 @@ pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Resu
             batch_size,
             threads,
             iterations: seconds.len(),
-            median_ms: 1e3 * median(&seconds),
+            median_ms: 1e3 * ssinfogan_plan::bench::median(&seconds),
             min_ms: 1e3 * seconds[0],
             max_ms: 1e3 * seconds[seconds.len() - 1],
             cpu_products: device.is_cpu().then(|| ssinfogan_core::device::product_instruction_set().to_string()),
@@ -88,14 +75,4 @@ pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Resu
         measured(&timing)?;
     }
     Ok(())
-}
-
-/// The median of sorted `values` (mean of the middle two for an even count).
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
-    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use ssinfogan_core::{ImageSpec, LatentSpec};
+use ssinfogan_core::{metric, ImageSpec, LatentSpec};
 use ssinfogan_datasets::{DatasetName, SourceKind};
 use ssinfogan_losses::LossConfig;
 use ssinfogan_networks::NetworkConfig;
@@ -533,6 +533,15 @@ fn validate(config: &ExperimentConfig) -> anyhow::Result<()> {
         || !(e.classifier.learning_rate > 0.0)
     {
         bail!("evaluation: samples_per_code, eval_every, classifier.epochs and classifier.batch_size must be at least 1, classifier.learning_rate > 0");
+    }
+    config.training.validate().map_err(anyhow::Error::msg)?;
+    if let Some((monitor, _)) = config.training.checkpoints.best() {
+        if e.eval_every.is_none() && !metric::TRAINING_LOSSES.contains(&monitor) {
+            bail!(
+                "training.checkpoints.monitor = \"{monitor}\" is an evaluation metric, and this config evaluates \
+                 only after training (evaluation.eval_every is absent): set evaluation.eval_every, or monitor a loss"
+            );
+        }
     }
     let s = &config.schedule;
     if s.batch_size == 0 || s.epochs == 0 || s.iterations_per_epoch == 0 {

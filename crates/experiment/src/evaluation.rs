@@ -16,7 +16,7 @@ use ssinfogan_metrics::{
     accuracy, evaluate, train_classifier, Classifier, ClassifierConfig, Evaluation, EvaluationInputs, RealFeatures,
 };
 
-use crate::assemble::{latest_checkpoint, load_dataset, trained_networks};
+use crate::assemble::{chosen_checkpoint, latest_checkpoint, load_dataset, trained_networks};
 use crate::config::ExperimentConfig;
 use crate::records::RunRecord;
 use crate::share::{write_final_samples_u8, write_morphometry_record, write_report_share};
@@ -31,17 +31,24 @@ struct ClassifierRecord {
     test_accuracy: f64,
 }
 
-/// The evaluation of a run's latest checkpoint.
+/// The evaluation of a run's checkpoint.
 pub struct CheckpointEvaluation {
     pub run_dir: RunDir,
+    /// The checkpoint evaluated, e.g. `.../checkpoint/epoch-0050`.
+    pub checkpoint: PathBuf,
+    /// Where the metrics went: `evaluation.csv` for the latest checkpoint, `evaluation-<checkpoint>.csv` for
+    /// another one, beside `samples.safetensors` or `samples-<checkpoint>.safetensors`.
+    pub files: Vec<PathBuf>,
     /// The training iteration the checkpoint was written at.
     pub iteration: usize,
     pub evaluation: Evaluation,
 }
 
-/// Evaluates the latest checkpoint of the run `spec` names with every metric, on the data it was trained on, and
-/// writes `evaluation.csv` and `samples.safetensors` into its directory.
-pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluation> {
+/// Evaluates the checkpoint `which` (`latest`, `best`, `epoch-NNNN`) of the run `spec` names with every metric,
+/// on the data it was trained on, and writes `evaluation.csv` and `samples.safetensors` into its directory (for a
+/// checkpoint other than the latest: `evaluation-<checkpoint>.csv` and `samples-<checkpoint>.safetensors`, so
+/// that the run's own files always describe its latest state).
+pub fn evaluate_checkpoint(spec: &RunSpec, which: &str) -> anyhow::Result<CheckpointEvaluation> {
     let (config, run_dir) = spec.resolve()?;
     if ssinfogan_core::run_dir::RunLock::is_held(&run_dir) {
         bail!(
@@ -52,7 +59,8 @@ pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluatio
             run_dir.root().display()
         );
     }
-    let checkpoint = latest_checkpoint(&run_dir).context("train it first")?;
+    let latest = latest_checkpoint(&run_dir).context("train it first")?;
+    let checkpoint = chosen_checkpoint(&run_dir, which)?;
     // Only the data's record: the evaluation protocol may have changed since the run was trained.
     let recorded = RunRecord::read(run_dir.root())?;
     let dataset = load_dataset(&config, &spec.data_root)?;
@@ -73,14 +81,16 @@ pub fn evaluate_checkpoint(spec: &RunSpec) -> anyhow::Result<CheckpointEvaluatio
     let epochs = checkpoint.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix("epoch-")).unwrap_or("0");
     let epochs: usize = epochs.parse().unwrap_or(0);
     let iteration = epochs * config.schedule.iterations_per_epoch;
-    let mut csv = String::from("iteration,epoch,metric,value\n");
-    for (name, value) in &evaluation.metrics {
-        csv.push_str(&format!("{iteration},{},{name},{value}\n", epochs.saturating_sub(1)));
-    }
-    let path = run_dir.root().join("evaluation.csv");
+    let csv = ssinfogan_plan::long_csv::format(iteration as u64, epochs.saturating_sub(1), &evaluation.metrics, true);
+    let suffix = match checkpoint.file_name() {
+        Some(name) if checkpoint != latest => format!("-{}", name.to_string_lossy()),
+        _ => String::new(),
+    };
+    let path = run_dir.evaluation(&suffix);
     write_atomically(&path, csv.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
-    write_samples(&run_dir.root().join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)?;
-    Ok(CheckpointEvaluation { run_dir, iteration, evaluation })
+    let samples = run_dir.samples(&suffix);
+    write_samples(&samples, &evaluation.samples, &evaluation.sample_codes)?;
+    Ok(CheckpointEvaluation { run_dir, checkpoint, files: vec![path, samples], iteration, evaluation })
 }
 
 /// The experiment's cached evaluation classifier as the report needs it: its test accuracy (`classifier.json`) and
@@ -435,7 +445,7 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
             None => self.evaluate(generator, discriminator)?,
         };
         let hook = |e: anyhow::Error| ssinfogan_training::TrainError::Hook(format!("{e:#}"));
-        write_samples(&run_root.join("samples.safetensors"), &evaluation.samples, &evaluation.sample_codes)
+        write_samples(&RunDir::at(run_root).samples(""), &evaluation.samples, &evaluation.sample_codes)
             .map_err(hook)?;
         // The run's share of the report, so that the report reads records only.
         write_final_samples_u8(run_root, &evaluation.samples, &evaluation.sample_codes, self.samples_per_code)

@@ -12,7 +12,7 @@ use serde_json::json;
 use ssinfogan_core::run_dir::RunDir;
 use ssinfogan_core::{LatentSpec, Pass, RngStreams};
 
-use crate::assemble::{latest_checkpoint, trained_generator};
+use crate::assemble::{chosen_checkpoint, trained_generator};
 use crate::records::{read_summary, RecordedRun};
 
 /// The files of an export, in `out`.
@@ -31,15 +31,15 @@ pub struct Exported {
     pub files: Vec<PathBuf>,
 }
 
-/// Exports the generator of the run at `run_root` (its latest checkpoint) into `out`: `model.safetensors` (the
+/// Exports the generator of the run at `run_root` (its checkpoint `which`: `latest`, `best`, `epoch-NNNN`) into `out`: `model.safetensors` (the
 /// weights under the names the networks give them, BatchNorm running statistics included), `config.json` (the
 /// network, the latent layout in input order, the image), `examples.safetensors` (`latents` and the `images`
 /// this generator makes from them, in inference mode) and a model card `README.md`. Each file is written
 /// through a temporary name.
-pub fn export(run_root: &Path, out: &Path, device: &Device) -> anyhow::Result<Exported> {
+pub fn export(run_root: &Path, which: &str, out: &Path, device: &Device) -> anyhow::Result<Exported> {
     let recorded = RecordedRun::read(run_root)?;
     let run_dir = RunDir::at(run_root);
-    let checkpoint = latest_checkpoint(&run_dir)?;
+    let checkpoint = chosen_checkpoint(&run_dir, which)?;
     let summary = read_summary(&run_dir)?;
     let config = &recorded.config;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -205,6 +205,11 @@ fn layout(recorded: &RecordedRun, run_root: &Path, checkpoint: &Path) -> serde_j
     })
 }
 
+/// The name of the checkpoint a run ends with (`epoch-0050` for 50 epochs).
+fn final_checkpoint(recorded: &RecordedRun) -> String {
+    ssinfogan_training::checkpoint::name(recorded.config.schedule.epochs)
+}
+
 fn model_card(recorded: &RecordedRun, metrics: &[(String, f64)], checkpoint: &Path) -> String {
     let config = &recorded.config;
     let run = &recorded.run;
@@ -250,7 +255,15 @@ fn model_card(recorded: &RecordedRun, metrics: &[(String, f64)], checkpoint: &Pa
         let _ = writeln!(
             md,
             "One run, one seed (for the spread over seeds see the experiment's REPORT.md): the last epoch's value \
-             of each metric, C_err judged by the experiment's evaluation classifier.\n"
+             of each metric, C_err judged by the experiment's evaluation classifier.{}\n",
+            match final_checkpoint(recorded) {
+                last if checkpoint.file_name() != Some(std::ffi::OsStr::new(&last)) => format!(
+                    " They are the metrics of the final checkpoint `{last}`, not of the exported one: `ssinfogan \
+                     eval --checkpoint {}` measures this one.",
+                    checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                ),
+                _ => String::new(),
+            }
         );
         md.push_str("| metric | value |\n|---|---|\n");
         for (metric, value) in metrics {

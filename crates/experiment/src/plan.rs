@@ -172,6 +172,7 @@ pub fn build_for(
                     seed,
                     status,
                     stale_keys,
+                    iterations: config.schedule.total_iterations(),
                     dir: dir.root().to_path_buf(),
                     train_args,
                 });

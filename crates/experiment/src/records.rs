@@ -119,7 +119,7 @@ impl RecordedGenerator {
 
 /// `<run>/config.toml` as a table, and its path.
 fn recorded_table(run_root: &Path) -> anyhow::Result<(std::path::PathBuf, toml::Table)> {
-    let path = run_root.join("config.toml");
+    let path = RunDir::at(run_root).config();
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read {}: not a run directory, or the run never started", path.display()))?;
     let table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;

@@ -41,8 +41,7 @@ pub struct Trained {
 /// `evaluation.eval_every` epochs into its `metrics.csv`. A completed run is left as it is; a failed one is an
 /// error that says so.
 pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> {
-    let args = spec;
-    let (config, run_dir) = args.resolve()?;
+    let (config, run_dir) = spec.resolve()?;
     // Held until this function returns: a second sweep on the same results directory skips this run.
     let lock = RunLock::acquire(&run_dir)?;
     let stop = options.stop_on_signal.then(stop_flag).transpose()?;
@@ -55,7 +54,7 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
                      be reported as this config's. Delete that directory to train it again, or give this config its \
                      own results directory (--results)",
                     run_dir.root().display(),
-                    args.experiment.display(),
+                    spec.experiment.display(),
                     changed.join(", ")
                 );
             }
@@ -71,14 +70,14 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
         );
     }
 
-    let dataset = load_dataset(&config, &args.data_root)?;
+    let dataset = load_dataset(&config, &spec.data_root)?;
     if let Some(note) = &dataset.provenance.note {
         tracing::warn!("data: {note}");
     }
-    let streams = RngStreams::new(args.seed);
+    let streams = RngStreams::new(spec.seed);
     let subset = labelled_subset(&config, &dataset, &streams)
-        .with_context(|| format!("{}: data.n_labelled", args.experiment.display()))?;
-    let device = args.open_device()?;
+        .with_context(|| format!("{}: data.n_labelled", spec.experiment.display()))?;
+    let device = spec.open_device()?;
     // A resume under another config is refused before the classifier is prepared: preparing it under a changed
     // `[evaluation.classifier]` would retrain and replace the classifier that judged the run so far.
     if run_dir.config().exists() {
@@ -96,18 +95,18 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
     // The evaluation classifier before the record, which names it (its streams are its own: preparing it first
     // changes no number of the run).
     let hook = match config.evaluation.eval_every {
-        Some(every) => Some(EvaluationHook::prepare(&config, &dataset, &args.results, every, args.seed, &device)?),
+        Some(every) => Some(EvaluationHook::prepare(&config, &dataset, &spec.results, every, spec.seed, &device)?),
         None => None,
     };
 
     let record = RecordedConfig {
         config: &config,
         run: RunRecord {
-            variant: args.variant.clone(),
-            profile: args.overlays.profile_list(),
-            overrides: args.overlays.overrides.clone(),
-            seed: args.seed,
-            device: args.device.to_string(),
+            variant: spec.variant.clone(),
+            profile: spec.overlays.profile_list(),
+            overrides: spec.overlays.overrides.clone(),
+            seed: spec.seed,
+            device: spec.device.to_string(),
             cpu_products: device.is_cpu().then(|| ssinfogan_core::device::product_instruction_set().to_string()),
             candle_version: env!("SSINFOGAN_CANDLE_VERSION").to_string(),
             git_revision: git_revision(),

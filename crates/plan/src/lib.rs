@@ -6,7 +6,14 @@
 //! both too. This crate depends on serde alone, so the orchestration reads these files without building any
 //! numerics, and a field renamed on one side fails to compile on the other.
 
-use std::path::{Path, PathBuf};
+pub mod bench;
+pub mod long_csv;
+pub mod run_dir;
+pub mod summary;
+
+pub use summary::{RunSummary, SummaryError, SummaryStatus};
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +48,28 @@ impl Plan {
     }
 }
 
+/// One line of `ssinfogan config --json`: a variant's resolved config, of which orchestration reads the head (what
+/// it needs before the binary can train: the dataset to fetch). Unknown fields are the rest of the config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VariantConfig {
+    pub variant: String,
+    pub config: ConfigHead,
+}
+
+/// The `[experiment]` table of a resolved config.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ConfigHead {
+    pub experiment: ExperimentHead,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ExperimentHead {
+    /// The experiment's name (its profiles' and settings' included): `results/<name>/`.
+    pub name: String,
+    /// The dataset, as `ssinfogan data` takes it (`mnist`, `fashion-mnist`, …).
+    pub dataset: String,
+}
+
 /// One run of the sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedRun {
@@ -54,6 +83,9 @@ pub struct PlannedRun {
     /// now gives the run (`loss.lambda_ss`, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stale_keys: Vec<String>,
+    /// The iterations of the run's schedule, all epochs (what `timing.csv` counts up to).
+    #[serde(default)]
+    pub iterations: u64,
     /// The arguments of `ssinfogan train` for this run (also those of `ssinfogan eval`).
     pub train_args: Vec<String>,
 }
@@ -125,58 +157,6 @@ pub struct Cluster {
     pub time: Option<String>,
 }
 
-/// `summary.json`: written last; its presence means the run ended, `status` says how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    /// `completed`, or `failed` (then `error` says why).
-    pub status: String,
-    pub iterations: u64,
-    pub epochs: usize,
-    /// The last epoch's mean of each logged metric.
-    pub final_metrics: Vec<(String, f64)>,
-    pub error: Option<String>,
-}
-
-impl RunSummary {
-    /// The file name in a run directory.
-    pub const FILE: &'static str = "summary.json";
-
-    /// Whether the run trained to its end.
-    pub fn completed(&self) -> bool {
-        self.status == "completed"
-    }
-
-    /// The summary of the run directory `run_root`; `None` while the run has not ended (no file).
-    pub fn read(run_root: &Path) -> Result<Option<Self>, SummaryError> {
-        let path = run_root.join(Self::FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| SummaryError::Invalid(path, e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SummaryError::Read(path, e)),
-        }
-    }
-}
-
-/// A `summary.json` that exists and cannot be read.
-#[derive(Debug)]
-pub enum SummaryError {
-    Read(PathBuf, std::io::Error),
-    Invalid(PathBuf, serde_json::Error),
-}
-
-impl std::fmt::Display for SummaryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Read(path, e) => write!(f, "cannot read {}: {e}", path.display()),
-            Self::Invalid(path, e) => {
-                write!(f, "{} is not a run summary ({e}); delete the run directory to train it again", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for SummaryError {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +185,7 @@ mod tests {
             dir: PathBuf::from("r"),
             status,
             stale_keys: Vec::new(),
+            iterations: 5000,
             train_args: Vec::new(),
         };
         let plan = Plan {
@@ -238,7 +219,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(RunSummary::read(&dir).unwrap(), None);
         let summary = RunSummary {
-            status: "failed".into(),
+            status: SummaryStatus::Failed,
             iterations: 300,
             epochs: 3,
             final_metrics: vec![("d_real".into(), 0.5)],

@@ -5,10 +5,11 @@
 //! counted, never averaged in.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use polars::prelude::*;
 use ssinfogan_core::metric;
+use ssinfogan_plan::long_csv;
+use ssinfogan_plan::run_dir::RunDir;
 
 use crate::error::ReportError;
 use crate::inputs::{ReportInputs, RunInfo, RunState};
@@ -130,24 +131,25 @@ pub const CURVE_METRICS: [&str; 12] = [
     metric::Q_SS_REAL,
 ];
 
-/// One run's metrics.csv as a frame: iteration, epoch, metric, value, group, seed.
+/// One run's metrics.csv (read by `ssinfogan_plan::long_csv`, its one reader) as a frame: iteration, epoch,
+/// metric, value, group, seed.
 fn run_metrics(run: &RunInfo) -> Result<DataFrame, ReportError> {
-    let overwrite = Arc::new(Schema::from_iter([
-        Field::new("iteration".into(), DataType::Int64),
-        Field::new("epoch".into(), DataType::Int64),
-        Field::new("metric".into(), DataType::String),
-        Field::new("value".into(), DataType::Float64),
-    ]));
-    let path = run.dir.join("metrics.csv");
-    let mut frame = CsvReadOptions::default()
-        .with_has_header(true)
-        .with_schema_overwrite(Some(overwrite))
-        .try_into_reader_with_file_path(Some(path.clone()))
-        .and_then(|reader| reader.finish())
-        .map_err(|e| ReportError::io(&path, format!("not a metrics table (iteration,epoch,metric,value): {e}")))?;
-    let height = frame.height();
-    frame.with_column(Column::new("group".into(), vec![run.group(); height]))?;
-    frame.with_column(Column::new("seed".into(), vec![run.seed as i64; height]))?;
+    let path = RunDir::at(&run.dir).metrics();
+    let rows = long_csv::read(&path)
+        .map_err(|e| ReportError::Input(e.to_string()))?
+        .ok_or_else(|| ReportError::io(&path, "no such file"))?;
+    let height = rows.len();
+    let frame = DataFrame::new(
+        height,
+        vec![
+            Column::new("iteration".into(), rows.iter().map(|r| r.iteration as i64).collect::<Vec<_>>()),
+            Column::new("epoch".into(), rows.iter().map(|r| r.epoch as i64).collect::<Vec<_>>()),
+            Column::new("metric".into(), rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>()),
+            Column::new("value".into(), rows.iter().map(|r| r.value).collect::<Vec<_>>()),
+            Column::new("group".into(), vec![run.group(); height]),
+            Column::new("seed".into(), vec![run.seed as i64; height]),
+        ],
+    )?;
     Ok(frame)
 }
 
@@ -155,7 +157,7 @@ fn run_metrics(run: &RunInfo) -> Result<DataFrame, ReportError> {
 pub fn load_metrics(inputs: &ReportInputs) -> Result<Option<DataFrame>, ReportError> {
     let mut frames = Vec::new();
     for run in inputs.runs.iter().filter(|r| r.state == RunState::Completed) {
-        if !run.dir.join("metrics.csv").is_file() {
+        if !RunDir::at(&run.dir).metrics().is_file() {
             return Err(ReportError::Input(format!(
                 "{} is marked completed but has no metrics.csv; delete the run directory to train it again",
                 run.dir.display()
@@ -364,7 +366,8 @@ pub fn running_note(runs: &[(String, i64)]) -> String {
 fn running_curves(inputs: &ReportInputs) -> Result<(BTreeMap<String, Vec<Curve>>, Vec<(String, i64)>), ReportError> {
     let mut curves: BTreeMap<String, Vec<Curve>> = BTreeMap::new();
     let mut runs = Vec::new();
-    for run in inputs.runs.iter().filter(|r| r.state == RunState::Incomplete && r.dir.join("metrics.csv").is_file()) {
+    for run in inputs.runs.iter().filter(|r| r.state == RunState::Incomplete && RunDir::at(&r.dir).metrics().is_file())
+    {
         let long = Long::of(&run_metrics(run)?)?;
         let Some(last) = long.iterations.iter().flatten().copied().reduce(f64::max) else { continue };
         let name = format!("{}, seed {}", run.group(), run.seed);

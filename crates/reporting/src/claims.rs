@@ -325,7 +325,11 @@ fn figures(tables: &Tables, inputs: &ReportInputs, written: &Written, md: &mut S
     };
     let exists =
         |file: &str| inputs.results_dir.join(file).is_file() || written.files.iter().any(|f| f.ends_with(file));
-    md.push_str("## Figures (`figures/`, PNG and SVG)\n\n");
+    md.push_str(
+        "## Figures (`figures/`)\n\nPNG for the screen; for a paper, each figure also as PDF (font embedded) and SVG \
+         (text as outlines), 3.5 in wide (the panels of losses and morphometry 7 in), untitled, fonts of 8.5 pt, \
+         each curve with its own dash pattern and marker.\n\n",
+    );
     for (file, what, spread) in [
         ("convergence", "C_err (Hungarian mapping) against iteration, one curve per variant and label count", &band),
         ("c-err-identity", "C_err with code k read as class k against iteration", &band),
@@ -341,7 +345,7 @@ fn figures(tables: &Tables, inputs: &ReportInputs, written: &Written, md: &mut S
     ] {
         let png = format!("figures/{file}.png");
         if exists(&png) {
-            let _ = writeln!(md, "![{what}]({png})\n\n*{what}; {spread}. Vector version: `figures/{file}.svg`.*\n");
+            let _ = writeln!(md, "![{what}]({png})\n\n*{what}; {spread}. For a paper: `figures/{file}.pdf`.*\n");
         }
     }
     let mut codes: Vec<usize> = inputs.grids.iter().map(|g| g.continuous).collect();

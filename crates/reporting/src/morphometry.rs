@@ -16,7 +16,7 @@ use crate::error::ReportError;
 use crate::written::read_bytes;
 
 /// A run's morphometry of its continuous codes.
-pub const MORPHOMETRY_FILE: &str = "morphometry.json";
+pub const MORPHOMETRY_FILE: &str = ssinfogan_plan::run_dir::MORPHOMETRY;
 
 /// The morphometry of the real test split, beside the experiment's runs (`<results>/<experiment>/`).
 pub const REAL_MORPHOMETRY_FILE: &str = "real-morphometry.json";

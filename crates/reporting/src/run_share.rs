@@ -26,11 +26,11 @@ use crate::traversal::{Axis, TraversalSheet};
 use crate::written::read_bytes;
 
 /// The continuous-code sweep grids of a run.
-pub const SWEEPS_FILE: &str = "sweeps.safetensors";
+pub const SWEEPS_FILE: &str = ssinfogan_plan::run_dir::SWEEPS;
 /// The latent explorer's sheet of a run.
-pub const EXPLORER_FILE: &str = "explorer.safetensors";
+pub const EXPLORER_FILE: &str = ssinfogan_plan::run_dir::EXPLORER;
 /// The final samples of a run as 8-bit images with their codes.
-pub const FINAL_SAMPLES_FILE: &str = "final-samples.safetensors";
+pub const FINAL_SAMPLES_FILE: &str = ssinfogan_plan::run_dir::FINAL_SAMPLES;
 /// Images per code value in `final-samples.safetensors`: the official code's evaluation batch (128 per value).
 pub const FINAL_SAMPLES_PER_CODE: usize = 128;
 

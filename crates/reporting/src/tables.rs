@@ -57,7 +57,8 @@ pub fn write(tables: &Tables, inputs: &ReportInputs, written: &mut Written) -> R
     write_file(&dir.join("main.csv"), &csv, written)?;
     write_file(&dir.join("main.md"), markdown(tables, inputs).as_bytes(), written)?;
     write_file(&dir.join("main-ci95.md"), interval_markdown(tables, inputs).as_bytes(), written)?;
-    write_file(&dir.join("main.tex"), latex::main_table(tables, inputs).as_bytes(), written)?;
+    write_file(&dir.join("main.tex"), latex::main_table(tables, inputs, false).as_bytes(), written)?;
+    write_file(&dir.join("main-wide.tex"), latex::main_table(tables, inputs, true).as_bytes(), written)?;
     if !inputs.morphometry.is_empty() {
         let (csv, md) = crate::morphometry_summary::tables(&inputs.morphometry, inputs.real_morphometry.as_ref());
         write_file(&dir.join("morphometry.csv"), csv.as_bytes(), written)?;
@@ -264,6 +265,8 @@ pub fn write_ablations(
     let md = ablations::markdown(tables, baseline);
     let dir = inputs.results_dir.join("tables");
     write_file(&dir.join("ablations.md"), md.as_bytes(), written)?;
-    let tex = latex::ablations_table(tables, inputs, baseline);
-    write_file(&dir.join("ablations.tex"), tex.as_bytes(), written)
+    let tex = latex::ablations_table(tables, inputs, baseline, false);
+    write_file(&dir.join("ablations.tex"), tex.as_bytes(), written)?;
+    let tex = latex::ablations_table(tables, inputs, baseline, true);
+    write_file(&dir.join("ablations-wide.tex"), tex.as_bytes(), written)
 }

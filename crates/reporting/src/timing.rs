@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use ssinfogan_core::metric::seconds;
+use ssinfogan_plan::long_csv;
+use ssinfogan_plan::run_dir::RunDir;
 
 use crate::error::ReportError;
 use crate::inputs::{ReportInputs, RunState};
@@ -50,21 +52,13 @@ impl RunTime {
 
 /// Sums `timing.csv` by part. A row that does not parse is an error naming the file and the line.
 pub fn read_run_time(run: &str, path: &Path) -> Result<RunTime, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
+    let rows = long_csv::read(path)
+        .map_err(|e| ReportError::Input(e.to_string()))?
+        .ok_or_else(|| ReportError::io(path, "no such file"))?;
     let mut seconds = [None; PARTS.len()];
-    for (number, line) in text.lines().enumerate().skip(1) {
-        let fields: Vec<&str> = line.split(',').collect();
-        let [_, _, name, value] = fields[..] else {
-            return Err(ReportError::io(
-                path,
-                format!("line {}: `{line}` is not iteration,epoch,metric,value", number + 1),
-            ));
-        };
-        let value: f64 = value
-            .parse()
-            .map_err(|_| ReportError::io(path, format!("line {}: `{value}` is not a number of seconds", number + 1)))?;
-        if let Some(i) = PARTS.iter().position(|(part, _)| *part == name) {
-            *seconds[i].get_or_insert(0.0) += value;
+    for row in rows {
+        if let Some(i) = PARTS.iter().position(|(part, _)| *part == row.metric) {
+            *seconds[i].get_or_insert(0.0) += row.value;
         }
     }
     Ok(RunTime { run: run.to_string(), instruction_set: None, seconds })
@@ -74,7 +68,7 @@ pub fn read_run_time(run: &str, path: &Path) -> Result<RunTime, ReportError> {
 pub fn run_times(inputs: &ReportInputs) -> Result<Vec<RunTime>, ReportError> {
     let mut times = Vec::new();
     for run in inputs.runs.iter().filter(|r| r.state == RunState::Completed) {
-        let path = run.dir.join("timing.csv");
+        let path = RunDir::at(&run.dir).timing();
         if path.is_file() {
             let name =
                 run.dir.file_name().map_or_else(|| run.dir.display().to_string(), |n| n.to_string_lossy().into());

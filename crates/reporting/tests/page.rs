@@ -83,11 +83,13 @@ fn report(dir: &Path) -> PathBuf {
         run(&root, "baseline", 132, 2),
         run(&root, "lambda_ss-8", 132, 1),
         run(&root, "lambda_ss-8", 132, 2),
+        // The longest name of experiments/mnist-ablations.toml, for the tables' widths.
+        run(&root, "q-ss-on-fakes", 132, 1),
         run(&root, "infogan", 0, 1),
     ];
     for (run, c_err, frechet) in runs
         .iter()
-        .zip([(0.05, 20.0), (0.07, 21.0), (0.10, 24.0), (0.12, 26.0), (0.4, 35.0)])
+        .zip([(0.05, 20.0), (0.07, 21.0), (0.10, 24.0), (0.12, 26.0), (0.11, 123.0), (0.4, 35.0)])
         .map(|(r, (c, f))| (r, c, f))
     {
         write_metrics(&run.dir, c_err, frechet);
@@ -216,23 +218,57 @@ fn the_latex_tables_compile_in_a_minimal_document() {
     let dir = tempfile::tempdir().unwrap();
     let root = report(dir.path());
     let tables = root.join("tables");
-    std::fs::write(
-        tables.join("paper.tex"),
-        "\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n\\begin{document}\n\
-         \\input{main.tex}\n\\input{ablations.tex}\nSee Tables~\\ref{tab:mnist-ablations-main} and \
-         \\ref{tab:mnist-ablations-ablations}.\n\\end{document}\n",
-    )
-    .unwrap();
-    for _ in 0..2 {
-        // Twice, as LaTeX resolves references.
-        let out = Command::new("pdflatex")
-            .args(["-interaction=nonstopmode", "-halt-on-error", "paper.tex"])
-            .current_dir(&tables)
-            .output()
-            .expect("pdflatex is not installed (Debian: texlive-latex-base)");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // The one-column forms in a one-column article (its default text width, 345 pt), the `table*` forms across
+    // a two-column article's page.
+    let documents = [
+        ("one-column", "", "\\input{main.tex}\n\\input{ablations.tex}\nSee Tables~\\ref{tab:mnist-ablations-main} and \\ref{tab:mnist-ablations-ablations}."),
+        ("two-column", "twocolumn", "\\input{main-wide.tex}\n\\input{ablations-wide.tex}\nSee Tables~\\ref{tab:mnist-ablations-main-wide} and \\ref{tab:mnist-ablations-ablations-wide}."),
+    ];
+    for (name, options, body) in documents {
+        std::fs::write(
+            tables.join(format!("{name}.tex")),
+            format!(
+                "\\documentclass[{options}]{{article}}\n\\usepackage[T1]{{fontenc}}\n\\usepackage{{booktabs}}\n\
+                 \\begin{{document}}\n{body}\n\\end{{document}}\n"
+            ),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            // Twice, as LaTeX resolves references.
+            let out = Command::new("pdflatex")
+                .args(["-interaction=nonstopmode", "-halt-on-error", &format!("{name}.tex")])
+                .current_dir(&tables)
+                .output()
+                .expect("pdflatex is not installed (Debian: texlive-latex-base)");
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stdout));
+        }
+        let log = std::fs::read_to_string(tables.join(format!("{name}.log"))).unwrap();
+        assert!(!log.contains("undefined references") && !log.contains("Undefined control sequence"), "{log}");
+        // A table wider than its column runs into the margin: TeX reports it as an overfull box.
+        assert!(!log.contains("Overfull \\hbox"), "{name}: a table does not fit:\n{log}");
+        assert!(std::fs::metadata(tables.join(format!("{name}.pdf"))).unwrap().len() > 1000);
     }
-    let log = std::fs::read_to_string(tables.join("paper.log")).unwrap();
-    assert!(!log.contains("undefined references") && !log.contains("Undefined control sequence"), "{log}");
-    assert!(std::fs::metadata(tables.join("paper.pdf")).unwrap().len() > 1000);
+}
+
+#[test]
+#[ignore = "needs pdffonts (Debian: poppler-utils); .ci/run installs it"]
+fn the_paper_figures_embed_their_font() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = report(dir.path());
+    for name in ["convergence", "c-err-vs-labels", "frechet-distance"] {
+        let pdf = root.join(format!("figures/{name}.pdf"));
+        let out =
+            Command::new("pdffonts").arg(&pdf).output().expect("pdffonts is not installed (Debian: poppler-utils)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let listing = String::from_utf8_lossy(&out.stdout);
+        // name type encoding emb sub uni object ID: one font, DejaVu Sans, embedded as a subset.
+        let fonts: Vec<&str> = listing.lines().skip(2).collect();
+        assert!(!fonts.is_empty(), "{name}: no font:\n{listing}");
+        for font in fonts {
+            let columns: Vec<&str> = font.split_whitespace().collect();
+            assert!(font.contains("DejaVuSans"), "{name}: {font}");
+            let n = columns.len();
+            assert_eq!(&columns[n - 5..n - 3], ["yes", "yes"], "{name}: not an embedded subset: {font}");
+        }
+    }
 }

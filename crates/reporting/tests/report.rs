@@ -153,21 +153,32 @@ fn report_aggregates_seeds_judges_claims_and_marks_failures() {
     assert_eq!(curves.lines().next(), Some("iteration,variant,n_labelled,seed,metric,value"));
     assert_eq!(curves.lines().count(), 1 + 4 * 2 * 8, "{curves}");
     assert!(curves.contains("\n100,infogan,0,1,c_err_hungarian,0.8\n"), "{curves}");
-    // The LaTeX table: booktabs, the best of each column in bold, labels as count and percentage.
+    // The LaTeX tables: booktabs, the best of each column in bold, std as a subscript; one column wide, and
+    // across the page (`table*`) with every column and labels as count and percentage.
     let tex = std::fs::read_to_string(root.join("tables/main.tex")).unwrap();
-    assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule"), "{tex}");
-    assert!(tex.contains("ss-infogan & 132 (1.65\\%) & 2 & \\textbf{0.060 $\\pm$ 0.028}"), "{tex}");
+    assert!(tex.contains("\\toprule") && tex.contains("\\bottomrule") && tex.contains("\\begin{table}"), "{tex}");
+    assert!(tex.contains("ss-infogan & 132 & 2 & \\textbf{0.060}$_{\\pm 0.028}$"), "{tex}");
+    let wide = std::fs::read_to_string(root.join("tables/main-wide.tex")).unwrap();
+    assert!(wide.contains("\\begin{table*}") && wide.contains("\\end{table*}"), "{wide}");
+    assert!(wide.contains("ss-infogan & 132 (1.65\\%) & 2 & \\textbf{0.060}$_{\\pm 0.028}$"), "{wide}");
     assert!(report.contains("A subset of the published dataset"));
     assert!(report.contains("97.55%"));
     assert!(report.contains("ss-infogan (132 labels), seed 3: NaN in d_real at iteration 7"), "{report}");
 
-    // Figures: valid PNGs of the stated size, SVGs with their titles as text.
+    // Figures: PNGs of the stated size for the screen; for a paper, SVGs 3.5 in wide with their text as outlines
+    // (no <text> left to fall back on a viewer's fonts) and PDFs of the same page size.
     for name in ["convergence", "c-err-identity", "mutual-information", "frechet-distance", "c-err-vs-labels"] {
         let png = image::open(root.join(format!("figures/{name}.png"))).unwrap();
         assert_eq!((png.width(), png.height()), (960, 600), "{name}");
         let svg = std::fs::read_to_string(root.join(format!("figures/{name}.svg"))).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("<text"), "{name}");
+        assert!(svg.starts_with("<svg") && svg.contains("width=\"336\""), "{name}: {}", &svg[..200.min(svg.len())]);
+        assert!(!svg.contains("<text") && svg.contains("<path"), "{name}");
+        let pdf = std::fs::read(root.join(format!("figures/{name}.pdf"))).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"), "{name}");
+        let media_box = b"/MediaBox [0 0 252 176.25]";
+        assert!(pdf.windows(media_box.len()).any(|w| w == media_box), "{name}: not 3.5 in × 2.45 in");
     }
+    assert!(root.join("figures/losses.pdf").is_file() && root.join("figures/losses.svg").is_file());
     assert!(image::open(root.join("figures/losses.png")).is_ok());
     let samples = image::open(root.join("figures/samples-c1.png")).unwrap();
     assert!(samples.width() > 2 * 3 * 4 * 2);
@@ -277,11 +288,12 @@ fn an_ablation_table_compares_every_row_with_the_baseline() {
     assert_eq!(cell(2, "mi_code_class_normalised_delta_within_seed_noise"), "false");
     assert!((number(2, "c_err_identity_delta_ci95_high") - 0.208).abs() < 1e-3);
     let tex = std::fs::read_to_string(root.join("tables/ablations.tex")).unwrap();
-    assert!(tex.contains("baseline & 132 (1.65\\%) & 2 & \\textbf{0.050 $\\pm$ 0.014}"), "{tex}");
+    assert!(tex.contains("baseline & 132 & 2 & \\textbf{0.050}$_{\\pm 0.014}$"), "{tex}");
+    assert!(tex.contains("{@{}c@{}}0.120$_{\\pm 0.028}$\\\\{\\scriptsize$+0.070$}\\end{tabular}"), "{tex}");
+    let wide = std::fs::read_to_string(root.join("tables/ablations-wide.tex")).unwrap();
     // Iterations to convergence only where every seed converged: no-growth's second seed never did.
-    assert!(tex.contains("\\textbf{200 $\\pm$ 0} \\\\") && tex.contains("& -- \\\\"), "{tex}");
-    assert!(tex.contains("0.800 $\\pm$ 0.000 \\scriptsize($\\Delta\\,-0.100^{\\dagger}$)"), "{tex}");
-    assert!(tex.contains("0.120 $\\pm$ 0.028 \\scriptsize($\\Delta\\,+0.070$)"), "{tex}");
+    assert!(wide.contains("\\textbf{200}$_{\\pm 0}$ \\\\") && wide.contains("& -- \\\\"), "{wide}");
+    assert!(wide.contains("0.800$_{\\pm 0.000}$\\\\{\\scriptsize$\\Delta\\,-0.100^{\\dagger}$}"), "{wide}");
     assert!(md.contains("| baseline | 132 | 2 | 0.050 ± 0.014 |"), "{md}");
     // One no-growth seed never converged: its mean over the converged seed is shown, but not compared.
     assert!(md.contains("| 200 (1/2 seeds) |"), "{md}");
@@ -326,15 +338,13 @@ fn unfinished_runs_are_drawn_dashed_and_kept_out_of_the_tables() {
     let read = |file: &str| std::fs::read_to_string(root.join(file)).unwrap();
     write_report(&inputs(false)).unwrap();
     let (tables_before, curves_before) = (read("tables/main.csv"), read("tables/curves.csv"));
-    let svg = read("figures/convergence.svg");
-    assert!(!svg.contains("unfinished"));
-    let lines_before = svg.matches("<polyline").count();
+    // The paper's SVG has its text as outlines: the drawing is compared by its paths.
+    let paths_before = read("figures/convergence.svg").matches("<path").count();
 
     write_report(&inputs(true)).unwrap();
-    let svg = read("figures/convergence.svg");
-    assert!(svg.contains("ss-infogan (132 labels), seed 2 (unfinished)"), "no legend entry for the unfinished run");
-    // A dashed line is drawn as its dashes, plus the legend's two.
-    assert!(svg.matches("<polyline").count() >= lines_before + 4, "no dashed line");
+    // A dashed line is drawn as its dashes, plus the legend's entry (its dashes and the outlines of its name).
+    let paths = read("figures/convergence.svg").matches("<path").count();
+    assert!(paths >= paths_before + 4, "no dashed line: {paths} paths against {paths_before}");
     let note = "Unfinished runs, drawn dashed in the figures and left out of every table";
     let report = read("REPORT.md");
     assert!(report.contains(note) && report.contains("ss-infogan (132 labels), seed 2 (at iteration 200)"), "{report}");

@@ -6,7 +6,10 @@
 //! `checkpoint/latest` names the newest complete one; it is written atomically after every file of the directory
 //! is on disk (each fsynced, then the directory), so a run killed while checkpointing resumes from the previous
 //! one. The previous checkpoint is kept until the next one is complete: should the newest be damaged after all
-//! (a disk that lied about a flush), [`candidates`] offers the one before it. Older directories are removed.
+//! (a disk that lied about a flush), [`candidates`] offers the one before it. Older directories are removed, but
+//! for the newest `[training.checkpoints] keep_last` (default 2) and, where a metric is monitored, the best one so
+//! far, which `checkpoint/best.json` names ([`BestCheckpoint`]). [`choose`] finds the one a command asks for
+//! (`--checkpoint latest|best|epoch-NNNN`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +22,98 @@ use ssinfogan_core::run_dir::write_atomically;
 use ssinfogan_datasets::RealBatches;
 
 use crate::adam::Adam;
+use crate::config::Mode;
 use crate::error::TrainError;
+
+/// `checkpoint/best.json`: the checkpoint at which the monitored metric was best so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestCheckpoint {
+    /// The directory under `checkpoint/`, e.g. `epoch-0031`.
+    pub checkpoint: String,
+    pub epochs_done: usize,
+    pub metric: String,
+    pub mode: Mode,
+    pub value: f64,
+}
+
+const BEST: &str = "best.json";
+
+/// The directory of the checkpoint after `epochs_done` epochs: `epoch-0031`.
+pub fn name(epochs_done: usize) -> String {
+    format!("epoch-{epochs_done:04}")
+}
+
+/// The best checkpoint `dir` records, if any.
+pub fn best(dir: &Path) -> Result<Option<BestCheckpoint>, TrainError> {
+    let path = dir.join(BEST);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(TrainError::Io { path, source: e }),
+    };
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| TrainError::Checkpoint {
+        path,
+        problem: format!("{e}: not a record of the best checkpoint (delete it; the next better epoch writes it again)"),
+    })
+}
+
+/// Forgets the best checkpoint: a run resumed from before it trains those epochs again, and measures them anew.
+pub fn forget_best(dir: &Path) -> Result<(), TrainError> {
+    let path = dir.join(BEST);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(TrainError::Io { path, source: e }),
+        _ => Ok(()),
+    }
+}
+
+/// Which checkpoint of a run a command takes: `latest`, `best` or a directory name such as `epoch-0031`.
+pub fn choose(dir: &Path, which: &str) -> Result<PathBuf, TrainError> {
+    let missing = |problem: String| TrainError::Checkpoint { path: dir.to_path_buf(), problem };
+    let kept = || -> String {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("epoch-"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    };
+    let path = match which {
+        "latest" => latest(dir)?.ok_or_else(|| missing("the run has no checkpoint yet".into()))?,
+        "best" => {
+            let record = best(dir)?.ok_or_else(|| {
+                missing(
+                    "no best checkpoint is recorded: the run's config monitors no metric \
+                     ([training.checkpoints] monitor = \"c_err_hungarian\", say), or no epoch has measured it yet"
+                        .into(),
+                )
+            })?;
+            dir.join(record.checkpoint)
+        }
+        name if name.starts_with("epoch-") && !name.contains(['/', '\\']) => dir.join(name),
+        other => {
+            return Err(missing(format!(
+                "`{other}` names no checkpoint: use latest, best or one of the kept directories ({})",
+                kept()
+            )))
+        }
+    };
+    if !path.join("state.json").is_file() {
+        return Err(TrainError::Checkpoint {
+            path,
+            problem: format!("not a complete checkpoint; the run keeps {}", kept()),
+        });
+    }
+    Ok(path)
+}
 
 /// The non-tensor state of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,7 +133,18 @@ fn tensors(path: &Path) -> impl Fn(candle_core::Error) -> TrainError + '_ {
     move |source| TrainError::Checkpoint { path: path.to_path_buf(), problem: source.to_string() }
 }
 
-/// Writes a checkpoint of `epochs_done` epochs into `dir` and points `latest` at it.
+/// Which checkpoints [`save`] keeps besides the one it writes.
+#[derive(Debug, Clone, Default)]
+pub struct Keep {
+    /// The newest this many stay, the new one among them (at least 1).
+    pub last: usize,
+    /// The new record of the best checkpoint, written once the new one is complete; `None`: `best.json` stays.
+    pub new_best: Option<BestCheckpoint>,
+}
+
+/// Writes a checkpoint of `epochs_done` epochs into `dir`, points `latest` at it (and `best.json`, where
+/// `keep.new_best` says so), then removes the checkpoints `keep` does not keep.
+#[allow(clippy::too_many_arguments)]
 pub fn save(
     dir: &Path,
     state: &TrainingState,
@@ -47,9 +152,10 @@ pub fn save(
     discriminator: &VarMap,
     adam_g: &Adam,
     adam_d: &Adam,
+    keep: &Keep,
     abort_midway: bool,
 ) -> Result<(), TrainError> {
-    let name = format!("epoch-{:04}", state.epochs_done);
+    let name = name(state.epochs_done);
     let target = dir.join(&name);
     if target.exists() {
         std::fs::remove_dir_all(&target).map_err(io(&target))?;
@@ -81,16 +187,29 @@ pub fn save(
     std::fs::File::open(&target).and_then(|d| d.sync_all()).map_err(io(&target))?;
     let latest = dir.join("latest");
     write_atomically(&latest, name.as_bytes()).map_err(io(&latest))?;
-    // Only now may older checkpoints go: this one and the newest before it stay, the fallback should this one be
-    // found damaged.
+    if let Some(record) = &keep.new_best {
+        let path = dir.join(BEST);
+        let json = serde_json::to_vec_pretty(record)
+            .map_err(|e| TrainError::Checkpoint { path: path.clone(), problem: e.to_string() })?;
+        write_atomically(&path, &json).map_err(io(&path))?;
+    }
+    // Only now may older checkpoints go: the newest `keep.last` stay (by default this one and the one before it,
+    // the fallback should this one be found damaged), and the best.
+    let best = match best(dir) {
+        Ok(record) => record.map(|r| dir.join(r.checkpoint)),
+        Err(e) => {
+            tracing::warn!("{e}");
+            None
+        }
+    };
     let mut older: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")) && *p != target)
         .collect();
     older.sort();
-    older.pop();
-    for path in older {
+    older.truncate(older.len().saturating_sub(keep.last.max(1) - 1));
+    for path in older.into_iter().filter(|p| Some(p) != best.as_ref()) {
         std::fs::remove_dir_all(&path).map_err(io(&path))?;
     }
     Ok(())

@@ -7,19 +7,19 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use ssinfogan_core::metric;
-use ssinfogan_core::run_dir::{write_atomically, RunDir, RunLock};
+use ssinfogan_core::run_dir::{RunDir, RunLock};
 use ssinfogan_core::{backward, Discriminator, Generator, GradientSums, LatentSpec, Ops, Pass, RngStreams};
 use ssinfogan_datasets::{BatchKind, Dataset, LabelledSubset, RealBatches};
 use ssinfogan_losses::{adversarial_loss, semi_supervised_loss, unsupervised_loss, LossConfig};
+use ssinfogan_plan::long_csv;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 use crate::adam::Adam;
 use crate::checkpoint::{self, TrainingState};
-use crate::config::{OptimiserConfig, ScheduleConfig};
+use crate::config::{CheckpointPolicy, OptimiserConfig, ScheduleConfig};
 use crate::error::TrainError;
 use crate::event_file::EventFile;
-use crate::metrics_log;
 
 /// The generator and discriminator with the variable maps that hold their weights.
 pub struct Networks {
@@ -46,6 +46,8 @@ pub struct TrainingRun<'a> {
     pub losses_every: usize,
     /// TensorBoard event files beside them (see `TrainingConfig::tensorboard`).
     pub tensorboard: bool,
+    /// Which checkpoints stay (`[training.checkpoints]`).
+    pub checkpoints: CheckpointPolicy,
     /// Test hook: makes the discriminator loss NaN at this iteration (1-based) to exercise the divergence guard.
     pub inject_nan_at: Option<u64>,
     /// Test hook: the process aborts at a checkpoint, as a power loss or SIGKILL would, at a point every run of a
@@ -127,7 +129,7 @@ pub trait EpochHook {
 
 /// `summary.json`: written last; its presence means the run ended, `status` says how. Its type is shared with
 /// the orchestration, which reads it without the numerics.
-pub use ssinfogan_plan::RunSummary;
+pub use ssinfogan_plan::{RunSummary, SummaryStatus};
 
 /// Per-epoch sums of the logged quantities.
 #[derive(Default)]
@@ -211,8 +213,17 @@ pub fn train(
         }
         None => fresh_state(run)?,
     };
-    for file in [run.run_dir.metrics(), root.join("timing.csv"), run.run_dir.losses()] {
-        metrics_log::truncate_to(&file, state.epochs_done)
+    // The best checkpoint so far, where a metric is monitored. One recorded after the epoch this run resumes from
+    // (its newest checkpoint was damaged) is of epochs trained again now: forgotten, and measured anew.
+    let mut best = match checkpoint::best(&checkpoints)? {
+        Some(record) if record.epochs_done > state.epochs_done => {
+            checkpoint::forget_best(&checkpoints)?;
+            None
+        }
+        record => record,
+    };
+    for file in [run.run_dir.metrics(), run.run_dir.timing(), run.run_dir.losses()] {
+        long_csv::truncate_to(&file, state.epochs_done)
             .map_err(|e| TrainError::Io { path: file.clone(), source: e })?;
     }
 
@@ -269,7 +280,7 @@ pub fn train(
             {
                 let path = run.run_dir.losses();
                 let rows = window.means();
-                metrics_log::append_unsynced(&path, metrics_log::HEADER, iteration, epoch, &rows)
+                long_csv::append_unsynced(&path, iteration, epoch, &rows)
                     .map_err(|e| TrainError::Io { path: path.clone(), source: e })?;
                 if let Some(events) = events.as_mut() {
                     events
@@ -312,7 +323,7 @@ pub fn train(
             seconds.extend(hook.seconds());
         }
         let metrics = run.run_dir.metrics();
-        metrics_log::append(&metrics, metrics_log::HEADER, iteration, epoch, &rows)
+        long_csv::append(&metrics, iteration, epoch, &rows)
             .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;
         if let Some(events) = events.as_mut() {
             events
@@ -322,6 +333,19 @@ pub fn train(
         still_ours(run)?;
         let checkpoint_started = Instant::now();
         let fault_here = |f: CheckpointFault| run.fault == Some(f);
+        let mut keep = checkpoint::Keep { last: run.checkpoints.keep_last, new_best: None };
+        if let Some((monitor, mode)) = run.checkpoints.best() {
+            let value = rows.iter().find(|(name, _)| *name == monitor).map(|(_, v)| *v).filter(|v| v.is_finite());
+            if let Some(value) = value.filter(|&v| best.as_ref().is_none_or(|b| mode.improves(v, b.value))) {
+                keep.new_best = Some(checkpoint::BestCheckpoint {
+                    checkpoint: checkpoint::name(state.epochs_done),
+                    epochs_done: state.epochs_done,
+                    metric: monitor.to_string(),
+                    mode,
+                    value,
+                });
+            }
+        }
         checkpoint::save(
             &checkpoints,
             &state,
@@ -329,14 +353,18 @@ pub fn train(
             &networks.discriminator_vars,
             &adam_g,
             &adam_d,
+            &keep,
             fault_here(CheckpointFault::InCheckpoint(state.epochs_done)),
         )?;
+        if keep.new_best.is_some() {
+            best = keep.new_best;
+        }
         if fault_here(CheckpointFault::AfterCheckpoint(state.epochs_done)) {
             std::process::abort();
         }
         if fault_here(CheckpointFault::TruncatedAfterCheckpoint(state.epochs_done)) {
             // The test hook of a disk that lost a flushed file: the newest checkpoint's generator cut in half.
-            let path = checkpoints.join(format!("epoch-{:04}", state.epochs_done)).join("generator.safetensors");
+            let path = checkpoints.join(checkpoint::name(state.epochs_done)).join("generator.safetensors");
             let length = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             let _ = std::fs::OpenOptions::new().write(true).open(&path).and_then(|f| f.set_len(length / 2));
             std::process::abort();
@@ -345,8 +373,8 @@ pub fn train(
         // leaves this epoch without a timing row; its metrics row is already written.
         seconds.push((metric::seconds::CHECKPOINT, checkpoint_started.elapsed().as_secs_f64()));
         seconds.push((metric::seconds::WALL, started.elapsed().as_secs_f64()));
-        let timing = root.join("timing.csv");
-        metrics_log::append(&timing, metrics_log::HEADER, iteration, epoch, &seconds)
+        let timing = run.run_dir.timing();
+        long_csv::append(&timing, iteration, epoch, &seconds)
             .map_err(|e| TrainError::Io { path: timing.clone(), source: e })?;
         last_means = rows.iter().map(|(n, v)| (n.to_string(), *v)).collect();
         tracing::info!(
@@ -375,7 +403,7 @@ pub fn train(
     }
     still_ours(run)?;
     let summary = RunSummary {
-        status: "completed".into(),
+        status: SummaryStatus::Completed,
         iterations: run.schedule.total_iterations(),
         epochs: run.schedule.epochs,
         final_metrics: last_means,
@@ -563,7 +591,7 @@ fn fail(run: &TrainingRun, error: TrainError, iteration: u64, epoch: usize) -> T
     }
     let run_dir = run.run_dir;
     let summary = RunSummary {
-        status: "failed".into(),
+        status: SummaryStatus::Failed,
         iterations: iteration,
         epochs: epoch,
         final_metrics: Vec::new(),
@@ -576,25 +604,20 @@ fn fail(run: &TrainingRun, error: TrainError, iteration: u64, epoch: usize) -> T
 }
 
 fn write_summary(run_dir: &RunDir, summary: &RunSummary) -> Result<(), TrainError> {
-    let path = run_dir.summary();
-    let json = serde_json::to_vec_pretty(summary)
-        .map_err(|e| TrainError::Invalid(format!("cannot serialise the run summary: {e}")))?;
-    write_atomically(&path, &json).map_err(|e| TrainError::Io { path, source: e })
+    summary.write(run_dir.root()).map_err(|e| TrainError::Io { path: run_dir.summary(), source: e })
 }
 
 /// The last epoch's rows of `metrics.csv` (a run resumed after its last epoch has nothing left to train).
 fn read_last_means(path: &Path) -> Result<Vec<(String, f64)>, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io { path: path.to_path_buf(), source: e })?;
-    let rows: Vec<(usize, String, f64)> = text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            Some((f.get(1)?.parse().ok()?, f.get(2)?.to_string(), f.get(3)?.parse().ok()?))
-        })
-        .collect();
-    let last = rows.iter().map(|r| r.0).max().unwrap_or(0);
-    Ok(rows.into_iter().filter(|r| r.0 == last).map(|r| (r.1, r.2)).collect())
+    match long_csv::read(path) {
+        Ok(Some(rows)) => Ok(long_csv::last_epoch(&rows)),
+        Ok(None) => Err(TrainError::Invalid(format!(
+            "{} is missing though the checkpoint says every epoch was trained; delete the run directory to train \
+             it again",
+            path.display()
+        ))),
+        Err(e) => Err(TrainError::Invalid(e.to_string())),
+    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,7 @@ fn training_run<'a>(
         ops,
         losses_every: 2,
         tensorboard: true,
+        checkpoints: ssinfogan_training::CheckpointPolicy::default(),
         inject_nan_at,
         fault: None,
         lock: None,
@@ -211,6 +212,56 @@ fn an_interrupted_run_resumes_to_the_same_numbers_and_divergence_keeps_the_check
     assert_eq!(std::fs::read(resumed.metrics()).unwrap(), std::fs::read(whole.metrics()).unwrap());
     assert_eq!(std::fs::read(resumed.losses()).unwrap(), std::fs::read(whole.losses()).unwrap());
     assert!(std::fs::read_to_string(resumed.summary()).unwrap().contains("\"status\": \"completed\""));
+}
+
+/// The newest `keep_last` checkpoints stay, and the one where the monitored metric was best (the first such
+/// epoch: later ties do not replace it), which `best.json` names and `choose` finds; the others are gone.
+#[test]
+fn checkpoints_keep_the_newest_k_and_the_best_by_the_monitored_metric() {
+    use ssinfogan_training::checkpoint::{best, choose};
+    use ssinfogan_training::{CheckpointPolicy, Mode};
+    let s = setup(20, 6, 1, 8, 1e-4);
+    for (keep_last, monitor, mode) in [(3, "g_adv", None), (1, "d_real", Some(Mode::Max))] {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir =
+            RunDir::new(dir.path(), "fixture", &RunId { variant: "ss-infogan".into(), n_labelled: 20, seed: 1 });
+        let latent = latent();
+        let policy = CheckpointPolicy { keep_last, monitor: Some(monitor.into()), mode };
+        let run = TrainingRun { checkpoints: policy, ..training_run(&s, &latent, &run_dir, Ops::Fast, None) };
+        train(&run, &mut networks(1), None).unwrap();
+
+        let values: Vec<f64> = (0..6).map(|epoch| metric(&run_dir, epoch, monitor)).collect();
+        let better = |a: f64, b: f64| if mode == Some(Mode::Max) { a > b } else { a < b };
+        let best_epoch = (1..6).fold(0, |b, e| if better(values[e], values[b]) { e } else { b }) + 1;
+        let record = best(&run_dir.checkpoint()).unwrap().expect("no best.json");
+        assert_eq!(record.checkpoint, format!("epoch-{best_epoch:04}"), "{monitor}: {values:?}");
+        assert_eq!(
+            (record.value, record.epochs_done, record.metric.as_str()),
+            (values[best_epoch - 1], best_epoch, monitor)
+        );
+        assert_eq!(record.mode, mode.unwrap_or(Mode::Min));
+
+        let mut expected: Vec<String> = (7 - keep_last..=6).map(|e| format!("epoch-{e:04}")).collect();
+        expected.push(record.checkpoint.clone());
+        expected.sort();
+        expected.dedup();
+        let mut kept: Vec<String> = std::fs::read_dir(run_dir.checkpoint())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("epoch-"))
+            .collect();
+        kept.sort();
+        assert_eq!(kept, expected, "keep_last = {keep_last}, best {}", record.checkpoint);
+
+        let checkpoints = run_dir.checkpoint();
+        assert_eq!(choose(&checkpoints, "best").unwrap(), checkpoints.join(&record.checkpoint));
+        assert_eq!(choose(&checkpoints, "latest").unwrap(), checkpoints.join("epoch-0006"));
+        let gone = (1..=6).map(|e| format!("epoch-{e:04}")).find(|n| !expected.contains(n)).unwrap();
+        let error = choose(&checkpoints, &gone).unwrap_err().to_string();
+        assert!(error.contains("not a complete checkpoint") && error.contains(&expected.join(", ")), "{error}");
+        let error = choose(&checkpoints, "newest").unwrap_err().to_string();
+        assert!(error.contains("use latest, best or one of the kept directories"), "{error}");
+    }
 }
 
 #[test]

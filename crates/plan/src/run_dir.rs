@@ -1,12 +1,19 @@
 //! Where a run keeps its files, with stable names so that `reproduce` can skip finished runs and resume
-//! interrupted ones:
+//! interrupted ones. Every file name is spelled here once; the crates that write and read the files ask
+//! [`RunDir`] for their paths:
 //!
 //! ```text
 //! results/<experiment>/runs/<variant>-n<labels>-s<seed>/
 //!   config.toml        fully resolved config + git revision, candle version, device, data source
-//!   metrics.csv        long format: iteration,epoch,metric,value
+//!   metrics.csv        long format (`long_csv`): iteration,epoch,metric,value, a block per epoch
+//!   losses.csv         the same, every `[training] losses_every` iterations
+//!   timing.csv         the same, the seconds of each epoch's parts
 //!   checkpoint/        networks, optimiser moments, random-stream states (safetensors + JSON)
-//!   summary.json       written last, atomically: its presence means the run is complete
+//!   sweeps.safetensors, explorer.safetensors, final-samples.safetensors, morphometry.json
+//!                      the run's share of the report, written when it completes
+//!   samples.safetensors, evaluation.csv
+//!                      the final evaluation's images; `ssinfogan eval`'s metrics
+//!   summary.json       written last, atomically: its presence means the run ended (`summary`)
 //! ```
 
 use std::io::Write;
@@ -31,7 +38,7 @@ impl RunId {
 /// The paths of one run's directory.
 ///
 /// ```
-/// use ssinfogan_core::run_dir::{RunDir, RunId};
+/// use ssinfogan_plan::run_dir::{RunDir, RunId};
 /// let id = RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 1 };
 /// let run = RunDir::new("results", "mnist", &id);
 /// assert!(run.summary().ends_with("results/mnist/runs/ss-infogan-n132-s1/summary.json"));
@@ -55,26 +62,73 @@ impl RunDir {
         &self.root
     }
     pub fn config(&self) -> PathBuf {
-        self.root.join("config.toml")
+        self.root.join(CONFIG)
     }
     pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.csv")
+        self.root.join(METRICS)
     }
     /// The losses every `[training] losses_every` iterations, for watching a run as it trains.
     pub fn losses(&self) -> PathBuf {
-        self.root.join("losses.csv")
+        self.root.join(LOSSES)
+    }
+    /// The wall seconds of each epoch's parts, kept apart so that `metrics.csv` is the same for a seed.
+    pub fn timing(&self) -> PathBuf {
+        self.root.join(TIMING)
     }
     pub fn checkpoint(&self) -> PathBuf {
-        self.root.join("checkpoint")
+        self.root.join(CHECKPOINT)
     }
     pub fn summary(&self) -> PathBuf {
-        self.root.join("summary.json")
+        self.root.join(SUMMARY)
     }
     /// Held while a process trains the run: `pid host`, removed when it ends.
     pub fn lock(&self) -> PathBuf {
-        self.root.join("run.lock")
+        self.root.join(LOCK)
+    }
+    /// The generated images of an evaluation: the final one's, or with a `suffix` (`-epoch-0031`) those of
+    /// `ssinfogan eval --checkpoint` another checkpoint.
+    pub fn samples(&self, suffix: &str) -> PathBuf {
+        self.root.join(format!("samples{suffix}.safetensors"))
+    }
+    /// `ssinfogan eval`'s metrics, with the same suffix as [`RunDir::samples`].
+    pub fn evaluation(&self, suffix: &str) -> PathBuf {
+        self.root.join(format!("evaluation{suffix}.csv"))
+    }
+    /// The continuous-code sweep grids of the run's share of the report.
+    pub fn sweeps(&self) -> PathBuf {
+        self.root.join(SWEEPS)
+    }
+    /// The latent explorer's sheet of the run's share of the report.
+    pub fn explorer(&self) -> PathBuf {
+        self.root.join(EXPLORER)
+    }
+    /// The final evaluation's first images per code value as 8-bit values.
+    pub fn final_samples(&self) -> PathBuf {
+        self.root.join(FINAL_SAMPLES)
+    }
+    /// The morphometry of the continuous codes' sweeps.
+    pub fn morphometry(&self) -> PathBuf {
+        self.root.join(MORPHOMETRY)
+    }
+    /// The run's output when `cargo xtask reproduce` trains it beside others.
+    pub fn train_log(&self) -> PathBuf {
+        self.root.join(TRAIN_LOG)
     }
 }
+
+/// The file names of a run directory.
+pub const CONFIG: &str = "config.toml";
+pub const METRICS: &str = "metrics.csv";
+pub const LOSSES: &str = "losses.csv";
+pub const TIMING: &str = "timing.csv";
+pub const CHECKPOINT: &str = "checkpoint";
+pub const SUMMARY: &str = "summary.json";
+pub const LOCK: &str = "run.lock";
+pub const SWEEPS: &str = "sweeps.safetensors";
+pub const EXPLORER: &str = "explorer.safetensors";
+pub const FINAL_SAMPLES: &str = "final-samples.safetensors";
+pub const MORPHOMETRY: &str = "morphometry.json";
+pub const TRAIN_LOG: &str = "train.log";
 
 /// Removes the temporary files `write_atomically` leaves when a process dies between writing and renaming
 /// (`.<name>.tmp`, in `dir` and below). Only call it while holding the run's lock.
