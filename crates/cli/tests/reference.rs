@@ -93,7 +93,8 @@ fn the_reference_report_is_rebuilt_from_its_records_alone() {
     }
 }
 
-/// The README's results table is the reference's `tables/main-ci95.md`, as committed.
+/// The README's results table is the reference's `tables/main-ci95.md`, and its claims' verdicts REPORT.md's, as
+/// committed.
 #[test]
 fn the_readme_shows_the_reference_table() {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -105,4 +106,11 @@ fn the_readme_shows_the_reference_table() {
         shown == table,
         "README.md's results table is not reference/mnist/tables/main-ci95.md: run scripts/reference-commit.sh"
     );
+    // And the claims' verdicts are REPORT.md's.
+    let report = std::fs::read_to_string(workspace.join("reference/mnist/REPORT.md")).unwrap();
+    let (_, rest) = report.split_once("## The paper's claims\n\n").expect("REPORT.md has no claims");
+    let (claims, _) = rest.split_once("\n\n").unwrap();
+    let (_, rest) = readme.split_once("<!-- claims -->\n").expect("README.md has no <!-- claims --> block");
+    let (shown, _) = rest.split_once("<!-- /claims -->").expect("README.md has no <!-- /claims --> end");
+    assert!(shown == format!("{claims}\n"), "README.md's claims are not REPORT.md's: run scripts/reference-commit.sh");
 }
