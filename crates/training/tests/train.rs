@@ -235,10 +235,11 @@ fn checkpoints_keep_the_newest_k_and_the_best_by_the_monitored_metric() {
         let best_epoch = (1..6).fold(0, |b, e| if better(values[e], values[b]) { e } else { b }) + 1;
         let record = best(&run_dir.checkpoint()).unwrap().expect("no best.json");
         assert_eq!(record.checkpoint, format!("epoch-{best_epoch:04}"), "{monitor}: {values:?}");
-        assert_eq!(
-            (record.value, record.epochs_done, record.metric.as_str()),
-            (values[best_epoch - 1], best_epoch, monitor)
-        );
+        assert_eq!((record.epochs_done, record.metric.as_str()), (best_epoch, monitor));
+        // serde_json's default float parsing may miss the last bit of what it wrote (its `float_roundtrip`
+        // feature is off); the comparison of later epochs against it is unaffected at that precision.
+        let value = values[best_epoch - 1];
+        assert!((record.value - value).abs() <= 4.0 * f64::EPSILON * value.abs(), "{} against {value}", record.value);
         assert_eq!(record.mode, mode.unwrap_or(Mode::Min));
 
         let mut expected: Vec<String> = (7 - keep_last..=6).map(|e| format!("epoch-{e:04}")).collect();
