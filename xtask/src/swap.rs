@@ -3,8 +3,6 @@
 //! workspace `Cargo.toml` there (the same line the README shows), builds the `ssinfogan` binary with it (every
 //! crate that uses the component, compiled against the drop-in's API), and runs the tests that exercise the swapped
 //! component through its users. The working tree is never edited, so an interrupted check leaves nothing behind.
-//! Only the crates that depend on the swapped one, directly or not, are copied: the others (kernels, networks,
-//! the metrics, …) are used from the working tree, where the workspace's own build has compiled them already.
 
 use std::path::Path;
 use std::process::Command;
@@ -49,32 +47,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if copy.exists() {
         std::fs::remove_dir_all(&copy).with_context(|| format!("cannot clear {}", copy.display()))?;
     }
-    let shared = unaffected_crates(&root, swap.dependency)?;
-    copy_tracked_files(&root, &copy, &shared)?;
+    copy_tracked_files(&root, &copy)?;
 
     let manifest = copy.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
     let prefix = format!("{} = ", swap.dependency);
-    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let lines: Vec<&str> = text.lines().collect();
     let Some(at) = lines.iter().position(|l| l.starts_with(&prefix)) else {
         bail!("the workspace Cargo.toml has no `{prefix}…` line to swap");
     };
-    let swapped: Vec<String> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            if i == at {
-                return swap.line.to_string();
-            }
-            // A crate the swap cannot reach is the working tree's own, already built.
-            match shared.iter().find(|dir| l.contains(&format!("path = \"{dir}\""))) {
-                Some(dir) => {
-                    l.replace(&format!("path = \"{dir}\""), &format!("path = \"{}\"", root.join(dir).display()))
-                }
-                None => l.clone(),
-            }
-        })
-        .collect();
+    let swapped: Vec<&str> = lines.iter().enumerate().map(|(i, l)| if i == at { swap.line } else { *l }).collect();
     std::fs::write(&manifest, swapped.join("\n") + "\n")
         .with_context(|| format!("cannot write {}", manifest.display()))?;
     eprintln!("swapped in {}:\n  {}", manifest.display(), swap.line);
@@ -96,60 +78,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The directories (`crates/kernels`, …) of the workspace's crates that do not depend on `dependency`, directly or
-/// through another crate of the workspace (any kind of dependency), as `cargo metadata` lists them.
-fn unaffected_crates(root: &Path, dependency: &str) -> anyhow::Result<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    struct Metadata {
-        packages: Vec<Package>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Package {
-        name: String,
-        manifest_path: std::path::PathBuf,
-        dependencies: Vec<Dependency>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Dependency {
-        name: String,
-    }
-    let output = crate::workspace::cargo()
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
-        .output()
-        .context("cannot run cargo metadata")?;
-    if !output.status.success() {
-        bail!("`cargo metadata` failed: {}", String::from_utf8_lossy(&output.stderr));
-    }
-    let metadata: Metadata = serde_json::from_slice(&output.stdout).context("`cargo metadata` printed no metadata")?;
-    let mut affected: Vec<&str> = vec![dependency];
-    loop {
-        let more: Vec<&str> = metadata
-            .packages
-            .iter()
-            .filter(|p| !affected.contains(&p.name.as_str()))
-            .filter(|p| p.dependencies.iter().any(|d| affected.contains(&d.name.as_str())))
-            .map(|p| p.name.as_str())
-            .collect();
-        if more.is_empty() {
-            break;
-        }
-        affected.extend(more);
-    }
-    let mut shared = Vec::new();
-    for package in metadata.packages.iter().filter(|p| !affected.contains(&p.name.as_str())) {
-        let dir = package.manifest_path.parent().and_then(|d| d.strip_prefix(root).ok());
-        // xtask is a member of the copy's workspace (`members`): it stays.
-        if let Some(dir) = dir.filter(|d| d.starts_with("crates")) {
-            shared.push(dir.to_string_lossy().into_owned());
-        }
-    }
-    Ok(shared)
-}
-
-/// Copies the files git tracks (and untracked ones it does not ignore) from `root` to `to`, but for those of the
-/// crate directories `skip`.
-fn copy_tracked_files(root: &Path, to: &Path, skip: &[String]) -> anyhow::Result<()> {
+/// Copies the files git tracks (and untracked ones it does not ignore) from `root` to `to`.
+fn copy_tracked_files(root: &Path, to: &Path) -> anyhow::Result<()> {
     let output = Command::new("git")
         .current_dir(root)
         .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
@@ -160,9 +90,6 @@ fn copy_tracked_files(root: &Path, to: &Path, skip: &[String]) -> anyhow::Result
     }
     for name in output.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
         let name = std::str::from_utf8(name).context("a tracked file name is not UTF-8")?;
-        if skip.iter().any(|dir| Path::new(name).starts_with(dir)) {
-            continue;
-        }
         let (from, dest) = (root.join(name), to.join(name));
         if !from.is_file() {
             continue; // deleted in the working tree
