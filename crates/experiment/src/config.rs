@@ -883,6 +883,19 @@ mod tests {
         }
     }
 
+    /// `[training.checkpoints]` is checked with the rest of the config: a metric metrics.csv does not have is
+    /// refused before anything trains.
+    #[test]
+    fn a_checkpoint_policy_is_checked_with_the_config() {
+        let path = experiments().join("mnist.toml");
+        let config = |setting: &str| Experiment::open(&path, &with(&[], &[setting])).unwrap().config("ss-infogan");
+        let kept = config("training.checkpoints.monitor=frechet_distance").unwrap();
+        assert_eq!(kept.training.checkpoints.best(), Some(("frechet_distance", ssinfogan_training::Mode::Min)));
+        let error = format!("{:#}", config("training.checkpoints.monitor=fid").unwrap_err());
+        assert!(error.contains("`fid`") || error.contains("\"fid\""), "{error}");
+        assert!(error.contains("not a metric of metrics.csv"), "{error}");
+    }
+
     #[test]
     fn profiles_compose_in_order() {
         let dir = tempfile::tempdir().unwrap();
