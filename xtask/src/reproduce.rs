@@ -146,7 +146,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     let mut stages = Stages::default();
     eprintln!("[1/3] data");
-    let dataset = dataset_of(&binary, &common)?;
+    let dataset = dataset_of(&binary, &experiment_arg, &args.overlays.args())?;
     // With the experiment, so that the data is read with its label (a CelebA profile's attribute).
     let mut data_args = vec!["--data-root".to_string(), args.data_root.display().to_string()];
     data_args.extend(["--experiment".to_string(), experiment_arg.clone()]);
@@ -532,17 +532,9 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
 
 /// The dataset of an experiment (profiles and settings applied), as the binary resolves it: the first line of
 /// `ssinfogan config --json`.
-fn dataset_of(binary: &Path, common: &[String]) -> anyhow::Result<String> {
-    let mut args = vec!["config".to_string(), "--json".into()];
-    // `config` takes the experiment and its overlays, not where results and data go.
-    let mut rest = common.iter();
-    while let Some(arg) = rest.next() {
-        if arg == "--results" || arg == "--data-root" {
-            rest.next();
-        } else {
-            args.push(arg.clone());
-        }
-    }
+fn dataset_of(binary: &Path, experiment: &str, overlays: &[String]) -> anyhow::Result<String> {
+    let mut args = vec!["config".to_string(), "--json".into(), "--experiment".into(), experiment.to_string()];
+    args.extend(overlays.iter().cloned());
     let output = Command::new(binary)
         .current_dir(crate::workspace::workspace_root())
         .args(&args)

@@ -558,8 +558,7 @@ fn chart_of<DB: DrawingBackend>(
     let y = y_range(curves.iter().chain(dashed).flat_map(|c| c.low.iter().chain(c.high.iter()).chain(c.mean.iter())));
     let mut builder = ChartBuilder::on(root);
     if let Some(title) = title {
-        let size = if style.paper { style.panel_title() } else { 22.0 };
-        builder.caption(title, (FONT, size));
+        builder.caption(title, (FONT, style.panel_title()));
     }
     let mut chart = builder
         .margin(style.margin)

@@ -66,20 +66,25 @@ pub fn forget_best(dir: &Path) -> Result<(), TrainError> {
     }
 }
 
+/// The checkpoint directories (`epoch-NNNN`) in `dir`, oldest first: complete or not.
+fn epoch_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
 /// Which checkpoint of a run a command takes: `latest`, `best` or a directory name such as `epoch-0031`.
 pub fn choose(dir: &Path, which: &str) -> Result<PathBuf, TrainError> {
     let missing = |problem: String| TrainError::Checkpoint { path: dir.to_path_buf(), problem };
     let kept = || -> String {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("epoch-"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
+        let names: Vec<String> = epoch_dirs(dir)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
         if names.is_empty() {
             "none".into()
         } else {
@@ -202,12 +207,8 @@ pub fn save(
             None
         }
     };
-    let mut older: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")) && *p != target)
-        .collect();
-    older.sort();
+    let mut older = epoch_dirs(dir).map_err(io(dir))?;
+    older.retain(|p| *p != target);
     older.truncate(older.len().saturating_sub(keep.last.max(1) - 1));
     for path in older.into_iter().filter(|p| Some(p) != best.as_ref()) {
         std::fs::remove_dir_all(&path).map_err(io(&path))?;
@@ -242,15 +243,11 @@ pub fn candidates(dir: &Path) -> Result<Vec<PathBuf>, TrainError> {
         Ok(None) => {}
         Err(e) => tracing::warn!("{e}; trying the checkpoints before it"),
     }
-    let mut others: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("epoch-")))
-            .filter(|p| p.join("state.json").is_file() && !found.contains(p))
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    others.sort();
+    let others: Vec<PathBuf> = epoch_dirs(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.join("state.json").is_file() && !found.contains(p))
+        .collect();
     found.extend(others.into_iter().rev());
     Ok(found)
 }

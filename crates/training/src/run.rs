@@ -243,9 +243,6 @@ pub fn train(
     } else {
         None
     };
-    let tagged = |prefix: &str, rows: &[(&str, f64)]| -> Vec<(String, f64)> {
-        rows.iter().map(|(name, value)| (format!("{prefix}/{name}"), *value)).collect()
-    };
 
     let mut last_means = Vec::new();
     for epoch in state.epochs_done..run.schedule.epochs {
@@ -278,15 +275,8 @@ pub fn train(
             if run.losses_every > 0
                 && (steps_done % run.losses_every == 0 || steps_done == run.schedule.iterations_per_epoch)
             {
-                let path = run.run_dir.losses();
                 let rows = window.means();
-                long_csv::append_unsynced(&path, iteration, epoch, &rows)
-                    .map_err(|e| TrainError::Io { path: path.clone(), source: e })?;
-                if let Some(events) = events.as_mut() {
-                    events
-                        .scalars(iteration, &tagged("train", &rows))
-                        .map_err(|e| TrainError::Io { path: events.path().to_path_buf(), source: e })?;
-                }
+                log_rows(&run.run_dir.losses(), false, events.as_mut(), "train", iteration, epoch, &rows)?;
                 window = EpochMeans::default();
             }
             span.pb_inc(1);
@@ -322,14 +312,7 @@ pub fn train(
             seconds.push((metric::seconds::EVALUATION, evaluation_started.elapsed().as_secs_f64()));
             seconds.extend(hook.seconds());
         }
-        let metrics = run.run_dir.metrics();
-        long_csv::append(&metrics, iteration, epoch, &rows)
-            .map_err(|e| TrainError::Io { path: metrics.clone(), source: e })?;
-        if let Some(events) = events.as_mut() {
-            events
-                .scalars(iteration, &tagged("epoch", &rows))
-                .map_err(|e| TrainError::Io { path: events.path().to_path_buf(), source: e })?;
-        }
+        log_rows(&run.run_dir.metrics(), true, events.as_mut(), "epoch", iteration, epoch, &rows)?;
         still_ours(run)?;
         let checkpoint_started = Instant::now();
         let fault_here = |f: CheckpointFault| run.fault == Some(f);
@@ -601,6 +584,34 @@ fn fail(run: &TrainingRun, error: TrainError, iteration: u64, epoch: usize) -> T
         tracing::error!("could not record the failure: {e}");
     }
     error
+}
+
+/// Appends `rows` to the long CSV at `path` (waiting for the disk when `synced`: `metrics.csv`, not the
+/// `losses.csv` a resume rebuilds) and, where the run writes TensorBoard files, as scalars tagged
+/// `<prefix>/<name>`.
+fn log_rows(
+    path: &Path,
+    synced: bool,
+    events: Option<&mut EventFile>,
+    prefix: &str,
+    iteration: u64,
+    epoch: usize,
+    rows: &[(&str, f64)],
+) -> Result<(), TrainError> {
+    let io = |source| TrainError::Io { path: path.to_path_buf(), source };
+    if synced {
+        long_csv::append(path, iteration, epoch, rows).map_err(io)?;
+    } else {
+        long_csv::append_unsynced(path, iteration, epoch, rows).map_err(io)?;
+    }
+    if let Some(events) = events {
+        let tagged: Vec<(String, f64)> =
+            rows.iter().map(|(name, value)| (format!("{prefix}/{name}"), *value)).collect();
+        events
+            .scalars(iteration, &tagged)
+            .map_err(|e| TrainError::Io { path: events.path().to_path_buf(), source: e })?;
+    }
+    Ok(())
 }
 
 fn write_summary(run_dir: &RunDir, summary: &RunSummary) -> Result<(), TrainError> {
