@@ -4,10 +4,11 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use ssinfogan_core::{DeviceChoice, Ops};
+use ssinfogan_core::DeviceChoice;
 use ssinfogan_datasets::{DatasetName, SourceKind, SourceRequest};
 use ssinfogan_experiment::bench::BenchSpec;
 use ssinfogan_experiment::{Experiment, ExperimentSpec, Overlays, RunSpec, TrainOptions};
+use ssinfogan_kernels::Ops;
 
 /// Profiles and single settings laid over an experiment file, in this order.
 #[derive(clap::Args, Default)]

@@ -32,9 +32,11 @@ fn plan_train_and_report_a_smoke_sweep() {
     assert_eq!(before["skipped"][0]["n_labelled"], 50);
 
     for run in runs {
-        let mut args = vec!["train".to_string()];
-        args.extend(run["train_args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // The run's own arguments on top of the plan's, as `cargo xtask reproduce` launches it.
+        let (labels, seed) = (run["n_labelled"].to_string(), run["seed"].to_string());
+        let experiment = experiment();
+        let args = ["train", "--experiment", &experiment, "--profile", "smoke", "--variant"];
+        let args = [&args[..], &[run["variant"].as_str().unwrap(), "--labels", &labels, "--seed", &seed]].concat();
         let out = ssinfogan(root.path(), &args);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }

@@ -2,8 +2,6 @@
 
 use std::str::FromStr;
 
-pub use ssinfogan_kernels::product_instruction_set;
-
 /// A device named on the command line or in a config: `cpu`, `cuda` (ordinal 0) or `cuda:N`.
 ///
 /// ```

@@ -1,19 +1,22 @@
 //! The shared vocabulary of the ss-InfoGAN workspace (Spurr, Aksan & Hilliges, "Guiding InfoGAN with
 //! Semi-Supervision", ECML-PKDD 2017).
 //!
-//! Every other crate depends on this one; it depends on `ssinfogan-kernels`, whose pass context ([`Pass`],
-//! [`Ops`], [`GradientSums`]) the model traits take, and on `ssinfogan-plan`, the owner of the run files. It names the shape of an image ([`ImageSpec`]), the
-//! seeded host random streams all randomness comes from ([`RngStreams`]), and the compute device a run asks
-//! for ([`DeviceChoice`]), the latent codes and noise of the generator ([`LatentSpec`]), the traits that
-//! training drives ([`Generator`], [`Discriminator`]), and re-exports the run-directory layout ([`run_dir`]).
+//! Every other crate depends on this one. It names the shape of an image ([`ImageSpec`]), the seeded host
+//! random streams all randomness comes from ([`RngStreams`]), the compute device a run asks for
+//! ([`DeviceChoice`]), the latent codes and noise of the generator ([`LatentSpec`]), the metrics' names and
+//! directions ([`metric`]), and re-exports the run-directory layout ([`run_dir`]) of `ssinfogan-plan`.
+//!
+//! It compiles no layer kernels: the traits training drives (`Generator` and
+//! `Discriminator`) take the layers' pass context and live beside it, in `ssinfogan-kernels`, so the crates that
+//! only read data or write reports (`datasets`, `reporting`) build without gemm.
 
 pub mod device;
 pub mod image;
 pub mod init;
 pub mod latent;
-pub mod metric;
-pub mod model;
 pub mod rng;
+/// The names of the numbers a run records, defined with the files they are written to.
+pub use ssinfogan_plan::metric;
 /// The run directory and its files, defined by `ssinfogan-plan` (candle-free, so that orchestration reads them).
 pub use ssinfogan_plan::run_dir;
 
@@ -21,7 +24,4 @@ pub use device::DeviceChoice;
 pub use image::ImageSpec;
 pub use init::initialise;
 pub use latent::{LatentBatch, LatentSpec, SemiSupervisedCode};
-pub use model::{
-    backward, Discriminator, DiscriminatorOutput, Generator, GradientSums, Gradients, Ops, Parameters, Pass,
-};
 pub use rng::RngStreams;

@@ -7,8 +7,9 @@ use anyhow::Context;
 use candle_core::DType;
 use candle_nn::{VarBuilder, VarMap};
 use ssinfogan_core::run_dir::RunDir;
-use ssinfogan_core::{Generator, LatentSpec, RngStreams};
+use ssinfogan_core::{LatentSpec, RngStreams};
 use ssinfogan_datasets::{Dataset, LabelledSubset, SourceRequest};
+use ssinfogan_kernels::Generator;
 use ssinfogan_networks::{initialise, NetworkConfig};
 use ssinfogan_training::{Networks, TrainingRun};
 

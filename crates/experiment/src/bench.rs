@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 use ssinfogan_core::run_dir::{RunDir, RunId};
-use ssinfogan_core::{DeviceChoice, Ops, RngStreams};
+use ssinfogan_core::{DeviceChoice, RngStreams};
+use ssinfogan_kernels::Ops;
 use ssinfogan_training::{time_iterations, TrainingRun};
 
 use crate::assemble::{build_networks, labelled_subset, load_dataset, training_run};
@@ -70,7 +71,7 @@ pub fn bench(spec: &BenchSpec, mut measured: impl FnMut(&Timing) -> anyhow::Resu
             median_ms: 1e3 * ssinfogan_plan::bench::median(&seconds),
             min_ms: 1e3 * seconds[0],
             max_ms: 1e3 * seconds[seconds.len() - 1],
-            cpu_products: device.is_cpu().then(|| ssinfogan_core::device::product_instruction_set().to_string()),
+            cpu_products: device.is_cpu().then(|| ssinfogan_kernels::product_instruction_set().to_string()),
         };
         measured(&timing)?;
     }

@@ -1,35 +1,23 @@
-//! Evaluation: the experiment's classifier (trained once per experiment and data, cached under
-//! `results/<experiment>/classifier/`), the hook that evaluates a run during training, and the evaluation of a
-//! run's latest checkpoint that `ssinfogan eval` prints.
+//! Evaluation: the hook that evaluates a run during training with the experiment's classifier
+//! ([`ClassifierCache`]), and the evaluation of a run's checkpoint that `ssinfogan eval` prints.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use candle_core::{DType, Device, Tensor};
-use candle_nn::{VarBuilder, VarMap};
-use serde::{Deserialize, Serialize};
+use candle_core::{Device, Tensor};
 use ssinfogan_core::run_dir::{write_atomically, RunDir};
-use ssinfogan_core::{metric, Ops, RngStreams};
+use ssinfogan_core::{metric, RngStreams};
 use ssinfogan_datasets::Dataset;
-use ssinfogan_metrics::{
-    accuracy, evaluate, train_classifier, Classifier, ClassifierConfig, Evaluation, EvaluationInputs, RealFeatures,
-};
+use ssinfogan_kernels::Ops;
+use ssinfogan_metrics::{evaluate, Classifier, Evaluation, EvaluationInputs, RealFeatures};
 
 use crate::assemble::{chosen_checkpoint, latest_checkpoint, load_dataset, trained_networks};
+use crate::classifier::ClassifierCache;
 use crate::config::ExperimentConfig;
 use crate::records::RunRecord;
 use crate::share::{write_final_samples_u8, write_morphometry_record, write_report_share};
 use crate::spec::RunSpec;
-
-/// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-struct ClassifierRecord {
-    version: u32,
-    data_sha256: String,
-    config: ClassifierConfig,
-    test_accuracy: f64,
-}
 
 /// The evaluation of a run's checkpoint.
 pub struct CheckpointEvaluation {
@@ -93,98 +81,6 @@ pub fn evaluate_checkpoint(spec: &RunSpec, which: &str) -> anyhow::Result<Checkp
     Ok(CheckpointEvaluation { run_dir, checkpoint, files: vec![path, samples], iteration, evaluation })
 }
 
-/// The experiment's cached evaluation classifier as the report needs it: its test accuracy (`classifier.json`) and
-/// the sha256 of its weights, the judge every run records. Reads no weights into a network and needs no device.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedClassifier {
-    pub test_accuracy: f64,
-    pub sha256: String,
-}
-
-/// The classifier cached under `<results>/<experiment>/classifier/`, or `None` when there is none.
-pub fn recorded_classifier(results: &Path, experiment: &str) -> anyhow::Result<Option<RecordedClassifier>> {
-    let dir = results.join(experiment).join("classifier");
-    let record_path = dir.join("classifier.json");
-    let Ok(bytes) = std::fs::read(&record_path) else { return Ok(None) };
-    let record: ClassifierRecord = serde_json::from_slice(&bytes).with_context(|| {
-        format!("{} is not a classifier record; delete {} to train it anew", record_path.display(), dir.display())
-    })?;
-    let weights = dir.join("classifier.safetensors");
-    Ok(Some(RecordedClassifier { test_accuracy: record.test_accuracy, sha256: file_sha256(&weights)? }))
-}
-
-/// The sha256 of a file's bytes, in hex.
-fn file_sha256(path: &Path) -> anyhow::Result<String> {
-    use sha2::Digest;
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Loads the cached classifier when it was trained on the same data with the same config, else trains and
-/// caches a new one.
-fn classifier(
-    dir: &Path,
-    dataset: &Dataset,
-    config: &ClassifierConfig,
-    test_images: &Tensor,
-    test_labels: &Tensor,
-    device: &Device,
-) -> anyhow::Result<(Classifier, ClassifierRecord)> {
-    let weights = dir.join("classifier.safetensors");
-    let record_path = dir.join("classifier.json");
-    if let Ok(bytes) = std::fs::read(&record_path) {
-        if let Ok(record) = serde_json::from_slice::<ClassifierRecord>(&bytes) {
-            if record.version == ssinfogan_metrics::CLASSIFIER_VERSION
-                && record.data_sha256 == dataset.provenance.content_sha256
-                && &record.config == config
-                && weights.is_file()
-            {
-                let mut vars = VarMap::new();
-                let classifier = Classifier::new(
-                    dataset.image,
-                    dataset.num_classes,
-                    VarBuilder::from_varmap(&vars, DType::F32, device),
-                )?;
-                vars.load(&weights).with_context(|| format!("cannot load {}", weights.display()))?;
-                return Ok((classifier, record));
-            }
-        }
-    }
-    tracing::info!("training the evaluation classifier on {} images", dataset.train.len());
-    let all: Vec<usize> = (0..dataset.train.len()).collect();
-    let images = dataset.images(&dataset.train, &all, device)?;
-    let labels = dataset.labels(&dataset.train, &all, device)?;
-    // The classifier's streams depend on nothing of a run, so every run of an experiment shares it.
-    let streams = RngStreams::new(0);
-    let (classifier, vars) = train_classifier(
-        &images,
-        &labels,
-        dataset.num_classes,
-        config,
-        &mut streams.stream("classifier-init"),
-        &mut streams.stream("classifier-batches"),
-        device,
-        // The classifier is the experiment's, shared by its runs whatever their `ops`, and cached by data and
-        // config: trained one way.
-        Ops::Fast,
-    )?;
-    let record = ClassifierRecord {
-        version: ssinfogan_metrics::CLASSIFIER_VERSION,
-        data_sha256: dataset.provenance.content_sha256.clone(),
-        config: config.clone(),
-        test_accuracy: accuracy(&classifier, test_images, test_labels, Ops::Fast)?,
-    };
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    // Through a temporary name of this process and a rename: runs started side by side on an empty cache each
-    // train the same classifier (deterministically) and must not write into one file at once.
-    let tmp = ssinfogan_core::run_dir::temporary_path(&weights);
-    vars.save(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    ssinfogan_core::run_dir::commit(&tmp, &weights).with_context(|| format!("cannot write {}", weights.display()))?;
-    let json = serde_json::to_vec_pretty(&record)?;
-    write_atomically(&record_path, &json).with_context(|| format!("cannot write {}", record_path.display()))?;
-    Ok((classifier, record))
-}
-
 /// `samples.safetensors`: `images` f32 (N, C, H, W) in [0, 1] and `codes` i64 (N,), the semi-supervised code
 /// value that made each image.
 pub fn write_samples(path: &Path, images: &Tensor, codes: &[i64]) -> anyhow::Result<()> {
@@ -242,8 +138,8 @@ struct Progress {
 const PROGRESS_COLUMNS: usize = 10;
 
 impl<'a> EvaluationHook<'a> {
-    /// The test split on `device` and the experiment's classifier, from the cache under
-    /// `results/<experiment>/classifier/` or trained now.
+    /// The test split on `device` and the experiment's classifier ([`ClassifierCache`]: loaded, or trained now
+    /// and cached).
     pub fn prepare(
         config: &'a ExperimentConfig,
         dataset: &Dataset,
@@ -255,19 +151,13 @@ impl<'a> EvaluationHook<'a> {
         let all: Vec<usize> = (0..dataset.test.len()).collect();
         let test_images = dataset.images(&dataset.test, &all, device)?;
         let test_labels = dataset.labels(&dataset.test, &all, device)?;
-        let classifier_dir = results.join(&config.experiment.name).join("classifier");
-        let (classifier, record) =
-            classifier(&classifier_dir, dataset, &config.evaluation.classifier, &test_images, &test_labels, device)?;
-        tracing::info!(
-            "evaluation classifier: test accuracy {:.4} ({})",
-            record.test_accuracy,
-            classifier_dir.display()
-        );
-        let classifier_sha256 = file_sha256(&classifier_dir.join("classifier.safetensors"))?;
+        let cache = ClassifierCache::of(results, &config.experiment.name);
+        let cached = cache.load_or_train(config, dataset, device)?;
+        tracing::info!("evaluation classifier: test accuracy {:.4} ({})", cached.test_accuracy, cache.dir().display());
         Ok(Self {
-            classifier,
-            classifier_accuracy: record.test_accuracy,
-            classifier_sha256,
+            classifier: cached.classifier,
+            classifier_accuracy: cached.test_accuracy,
+            classifier_sha256: cached.sha256,
             latent: &config.latent,
             test_images,
             test_labels,
@@ -304,7 +194,7 @@ impl<'a> EvaluationHook<'a> {
     fn draw_progress(
         &mut self,
         epoch: usize,
-        generator: &dyn ssinfogan_core::Generator,
+        generator: &dyn ssinfogan_kernels::Generator,
     ) -> Result<(), ssinfogan_training::TrainError> {
         let Some(progress) = self.progress.as_mut() else { return Ok(()) };
         let started = std::time::Instant::now();
@@ -359,8 +249,8 @@ impl<'a> EvaluationHook<'a> {
     /// The full evaluation: `samples_per_code` images per code value.
     pub fn evaluate(
         &self,
-        generator: &dyn ssinfogan_core::Generator,
-        discriminator: &dyn ssinfogan_core::Discriminator,
+        generator: &dyn ssinfogan_kernels::Generator,
+        discriminator: &dyn ssinfogan_kernels::Discriminator,
     ) -> Result<Evaluation, ssinfogan_training::TrainError> {
         self.evaluate_on(generator, discriminator, self.samples_per_code, true)
     }
@@ -368,8 +258,8 @@ impl<'a> EvaluationHook<'a> {
     /// An evaluation on the first `per_code` of each code value's fixed latents.
     fn evaluate_on(
         &self,
-        generator: &dyn ssinfogan_core::Generator,
-        discriminator: &dyn ssinfogan_core::Discriminator,
+        generator: &dyn ssinfogan_kernels::Generator,
+        discriminator: &dyn ssinfogan_kernels::Discriminator,
         per_code: usize,
         official: bool,
     ) -> Result<Evaluation, ssinfogan_training::TrainError> {
@@ -404,8 +294,8 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
     fn after_epoch(
         &mut self,
         epoch: usize,
-        generator: &dyn ssinfogan_core::Generator,
-        discriminator: &dyn ssinfogan_core::Discriminator,
+        generator: &dyn ssinfogan_kernels::Generator,
+        discriminator: &dyn ssinfogan_kernels::Discriminator,
     ) -> Result<Vec<(&'static str, f64)>, ssinfogan_training::TrainError> {
         self.seconds.clear();
         if !(epoch + 1).is_multiple_of(self.every) {
@@ -436,8 +326,8 @@ impl ssinfogan_training::EpochHook for EvaluationHook<'_> {
     fn after_training(
         &mut self,
         run_root: &Path,
-        generator: &dyn ssinfogan_core::Generator,
-        discriminator: &dyn ssinfogan_core::Discriminator,
+        generator: &dyn ssinfogan_kernels::Generator,
+        discriminator: &dyn ssinfogan_kernels::Discriminator,
     ) -> Result<(), ssinfogan_training::TrainError> {
         // The networks have not changed since the last epoch's evaluation (when there was one in this process).
         let evaluation = match self.last.take() {

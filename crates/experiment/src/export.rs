@@ -10,7 +10,8 @@ use anyhow::{bail, Context};
 use candle_core::{Device, Tensor};
 use serde_json::json;
 use ssinfogan_core::run_dir::RunDir;
-use ssinfogan_core::{LatentSpec, Pass, RngStreams};
+use ssinfogan_core::{LatentSpec, RngStreams};
+use ssinfogan_kernels::Pass;
 
 use crate::assemble::{chosen_checkpoint, trained_generator};
 use crate::records::{read_summary, RecordedRun};
@@ -80,7 +81,7 @@ pub fn export(run_root: &Path, which: &str, out: &Path, device: &Device) -> anyh
 pub struct ExportedGenerator {
     pub latent: LatentSpec,
     pub network: ssinfogan_networks::NetworkConfig,
-    generator: Box<dyn ssinfogan_core::Generator>,
+    generator: Box<dyn ssinfogan_kernels::Generator>,
     device: Device,
 }
 
@@ -117,7 +118,7 @@ impl ExportedGenerator {
         let mut rng = RngStreams::new(seed).stream("sample");
         let batch = self.latent.sample_with(n, vec![vec![code; n]], &mut rng);
         let input = batch.generator_input(&self.latent, &self.device)?;
-        Ok(self.generator.generate(&input, &Pass::inference(ssinfogan_core::Ops::default()))?.detach())
+        Ok(self.generator.generate(&input, &Pass::inference(ssinfogan_kernels::Ops::default()))?.detach())
     }
 }
 
@@ -129,10 +130,10 @@ fn copy_atomically(from: &Path, to: &Path) -> anyhow::Result<()> {
 /// `EXAMPLES_PER_CODE` latents per value of the semi-supervised code, from the run's `export` stream, and the
 /// images they make.
 fn examples(
-    generator: &dyn ssinfogan_core::Generator,
+    generator: &dyn ssinfogan_kernels::Generator,
     latent: &LatentSpec,
     seed: u64,
-    ops: ssinfogan_core::Ops,
+    ops: ssinfogan_kernels::Ops,
     device: &Device,
 ) -> anyhow::Result<(Tensor, Tensor)> {
     let values = latent.semi_supervised.first().map(|c| c.size).unwrap_or(1);

@@ -8,8 +8,8 @@
 //! - [`spec`]: which run ([`RunSpec`]); [`assemble`]: its dataset, networks and checkpoints; [`records`]: its
 //!   `config.toml` and `summary.json`, written and read back; [`run`]: the run trained, resumed from its latest
 //!   checkpoint.
-//! - [`evaluation`]: the experiment's evaluation classifier and its cache, the hook that evaluates a run during
-//!   training, and the evaluation of a checkpoint.
+//! - [`classifier`]: the experiment's evaluation classifier and its cache ([`ClassifierCache`]);
+//!   [`evaluation`]: the hook that evaluates a run during training, and the evaluation of a checkpoint.
 //! - [`export`]: a trained generator with its latent layout and a model card, for use outside the project.
 //! - [`runtime`]: the process set-up the `ssinfogan` binary makes before it trains (allocator, thread pools,
 //!   huge pages), for a program of one's own.
@@ -39,6 +39,7 @@
 
 pub mod assemble;
 pub mod bench;
+pub mod classifier;
 pub mod config;
 pub mod evaluation;
 pub mod export;
@@ -51,6 +52,7 @@ pub mod samples;
 mod share;
 pub mod spec;
 
+pub use classifier::ClassifierCache;
 pub use config::{Experiment, ExperimentConfig, Overlays};
 pub use evaluation::{evaluate_checkpoint, EvaluationHook};
 pub use plan::{ExperimentSpec, Plan, PlannedRun, RunStatus};

@@ -11,8 +11,8 @@ use ssinfogan_datasets::{Dataset, Provenance};
 pub use ssinfogan_plan::{Plan, PlannedRun, RunStatus, SkippedRun};
 
 use crate::assemble::load_dataset;
+use crate::classifier::ClassifierCache;
 use crate::config::{Experiment, ExperimentConfig, Overlays};
-use crate::evaluation::EvaluationHook;
 use crate::records::{config_differences, read_summary};
 
 /// Which experiment and where its files are: what `plan`, `classifier` and `report` work on.
@@ -50,7 +50,7 @@ impl ExperimentSpec {
 
     /// The plan of this experiment: every run of its sweep and its state.
     pub fn plan(&self) -> anyhow::Result<Plan> {
-        build(&self.open()?, &self.device, &self.results, &self.data_root)
+        build(&self.open()?, &self.results, &self.data_root)
     }
 }
 
@@ -60,15 +60,17 @@ impl ExperimentSpec {
 pub fn prepare_classifier(spec: &ExperimentSpec) -> anyhow::Result<(String, f64)> {
     let (config, dataset) = first_variant(&spec.open()?, &spec.data_root)?;
     let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
-    let hook = EvaluationHook::prepare(&config, &dataset, &spec.results, 1, 1, &device)?;
-    Ok((config.experiment.name.clone(), hook.classifier_accuracy()))
+    let cache = ClassifierCache::of(&spec.results, &config.experiment.name);
+    let cached = cache.load_or_train(&config, &dataset, &device)?;
+    tracing::info!("evaluation classifier: test accuracy {:.4} ({})", cached.test_accuracy, cache.dir().display());
+    Ok((config.experiment.name.clone(), cached.test_accuracy))
 }
 
 /// Resolves every run of the sweep (each variant's config must load), reads each run's state, and sets aside
 /// the label counts that exceed the data's train split.
-pub fn build(experiment: &Experiment, device: &DeviceChoice, results: &Path, data_root: &Path) -> anyhow::Result<Plan> {
+pub fn build(experiment: &Experiment, results: &Path, data_root: &Path) -> anyhow::Result<Plan> {
     let (_, dataset) = first_variant(experiment, data_root)?;
-    build_for(experiment, device, results, data_root, &dataset.provenance)
+    build_for(experiment, results, &dataset.provenance)
 }
 
 /// The data the sweep's runs recorded in their `config.toml` (the first run found that has started), without
@@ -99,13 +101,7 @@ pub fn first_variant(experiment: &Experiment, data_root: &Path) -> anyhow::Resul
 }
 
 /// `build` for the data `provenance` describes (loaded, or as the runs recorded it).
-pub fn build_for(
-    experiment: &Experiment,
-    device: &DeviceChoice,
-    results: &Path,
-    data_root: &Path,
-    provenance: &Provenance,
-) -> anyhow::Result<Plan> {
+pub fn build_for(experiment: &Experiment, results: &Path, provenance: &Provenance) -> anyhow::Result<Plan> {
     let sweep = experiment.sweep()?;
     let first = experiment.config(&sweep.runs[0].variant)?;
     let train_size = provenance.train_size;
@@ -134,29 +130,6 @@ pub fn build_for(
             for &seed in &sweep.seeds {
                 let id = RunId { variant: entry.variant.clone(), n_labelled, seed };
                 let dir = RunDir::new(results, &config.experiment.name, &id);
-                let mut train_args = vec![
-                    "--experiment".to_string(),
-                    experiment.path().display().to_string(),
-                    "--variant".into(),
-                    entry.variant.clone(),
-                    "--labels".into(),
-                    n_labelled.to_string(),
-                    "--seed".into(),
-                    seed.to_string(),
-                    "--device".into(),
-                    device.to_string(),
-                    "--results".into(),
-                    results.display().to_string(),
-                    "--data-root".into(),
-                    data_root.display().to_string(),
-                ];
-                let overlays = experiment.overlays();
-                if let Some(profiles) = overlays.profile_list() {
-                    train_args.extend(["--profile".to_string(), profiles]);
-                }
-                for setting in &overlays.overrides {
-                    train_args.extend(["--set".to_string(), setting.clone()]);
-                }
                 let mut run_config = config.clone();
                 run_config.data.n_labelled = n_labelled;
                 let (status, stale_keys) = match status(&dir)? {
@@ -174,7 +147,6 @@ pub fn build_for(
                     stale_keys,
                     iterations: config.schedule.total_iterations(),
                     dir: dir.root().to_path_buf(),
-                    train_args,
                 });
             }
         }

@@ -35,7 +35,7 @@ pub struct RunRecord {
     pub seed: u64,
     pub device: String,
     /// On the CPU, the instruction set of the matrix products (`avx512f`, `fma`, …: see
-    /// [`ssinfogan_core::device::product_instruction_set`]): the last bits of the numbers depend on it. Absent in
+    /// [`ssinfogan_kernels::product_instruction_set`]): the last bits of the numbers depend on it. Absent in
     /// runs recorded before it was, and on other devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_products: Option<String>,
@@ -427,8 +427,8 @@ mod tests {
         let id = RunId { variant: "ss-infogan".into(), n_labelled: 132, seed: 1 };
         let run_dir = RunDir::new(dir.path(), "mnist-smoke", &id);
         let mut config = smoke();
-        config.training.ops = ssinfogan_core::Ops::Candle;
+        config.training.ops = ssinfogan_kernels::Ops::Candle;
         write_config(&run_dir, &RecordedConfig { config: &config, run: record(1) }).unwrap();
-        assert_eq!(RecordedRun::read(run_dir.root()).unwrap().config.training.ops, ssinfogan_core::Ops::Candle);
+        assert_eq!(RecordedRun::read(run_dir.root()).unwrap().config.training.ops, ssinfogan_kernels::Ops::Candle);
     }
 }

@@ -1,22 +1,23 @@
 //! The report of an experiment: its tables, figures, sample grids, explorer page and REPORT.md, from the records of
 //! the runs its `[sweep]` lists. A completed run's record carries its share of the report (sweep grids, explorer
-//! sheet: see `ssinfogan_reporting::run_share`), so the report needs neither checkpoints nor a device; a run
+//! sheet: see `ssinfogan_plan::share`), so the report needs neither checkpoints nor a device; a run
 //! completed before runs wrote that share has it written here once, from its checkpoint. It never trains.
 
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use ssinfogan_core::run_dir::RunDir;
-use ssinfogan_reporting::morphometry::{
-    read_morphometry, read_real_morphometry, write_real_morphometry, Distribution, GroupMorphometry, RealMorphometry,
-    MORPHOMETRY_FILE, QUANTILES,
+use ssinfogan_plan::morphometry::{
+    read_morphometry, read_real_morphometry, write_real_morphometry, Distribution, RealMorphometry, QUANTILES,
 };
-use ssinfogan_reporting::run_share::{read_explorer, read_final_samples, read_sweeps};
-use ssinfogan_reporting::{group_name, DataSummary, ReportInputs, RunInfo, RunState, SkippedInfo, Written};
+use ssinfogan_plan::run_dir::MORPHOMETRY as MORPHOMETRY_FILE;
+use ssinfogan_plan::share::{read_explorer, read_final_samples, read_sweeps};
+use ssinfogan_reporting::morphometry::GroupMorphometry;
+use ssinfogan_reporting::{group_name, DataSummary, ReportInputs, RunInfo, RunState, Written};
 
 use crate::assemble::{latest_checkpoint, load_dataset, trained_generator};
+use crate::classifier::ClassifierCache;
 use crate::config::{self, Experiment};
-use crate::evaluation::{recorded_classifier, EvaluationHook};
 use crate::plan::{self, ExperimentSpec, RunStatus};
 use crate::records::{read_summary, RunRecord};
 
@@ -47,7 +48,7 @@ pub fn write_report(spec: &ExperimentSpec, options: &ReportOptions) -> anyhow::R
         Some(provenance) => provenance,
         None => load_dataset(&first, &spec.data_root)?.provenance,
     };
-    let plan = plan::build_for(&experiment, &spec.device, &spec.results, &spec.data_root, &provenance)?;
+    let plan = plan::build_for(&experiment, &spec.results, &provenance)?;
     let stale: Vec<String> = plan
         .runs
         .iter()
@@ -84,7 +85,7 @@ pub fn write_report(spec: &ExperimentSpec, options: &ReportOptions) -> anyhow::R
         });
     }
     let completed: Vec<&RunInfo> = runs.iter().filter(|r| r.state == RunState::Completed).collect();
-    let classifier = recorded_classifier(&spec.results, &first.experiment.name)?;
+    let classifier = ClassifierCache::of(&spec.results, &first.experiment.name).recorded()?;
     one_judge(&completed, classifier.as_ref().map(|c| c.sha256.as_str()))?;
 
     // One sweep grid per continuous code and one explorer sheet for each (variant, labels), from its first
@@ -182,11 +183,7 @@ pub fn write_report(spec: &ExperimentSpec, options: &ReportOptions) -> anyhow::R
             s.total_iterations()
         ),
         runs,
-        skipped: plan
-            .skipped
-            .iter()
-            .map(|s| SkippedInfo { variant: s.variant.clone(), n_labelled: s.n_labelled, reason: s.reason.clone() })
-            .collect(),
+        skipped: plan.skipped.clone(),
         grids,
         baseline: sweep.baseline,
         traversals,
@@ -210,8 +207,8 @@ fn read_share(
             "{} holds only one of {} and {}: delete the other and run the report again with the run's checkpoint \
              present",
             run.dir.display(),
-            ssinfogan_reporting::run_share::SWEEPS_FILE,
-            ssinfogan_reporting::run_share::EXPLORER_FILE
+            ssinfogan_plan::run_dir::SWEEPS,
+            ssinfogan_plan::run_dir::EXPLORER
         ),
     })
 }
@@ -225,8 +222,8 @@ fn write_share_from_checkpoint(spec: &ExperimentSpec, experiment: &Experiment, r
             "{} completed without its share of the report ({} and {}) and has no checkpoint to write it from: \
              train it again (delete the directory) or leave it out of the sweep",
             run.dir.display(),
-            ssinfogan_reporting::run_share::SWEEPS_FILE,
-            ssinfogan_reporting::run_share::EXPLORER_FILE
+            ssinfogan_plan::run_dir::SWEEPS,
+            ssinfogan_plan::run_dir::EXPLORER
         )
     })?;
     tracing::info!("{}: writing its share of the report from {}", run.dir.display(), checkpoint.display());
@@ -234,13 +231,14 @@ fn write_share_from_checkpoint(spec: &ExperimentSpec, experiment: &Experiment, r
     config.data.n_labelled = run.n_labelled;
     let dataset = load_dataset(&config, &spec.data_root)?;
     let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
-    let hook = EvaluationHook::prepare(&config, &dataset, &spec.results, 1, run.seed, &device)?;
+    let cached =
+        ClassifierCache::of(&spec.results, &config.experiment.name).load_or_train(&config, &dataset, &device)?;
     let generator = trained_generator(&config.network, &config.latent, &checkpoint, &device)?;
     crate::share::write_report_share(
         &run.dir,
         run.seed,
         generator.as_ref(),
-        hook.classifier(),
+        &cached.classifier,
         &config.latent,
         &device,
         config.training.ops,

@@ -107,7 +107,7 @@ pub fn train(spec: &RunSpec, options: &TrainOptions) -> anyhow::Result<Trained> 
             overrides: spec.overlays.overrides.clone(),
             seed: spec.seed,
             device: spec.device.to_string(),
-            cpu_products: device.is_cpu().then(|| ssinfogan_core::device::product_instruction_set().to_string()),
+            cpu_products: device.is_cpu().then(|| ssinfogan_kernels::product_instruction_set().to_string()),
             candle_version: env!("SSINFOGAN_CANDLE_VERSION").to_string(),
             git_revision: git_revision(),
             labelled_per_class: subset.per_class.clone(),

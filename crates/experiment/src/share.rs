@@ -1,15 +1,17 @@
-//! A run's share of the report (see `ssinfogan_reporting::run_share`): its continuous-code sweep grids with their
+//! A run's share of the report (see `ssinfogan_plan::share`): its continuous-code sweep grids with their
 //! class stability, its latent explorer sheet and its final samples as 8-bit images, generated from the trained
 //! generator once, when the run completes, so that the report reads records only.
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use ssinfogan_core::{Generator, LatentBatch, LatentSpec, Ops, Pass, RngStreams};
+use ssinfogan_core::{LatentBatch, LatentSpec, RngStreams};
+use ssinfogan_kernels::{Generator, Ops, Pass};
 use ssinfogan_metrics::{continuous_sweeps, sweep_values, Classifier};
-use ssinfogan_reporting::morphometry::{write_morphometry, CodeMorphometry, MorphometricEffect, MorphometryRecord};
-use ssinfogan_reporting::run_share::{write_explorer, write_final_samples, write_sweeps, FINAL_SAMPLES_PER_CODE};
-use ssinfogan_reporting::{Axis, GridImage, TraversalSheet};
+use ssinfogan_plan::morphometry::{write_morphometry, CodeMorphometry, MorphometricEffect, MorphometryRecord};
+use ssinfogan_plan::share::{
+    write_explorer, write_final_samples, write_sweeps, GridImage, TraversalSheet, FINAL_SAMPLES_PER_CODE,
+};
 
 /// The continuous codes are swept over [−2, 2], twice their training range, as in the paper's figures.
 const SWEEP: (f32, f32, usize) = (-2.0, 2.0, 9);
@@ -73,16 +75,7 @@ pub(crate) fn write_report_share(
         code_name: latent.semi_supervised.first().map(|c| c.name.clone()).unwrap_or_else(|| "code".into()),
         code_values: sheet.code_values,
         noise_samples: sheet.noise_samples,
-        axes: sheet
-            .axes
-            .iter()
-            .map(|a| Axis {
-                name: a.name.clone(),
-                continuous: a.continuous,
-                values: a.values.clone(),
-                base: a.base.clone(),
-            })
-            .collect(),
+        axes: sheet.axes.clone(),
         channels,
         height,
         width,
@@ -116,7 +109,7 @@ pub(crate) fn write_final_samples_u8(
 }
 
 /// Writes `morphometry.json`: what each continuous code controls, from the morphometrics of the digits generated
-/// along lines where only that code moves (see `ssinfogan_reporting::morphometry`). The lines' latents come from
+/// along lines where only that code moves (see `ssinfogan_plan::morphometry`). The lines' latents come from
 /// the run seed's `morphometry` stream, so nothing else the run writes changes. Single-channel 28 × 28 images only
 /// (the measurements are Morpho-MNIST's): for other images nothing is written.
 #[allow(clippy::too_many_arguments)]

@@ -11,8 +11,9 @@ use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, Optimizer, VarBuil
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::{ImageSpec, Ops, Pass};
+use ssinfogan_core::ImageSpec;
 use ssinfogan_kernels::{Activation, ConvParams};
+use ssinfogan_kernels::{Ops, Pass};
 
 /// How the classifier is trained; part of its cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

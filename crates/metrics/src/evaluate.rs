@@ -8,7 +8,8 @@ use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::ops::softmax;
 use nalgebra::{DMatrix, DVector};
 use rand::Rng;
-use ssinfogan_core::{metric, Discriminator, Generator, LatentSpec, Ops, Pass};
+use ssinfogan_core::{metric, LatentSpec};
+use ssinfogan_kernels::{Discriminator, Generator, Ops, Pass};
 
 use crate::classifier::Classifier;
 use crate::frechet::{frechet_distance_from_moments, moments};

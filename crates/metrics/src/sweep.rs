@@ -8,7 +8,8 @@
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
-use ssinfogan_core::{Generator, LatentBatch, LatentSpec, Ops, Pass};
+use ssinfogan_core::{LatentBatch, LatentSpec};
+use ssinfogan_kernels::{Generator, Ops, Pass};
 
 use crate::classifier::Classifier;
 
@@ -115,18 +116,8 @@ pub fn progress_grid(
     Ok((rows, generator.generate(&batch.generator_input(latent, device)?, &Pass::inference(ops))?.detach()))
 }
 
-/// One code the explorer moves: a continuous code over `values`, or an unsupervised categorical code over its
-/// `values.len()` values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TraversalAxis {
-    /// `c1`, `c2`, … for continuous codes, `u1`, `u2`, … for unsupervised categorical ones.
-    pub name: String,
-    pub continuous: bool,
-    pub values: Vec<f32>,
-    /// Per noise sample, the step at which this code has its base value (0 for a continuous code; the drawn value
-    /// for a categorical one).
-    pub base: Vec<usize>,
-}
+/// One code the explorer moves; `explorer.safetensors` records the axes as they are.
+pub use ssinfogan_plan::share::TraversalAxis;
 
 /// Latent traversals for the explorer page: for each noise sample z and each value c of the semi-supervised code
 /// (image row z · K + c), the image at the base point and along each axis with every other code at its base value.

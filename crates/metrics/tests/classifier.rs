@@ -1,7 +1,8 @@
 //! The evaluation classifier learns a small fixture far above chance, deterministically.
 
 use candle_core::{Device, Tensor};
-use ssinfogan_core::{Ops, RngStreams};
+use ssinfogan_core::RngStreams;
+use ssinfogan_kernels::Ops;
 use ssinfogan_metrics::{accuracy, train_classifier, ClassifierConfig};
 
 /// Class k: a bright horizontal bar at rows 2k+4..2k+6 over faint texture.

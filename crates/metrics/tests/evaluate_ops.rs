@@ -5,7 +5,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use ssinfogan_core::{metric, LatentSpec, Ops, RngStreams, SemiSupervisedCode};
+use ssinfogan_core::{metric, LatentSpec, RngStreams, SemiSupervisedCode};
+use ssinfogan_kernels::Ops;
 use ssinfogan_metrics::{evaluate, train_classifier, ClassifierConfig, EvaluationInputs, RealFeatures};
 use ssinfogan_networks::{initialise, LayerConfig, MnistDiscriminator, MnistGenerator};
 

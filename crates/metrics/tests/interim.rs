@@ -4,7 +4,8 @@
 use candle_core::{Device, Result, Tensor};
 use rand::Rng;
 use ssinfogan_core::latent::SemiSupervisedCode;
-use ssinfogan_core::{Generator, LatentSpec, Ops, Pass, RngStreams};
+use ssinfogan_core::{LatentSpec, RngStreams};
+use ssinfogan_kernels::{Generator, Ops, Pass};
 use ssinfogan_metrics::{generate_first_per_code, generate_per_code};
 
 /// A "generator" that returns its input as a 1×1×width image: every latent value shows in its output.

@@ -18,7 +18,8 @@ pub use ssinfogan_core::initialise;
 use candle_core::Result;
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::{Discriminator, Generator, ImageSpec, LatentSpec};
+use ssinfogan_core::{ImageSpec, LatentSpec};
+use ssinfogan_kernels::{Discriminator, Generator};
 
 /// The network family of an experiment: one TOML table, `kind = "mnist"` or `kind = "colour-32"`, with the
 /// [`LayerConfig`] fields beside it.

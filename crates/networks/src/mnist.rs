@@ -11,8 +11,9 @@ use candle_nn::{
     batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d,
     ConvTranspose2dConfig, Linear, VarBuilder,
 };
-use ssinfogan_core::{Discriminator, DiscriminatorOutput, Generator, LatentSpec, Pass};
+use ssinfogan_core::LatentSpec;
 use ssinfogan_kernels::{self as ops, Activation, ConvParams, Sequence};
+use ssinfogan_kernels::{Discriminator, DiscriminatorOutput, Generator, Pass};
 
 use crate::layers::LayerConfig;
 

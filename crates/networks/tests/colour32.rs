@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use ssinfogan_core::{backward, GradientSums, ImageSpec, LatentSpec, Ops, Pass, RngStreams, SemiSupervisedCode};
+use ssinfogan_core::{ImageSpec, LatentSpec, RngStreams, SemiSupervisedCode};
+use ssinfogan_kernels::{backward, GradientSums, Ops, Pass};
 use ssinfogan_networks::{initialise, LayerConfig, NetworkConfig};
 
 /// InfoGAN's SVHN latent: a 10-way semi-supervised code, three 10-way unsupervised codes, 4 continuous, 124 noise.

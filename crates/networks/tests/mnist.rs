@@ -4,9 +4,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use std::sync::Arc;
 
-use ssinfogan_core::{
-    backward, Discriminator, Generator, GradientSums, LatentSpec, Ops, Pass, RngStreams, SemiSupervisedCode,
-};
+use ssinfogan_core::{LatentSpec, RngStreams, SemiSupervisedCode};
+use ssinfogan_kernels::{backward, Discriminator, Generator, GradientSums, Ops, Pass};
 use ssinfogan_networks::{initialise, LayerConfig, MnistDiscriminator, MnistGenerator};
 
 fn latent() -> LatentSpec {

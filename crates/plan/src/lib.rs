@@ -8,7 +8,10 @@
 
 pub mod bench;
 pub mod long_csv;
+pub mod metric;
+pub mod morphometry;
 pub mod run_dir;
+pub mod share;
 pub mod summary;
 
 pub use summary::{RunSummary, SummaryError, SummaryStatus};
@@ -86,8 +89,6 @@ pub struct PlannedRun {
     /// The iterations of the run's schedule, all epochs (what `timing.csv` counts up to).
     #[serde(default)]
     pub iterations: u64,
-    /// The arguments of `ssinfogan train` for this run (also those of `ssinfogan eval`).
-    pub train_args: Vec<String>,
 }
 
 /// A run's state, read from its directory.
@@ -186,7 +187,6 @@ mod tests {
             status,
             stale_keys: Vec::new(),
             iterations: 5000,
-            train_args: Vec::new(),
         };
         let plan = Plan {
             experiment: "mnist".into(),

@@ -128,6 +128,8 @@ pub const SWEEPS: &str = "sweeps.safetensors";
 pub const EXPLORER: &str = "explorer.safetensors";
 pub const FINAL_SAMPLES: &str = "final-samples.safetensors";
 pub const MORPHOMETRY: &str = "morphometry.json";
+/// The real test digits' morphometry, beside an experiment's runs (`<results>/<experiment>/`), not in a run.
+pub const REAL_MORPHOMETRY: &str = "real-morphometry.json";
 pub const TRAIN_LOG: &str = "train.log";
 
 /// Removes the temporary files `write_atomically` leaves when a process dies between writing and renaming

@@ -2,7 +2,7 @@
 //! the ablation table (final metrics and the iterations to the first convergence threshold), as the difference of
 //! the means with its confidence interval over seeds; and the Markdown table of them.
 
-use ssinfogan_core::metric;
+use ssinfogan_plan::metric;
 
 use crate::aggregate::{fmt_stat, GroupRow, Stat, Tables};
 use crate::significance::Difference;

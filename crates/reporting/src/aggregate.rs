@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
-use ssinfogan_core::metric;
 use ssinfogan_plan::long_csv;
+use ssinfogan_plan::metric;
 use ssinfogan_plan::run_dir::RunDir;
 
 use crate::error::ReportError;

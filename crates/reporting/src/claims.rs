@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use ssinfogan_core::metric;
+use ssinfogan_plan::metric;
 
 use crate::aggregate::{fmt_stat, GroupRow, Stat, Tables, CONVERGENCE_THRESHOLDS};
 use crate::error::ReportError;
@@ -158,7 +158,7 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
     // 4. Unsupervised codes still disentangle.
     let claim = "the unsupervised codes still disentangle (continuous codes vary smoothly, e.g. rotation, width)";
     let ss_grids: Vec<_> = match fewest {
-        Some(ss) => inputs.grids.iter().filter(|g| g.group() == ss.group).collect(),
+        Some(ss) => inputs.grids.iter().filter(|g| crate::inputs::grid_group(g) == ss.group).collect(),
         None => Vec::new(),
     };
     results.push(if ss_grids.is_empty() {
@@ -168,7 +168,7 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
             "Sweeping each continuous code from {:.0} to {:.0} with everything else fixed ({}): ",
             ss_grids[0].values.first().copied().unwrap_or(0.0),
             ss_grids[0].values.last().copied().unwrap_or(0.0),
-            ss_grids[0].group()
+            crate::inputs::grid_group(ss_grids[0])
         );
         for g in &ss_grids {
             let _ = write!(
@@ -180,7 +180,7 @@ pub fn judge(tables: &Tables, inputs: &ReportInputs) -> Vec<ClaimResult> {
             );
         }
         if let Some(base) = baseline {
-            for g in inputs.grids.iter().filter(|g| g.group() == base.group) {
+            for g in inputs.grids.iter().filter(|g| crate::inputs::grid_group(g) == base.group) {
                 let _ = write!(
                     measurement,
                     "{} c{}: {:.1}%, {:.3}; ",
@@ -356,7 +356,7 @@ fn figures(tables: &Tables, inputs: &ReportInputs, written: &Written, md: &mut S
             .grids
             .iter()
             .filter(|g| g.continuous == code)
-            .map(|g| format!("{} (seed {})", g.group(), g.seed))
+            .map(|g| format!("{} (seed {})", crate::inputs::grid_group(g), g.seed))
             .collect();
         let png = format!("figures/samples-c{}.png", code + 1);
         if exists(&png) {

@@ -110,7 +110,8 @@ pub fn write_page(inputs: &ReportInputs, page: &Page, written: &mut Written) -> 
     let path = inputs.results_dir.join("index.html");
     let mut sheets = Vec::new();
     for sheet in &inputs.traversals {
-        let png = sheet.png().map_err(|e| ReportError::Input(format!("explorer sheet of {}: {e}", sheet.id())))?;
+        let png = crate::traversal::png(sheet)
+            .map_err(|e| ReportError::Input(format!("explorer sheet of {}: {e}", sheet.id())))?;
         sheets.push(sheet_json(sheet, &data_uri("image/png", &png)));
     }
     let mut body = String::new();
@@ -315,8 +316,12 @@ mod tests {
                 pixels[784 + r * 28 + c] = 1.0;
             }
         }
-        let axis =
-            crate::traversal::Axis { name: "c1".into(), continuous: true, values: vec![0.0, 1.0], base: vec![0] };
+        let axis = crate::traversal::TraversalAxis {
+            name: "c1".into(),
+            continuous: true,
+            values: vec![0.0, 1.0],
+            base: vec![0],
+        };
         let mut sheet = TraversalSheet {
             variant: "ss-infogan".into(),
             n_labelled: 20,

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use plotters::coord::Shift;
 use plotters::element::{Drawable, PointCollection};
 use plotters::prelude::*;
-use ssinfogan_core::metric;
+use ssinfogan_plan::metric;
 
 use crate::aggregate::{Curve, Tables};
 use crate::error::ReportError;

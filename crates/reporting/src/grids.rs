@@ -31,7 +31,7 @@ pub(crate) fn write_png(
 /// The grid as an RGB image, each generated image scaled by `scale` (nearest neighbour).
 pub fn grid_pixels(grid: &GridImage, scale: u32) -> Result<(u32, u32, Vec<u8>), ReportError> {
     tile(&grid.pixels, grid.rows, grid.values.len(), (grid.channels, grid.height, grid.width), scale)
-        .map_err(|why| ReportError::Input(format!("grid of {}: {why}", grid.group())))
+        .map_err(|why| ReportError::Input(format!("grid of {}: {why}", crate::inputs::grid_group(grid))))
 }
 
 pub fn write_all(inputs: &ReportInputs, written: &mut Written) -> Result<(), ReportError> {
@@ -79,7 +79,8 @@ fn side_by_side(panels: &[&GridImage], path: &Path, written: &mut Written) -> Re
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
         let mut left = GAP as i32;
         for (panel, (w, h, _)) in panels.iter().zip(&images) {
-            root.draw(&Text::new(panel.group(), (left, 8), (FONT, 18).into_font())).map_err(|e| plot_error(&e))?;
+            root.draw(&Text::new(crate::inputs::grid_group(panel), (left, 8), (FONT, 18).into_font()))
+                .map_err(|e| plot_error(&e))?;
             let values = &panel.values;
             let caption = format!(
                 "rows: code 0–{}; columns: c{} from {:.0} to {:.0}",

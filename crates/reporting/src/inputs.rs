@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::traversal::TraversalSheet;
+use ssinfogan_plan::share::TraversalSheet;
 
 /// Everything a report is made of. Runs are listed in sweep order; that order is the order of every table row
 /// and figure legend.
@@ -24,7 +24,7 @@ pub struct ReportInputs {
     /// In words, e.g. "batch 64, 15 epochs × 100 iterations".
     pub schedule: String,
     pub runs: Vec<RunInfo>,
-    pub skipped: Vec<SkippedInfo>,
+    pub skipped: Vec<ssinfogan_plan::SkippedRun>,
     /// Continuous-code sweeps of one seed per (variant, labels), in run order.
     pub grids: Vec<GridImage>,
     /// An ablation study's reference variant: `tables/ablations.{csv,md}` compare every row with it.
@@ -80,34 +80,10 @@ pub enum RunState {
     Incomplete,
 }
 
-#[derive(Debug, Clone)]
-pub struct SkippedInfo {
-    pub variant: String,
-    pub n_labelled: usize,
-    pub reason: String,
-}
+/// One sweep grid as pixels, as the run's `sweeps.safetensors` holds it.
+pub use ssinfogan_plan::share::GridImage;
 
-/// One sweep grid as pixels: `rows` code values × `values.len()` columns of (channels, height, width) images
-/// in [0, 1], row-major.
-#[derive(Debug, Clone)]
-pub struct GridImage {
-    pub variant: String,
-    pub n_labelled: usize,
-    pub seed: u64,
-    /// Which continuous code (0-based) the columns sweep.
-    pub continuous: usize,
-    pub values: Vec<f32>,
-    pub rows: usize,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-    pub pixels: Vec<f32>,
-    pub class_stability: f64,
-    pub effect: f64,
-}
-
-impl GridImage {
-    pub fn group(&self) -> String {
-        group_name(&self.variant, self.n_labelled)
-    }
+/// The table row and legend entry a sweep grid belongs to: its variant at its label count.
+pub fn grid_group(grid: &GridImage) -> String {
+    group_name(&grid.variant, grid.n_labelled)
 }

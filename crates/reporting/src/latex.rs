@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use ssinfogan_core::metric;
+use ssinfogan_plan::metric;
 
 use crate::ablations::{self, baseline_row};
 use crate::aggregate::{GroupRow, Stat, Tables, CONVERGENCE_THRESHOLDS};

@@ -1,9 +1,10 @@
-//! Reports from `results/<experiment>/`: reads every run's `metrics.csv` (with polars, which lives in this crate
-//! only), aggregates over seeds, and writes the CSV and Markdown tables, the figures (plotters, PNG and SVG with
-//! a bundled font, so they render on a machine without fonts), the sample grids (`image`) and `REPORT.md`, where
-//! each claim of the paper stands beside the measurement that tests it, the LaTeX tables, and `index.html`, a
-//! self-contained page with a latent explorer. It depends on `core` only: the caller (the `ssinfogan report`
-//! command) says which runs exist and hands over generated grids and traversals as plain pixels.
+//! Reports from `results/<experiment>/`: reads every run's `metrics.csv`, aggregates over seeds (with polars,
+//! which lives in this crate only), and writes the CSV and Markdown tables, the figures (plotters, PNG and SVG
+//! with a bundled font, so they render on a machine without fonts), the sample grids (`image`) and `REPORT.md`,
+//! where each claim of the paper stands beside the measurement that tests it, the LaTeX tables, and `index.html`,
+//! a self-contained page with a latent explorer. It builds no numerics (no candle): it reads the run files through
+//! `ssinfogan-plan`, their one owner, and the caller (the `ssinfogan report` command) says which runs exist and
+//! hands over generated grids and traversals as plain pixels.
 //!
 //! Modules depend on each other in one direction only, and none on this root, which only assembles them: the
 //! inputs ([`inputs`], [`traversal`]) and outputs ([`written`], [`error`]) at the bottom; the numbers
@@ -25,7 +26,6 @@ pub mod morphometry;
 pub mod morphometry_summary;
 pub mod pixels;
 pub mod progress;
-pub mod run_share;
 pub mod significance;
 pub mod tables;
 pub mod timing;
@@ -35,8 +35,10 @@ pub mod written;
 
 pub use aggregate::{Stat, Tables};
 pub use error::ReportError;
-pub use inputs::{group_name, DataSummary, GridImage, ReportInputs, RunInfo, RunState, SkippedInfo};
-pub use traversal::{Axis, TraversalSheet};
+pub use inputs::{group_name, DataSummary, ReportInputs, RunInfo, RunState};
+/// The run files' types a report takes as they are: a run's sweep grids and explorer sheet, and a skipped label count.
+pub use ssinfogan_plan::share::{GridImage, TraversalAxis, TraversalSheet};
+pub use ssinfogan_plan::SkippedRun;
 pub use written::Written;
 
 /// Writes the tables, figures, grids and `REPORT.md` of `inputs` under its results directory. Every file goes

@@ -37,7 +37,7 @@ pub fn write_frame(
     let (width, height, rgb) = tile(pixels, rows, columns, shape, SCALE).map_err(|e| ReportError::io(&path, e))?;
     let png = png_bytes(width, height, rgb).map_err(|e| ReportError::io(&path, e))?;
     std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
-    ssinfogan_core::run_dir::write_atomically(&path, &png).map_err(|e| ReportError::io(&path, e))?;
+    ssinfogan_plan::run_dir::write_atomically(&path, &png).map_err(|e| ReportError::io(&path, e))?;
     Ok(path)
 }
 
@@ -89,7 +89,7 @@ pub fn write_animation(dir: &Path, out: &Path, total_iterations: u64) -> Result<
             encoder.encode_frame(frame).map_err(|e| ReportError::io(out, e))?;
         }
     }
-    ssinfogan_core::run_dir::write_atomically(out, &gif).map_err(|e| ReportError::io(out, e))?;
+    ssinfogan_plan::run_dir::write_atomically(out, &gif).map_err(|e| ReportError::io(out, e))?;
     Ok(frames.len())
 }
 

@@ -5,7 +5,7 @@
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use ssinfogan_core::metric;
+use ssinfogan_plan::metric;
 
 use crate::aggregate::{Stat, Tables};
 

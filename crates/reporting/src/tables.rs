@@ -3,7 +3,7 @@
 //! ablation table in the same three forms.
 
 use polars::prelude::*;
-use ssinfogan_core::metric;
+use ssinfogan_plan::metric;
 
 use crate::ablations::{self, baseline_row};
 use crate::aggregate::{fmt_stat, GroupRow, Stat, Tables, CONVERGENCE_THRESHOLDS, FINAL_METRICS};

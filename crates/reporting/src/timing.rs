@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use ssinfogan_core::metric::seconds;
 use ssinfogan_plan::long_csv;
+use ssinfogan_plan::metric::seconds;
 use ssinfogan_plan::run_dir::RunDir;
 
 use crate::error::ReportError;

@@ -19,16 +19,7 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], written: &mut Written) -> Re
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
     }
-    ssinfogan_core::run_dir::write_atomically(path, bytes).map_err(|e| ReportError::io(path, e))?;
+    ssinfogan_plan::run_dir::write_atomically(path, bytes).map_err(|e| ReportError::io(path, e))?;
     written.files.push(path.to_path_buf());
     Ok(())
-}
-
-/// The file's bytes, or `None` when it is not there (a record the run has not written).
-pub(crate) fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, ReportError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ReportError::io(path, e)),
-    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use ssinfogan_reporting::{write_report, Axis, DataSummary, ReportInputs, RunInfo, RunState, TraversalSheet};
+use ssinfogan_reporting::{write_report, DataSummary, ReportInputs, RunInfo, RunState, TraversalAxis, TraversalSheet};
 
 /// Six rows (two noise samples × three code values) of thirteen columns (c1, c2: five steps; u1: three values) of
 /// 4×4 grey images, each a flat grey of its own: `20 + 3 · (row · 13 + column)` of 255.
@@ -19,7 +19,7 @@ fn sheet() -> TraversalSheet {
             pixels.extend(std::iter::repeat_n(grey(r, c) as f32 / 255.0, 16));
         }
     }
-    let continuous = |name: &str| Axis {
+    let continuous = |name: &str| TraversalAxis {
         name: name.into(),
         continuous: true,
         values: vec![-2.0, -1.0, 0.0, 1.0, 2.0],
@@ -35,7 +35,7 @@ fn sheet() -> TraversalSheet {
         axes: vec![
             continuous("c1"),
             continuous("c2"),
-            Axis { name: "u1".into(), continuous: false, values: vec![0.0, 1.0, 2.0], base: vec![1, 0] },
+            TraversalAxis { name: "u1".into(), continuous: false, values: vec![0.0, 1.0, 2.0], base: vec![1, 0] },
         ],
         channels: 1,
         height: 4,

@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
-use ssinfogan_core::{backward, GradientSums, Gradients, Ops};
+use ssinfogan_kernels::{backward, GradientSums, Gradients, Ops};
 use ssinfogan_training::{Adam, AdamConfig};
 
 fn main() {

@@ -20,7 +20,7 @@ use candle_core::{CpuStorage, DType, Device, InplaceOp2, Layout, Result, Tensor,
 use candle_nn::VarMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::{Gradients, Ops};
+use ssinfogan_kernels::{Gradients, Ops};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +80,7 @@ impl Adam {
         self.steps
     }
 
-    /// One update from `grads` (of `ssinfogan_core::backward`). A variable the loss does not depend on (a head
+    /// One update from `grads` (of `ssinfogan_kernels::backward`). A variable the loss does not depend on (a head
     /// the step's losses leave out, as `Q_ss` on an unlabelled batch) has no gradient and is left as it is, its
     /// moments too. A variable the loss depends on but without a gradient is an error naming it, and nothing is
     /// updated.
@@ -236,7 +236,7 @@ impl InplaceOp2 for FusedAdam<'_> {
 mod tests {
     use super::*;
     use candle_core::{DType, Device};
-    use ssinfogan_core::{backward, GradientSums, Pass};
+    use ssinfogan_kernels::{backward, GradientSums, Pass};
 
     /// candle's backward pass of `loss`, nothing summed in place.
     fn gradients(loss: &Tensor) -> Gradients {

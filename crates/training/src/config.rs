@@ -2,7 +2,8 @@
 //! TOML.
 
 use serde::{Deserialize, Serialize};
-use ssinfogan_core::{metric, Ops};
+use ssinfogan_core::metric;
+use ssinfogan_kernels::Ops;
 
 use crate::adam::AdamConfig;
 

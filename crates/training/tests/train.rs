@@ -7,9 +7,10 @@ use std::path::Path;
 use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
 use ssinfogan_core::run_dir::{RunDir, RunId};
-use ssinfogan_core::{ImageSpec, LatentSpec, Ops, RngStreams, SemiSupervisedCode};
+use ssinfogan_core::{ImageSpec, LatentSpec, RngStreams, SemiSupervisedCode};
 use ssinfogan_datasets::dataset::content_hash;
 use ssinfogan_datasets::{Dataset, DatasetName, LabelledSubset, Provenance, SourceKind, Split};
+use ssinfogan_kernels::Ops;
 use ssinfogan_losses::{ContinuousLoss, LossConfig};
 use ssinfogan_networks::{initialise, LayerConfig, MnistDiscriminator, MnistGenerator};
 use ssinfogan_training::{

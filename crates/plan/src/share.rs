@@ -1,4 +1,4 @@
-//! A run's share of the report: what the report would otherwise compute from the run's weights, written by the run
+//! A run's share of the report, and the types its files carry: what the report would otherwise compute from the run's weights, written by the run
 //! when it completes, so that a report needs the run records only (no checkpoint, no device) and a record small
 //! enough to commit carries everything a reader sees.
 //!
@@ -20,17 +20,8 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ReportError;
-use crate::inputs::GridImage;
-use crate::traversal::{Axis, TraversalSheet};
-use crate::written::read_bytes;
+use crate::run_dir::{write_atomically, EXPLORER, FINAL_SAMPLES, SWEEPS};
 
-/// The continuous-code sweep grids of a run.
-pub const SWEEPS_FILE: &str = ssinfogan_plan::run_dir::SWEEPS;
-/// The latent explorer's sheet of a run.
-pub const EXPLORER_FILE: &str = ssinfogan_plan::run_dir::EXPLORER;
-/// The final samples of a run as 8-bit images with their codes.
-pub const FINAL_SAMPLES_FILE: &str = ssinfogan_plan::run_dir::FINAL_SAMPLES;
 /// Images per code value in `final-samples.safetensors`: the official code's evaluation batch (128 per value).
 pub const FINAL_SAMPLES_PER_CODE: usize = 128;
 
@@ -50,15 +41,7 @@ struct SheetMeta {
     code_name: String,
     code_values: usize,
     noise_samples: usize,
-    axes: Vec<AxisMeta>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct AxisMeta {
-    name: String,
-    continuous: bool,
-    values: Vec<f32>,
-    base: Vec<usize>,
+    axes: Vec<TraversalAxis>,
 }
 
 /// A pixel in [0, 1] as the 8-bit value every picture of the report draws.
@@ -70,12 +53,8 @@ fn from_u8(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
 }
 
-fn bad(path: &Path, why: impl std::fmt::Display) -> ReportError {
-    ReportError::Input(format!(
-        "{}: {why}; the run's share of the report is damaged: delete the file and run `ssinfogan report` again with \
-         the run's checkpoint present to write it anew",
-        path.display()
-    ))
+fn bad(path: &Path, why: impl std::fmt::Display) -> ShareError {
+    ShareError::Damaged { path: path.to_path_buf(), why: why.to_string() }
 }
 
 /// Serialises `tensors` (name, shape, bytes) with `metadata` and writes them atomically to `path`.
@@ -83,7 +62,7 @@ fn write_tensors(
     path: &Path,
     tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
     metadata: HashMap<String, String>,
-) -> Result<(), ReportError> {
+) -> Result<(), ShareError> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(name, dtype, shape, bytes)| {
@@ -92,13 +71,13 @@ fn write_tensors(
         .collect::<Result<_, _>>()?;
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(path, e))?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| ReportError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| ShareError::io(dir, e))?;
     }
-    ssinfogan_core::run_dir::write_atomically(path, &bytes).map_err(|e| ReportError::io(path, e))
+    write_atomically(path, &bytes).map_err(|e| ShareError::io(path, e))
 }
 
 /// A u8 tensor of the file: its shape and bytes.
-fn u8_tensor<'a>(file: &'a SafeTensors, name: &str, path: &Path) -> Result<(Vec<usize>, &'a [u8]), ReportError> {
+fn u8_tensor<'a>(file: &'a SafeTensors, name: &str, path: &Path) -> Result<(Vec<usize>, &'a [u8]), ShareError> {
     let view = file.tensor(name).map_err(|e| bad(path, e))?;
     if view.dtype() != Dtype::U8 || view.shape().len() != 4 {
         return Err(bad(
@@ -109,14 +88,14 @@ fn u8_tensor<'a>(file: &'a SafeTensors, name: &str, path: &Path) -> Result<(Vec<
     Ok((view.shape().to_vec(), view.data()))
 }
 
-fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>, ReportError> {
+fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>, ShareError> {
     let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| bad(path, e))?;
     Ok(metadata.metadata().clone().unwrap_or_default())
 }
 
 /// Writes the run's sweep grids (all of one run) into `<run>/sweeps.safetensors`.
-pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, ReportError> {
-    let path = run_root.join(SWEEPS_FILE);
+pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, ShareError> {
+    let path = run_root.join(SWEEPS);
     let mut tensors = Vec::new();
     let mut described = Vec::new();
     for grid in grids {
@@ -150,8 +129,8 @@ pub fn read_sweeps(
     variant: &str,
     n_labelled: usize,
     seed: u64,
-) -> Result<Option<Vec<GridImage>>, ReportError> {
-    let path = run_root.join(SWEEPS_FILE);
+) -> Result<Option<Vec<GridImage>>, ShareError> {
+    let path = run_root.join(SWEEPS);
     let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
     let metadata = metadata_of(&bytes, &path)?;
@@ -163,7 +142,7 @@ pub fn read_sweeps(
             names
                 .into_iter()
                 .map(|name| Ok((name.clone(), serde_json::from_str(&metadata[name]).map_err(|e| bad(&path, e))?)))
-                .collect::<Result<_, ReportError>>()?
+                .collect::<Result<_, ShareError>>()?
         }
     };
     let mut grids = Vec::new();
@@ -195,22 +174,13 @@ pub fn read_sweeps(
 }
 
 /// Writes the run's explorer sheet into `<run>/explorer.safetensors`.
-pub fn write_explorer(run_root: &Path, sheet: &TraversalSheet) -> Result<PathBuf, ReportError> {
-    let path = run_root.join(EXPLORER_FILE);
+pub fn write_explorer(run_root: &Path, sheet: &TraversalSheet) -> Result<PathBuf, ShareError> {
+    let path = run_root.join(EXPLORER);
     let meta = SheetMeta {
         code_name: sheet.code_name.clone(),
         code_values: sheet.code_values,
         noise_samples: sheet.noise_samples,
-        axes: sheet
-            .axes
-            .iter()
-            .map(|a| AxisMeta {
-                name: a.name.clone(),
-                continuous: a.continuous,
-                values: a.values.clone(),
-                base: a.base.clone(),
-            })
-            .collect(),
+        axes: sheet.axes.clone(),
     };
     let images = sheet.noise_samples * sheet.code_values * sheet.columns();
     let shape = vec![images, sheet.channels, sheet.height, sheet.width];
@@ -226,8 +196,8 @@ pub fn read_explorer(
     variant: &str,
     n_labelled: usize,
     seed: u64,
-) -> Result<Option<TraversalSheet>, ReportError> {
-    let path = run_root.join(EXPLORER_FILE);
+) -> Result<Option<TraversalSheet>, ShareError> {
+    let path = run_root.join(EXPLORER);
     let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
     let metadata = metadata_of(&bytes, &path)?;
@@ -241,11 +211,7 @@ pub fn read_explorer(
         code_name: meta.code_name,
         code_values: meta.code_values,
         noise_samples: meta.noise_samples,
-        axes: meta
-            .axes
-            .into_iter()
-            .map(|a| Axis { name: a.name, continuous: a.continuous, values: a.values, base: a.base })
-            .collect(),
+        axes: meta.axes,
         channels: shape[1],
         height: shape[2],
         width: shape[3],
@@ -264,8 +230,8 @@ pub fn write_final_samples(
     pixels: &[f32],
     (c, h, w): (usize, usize, usize),
     codes: &[i64],
-) -> Result<PathBuf, ReportError> {
-    let path = run_root.join(FINAL_SAMPLES_FILE);
+) -> Result<PathBuf, ShareError> {
+    let path = run_root.join(FINAL_SAMPLES);
     let n = codes.len();
     if pixels.len() != n * c * h * w {
         return Err(bad(&path, format!("{} values for {n} images of {c}×{h}×{w}", pixels.len())));
@@ -287,8 +253,8 @@ pub fn write_final_samples(
 
 /// The 8-bit final samples of `<run>/final-samples.safetensors`: their bytes (N, C, H, W), (C, H, W) and the code
 /// value of each; `None` when the run has not written them.
-pub fn read_final_samples(run_root: &Path) -> Result<Option<FinalSamples>, ReportError> {
-    let path = run_root.join(FINAL_SAMPLES_FILE);
+pub fn read_final_samples(run_root: &Path) -> Result<Option<FinalSamples>, ShareError> {
+    let path = run_root.join(FINAL_SAMPLES);
     let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
     let (shape, pixels) = u8_tensor(&file, "images", &path)?;
@@ -309,6 +275,95 @@ pub struct FinalSamples {
     /// (channels, height, width).
     pub image: (usize, usize, usize),
     pub codes: Vec<i64>,
+}
+
+/// One continuous code's sweep grid as pixels: `rows` semi-supervised code values × `values.len()` columns of
+/// (channels, height, width) images in [0, 1], row-major.
+#[derive(Debug, Clone)]
+pub struct GridImage {
+    pub variant: String,
+    pub n_labelled: usize,
+    pub seed: u64,
+    /// Which continuous code (0-based) the columns sweep.
+    pub continuous: usize,
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<f32>,
+    pub class_stability: f64,
+    pub effect: f64,
+}
+
+/// One code the latent explorer moves: a continuous code over `values`, or an unsupervised categorical code over
+/// its `values.len()` values. `explorer.safetensors` describes its axes as this struct's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraversalAxis {
+    /// `c1`, `c2`, … for continuous codes, `u1`, `u2`, … for unsupervised categorical ones.
+    pub name: String,
+    pub continuous: bool,
+    pub values: Vec<f32>,
+    /// Per noise sample, the step at which this code has its base value (0 for a continuous code; the drawn value
+    /// for a categorical one).
+    pub base: Vec<usize>,
+}
+
+/// The latent explorer's images of one (variant, labels): `noise_samples · code_values` rows of `Σ axis steps`
+/// columns of (channels, height, width) images in [0, 1], row-major; row z · code_values + c.
+#[derive(Debug, Clone)]
+pub struct TraversalSheet {
+    pub variant: String,
+    pub n_labelled: usize,
+    pub seed: u64,
+    /// The semi-supervised code's name in the experiment (`digit`), its URL key.
+    pub code_name: String,
+    pub code_values: usize,
+    pub noise_samples: usize,
+    pub axes: Vec<TraversalAxis>,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<f32>,
+}
+
+impl TraversalSheet {
+    /// `ss-infogan-n132`: the explorer page's name for it (`#run=`).
+    pub fn id(&self) -> String {
+        format!("{}-n{}", self.variant, self.n_labelled)
+    }
+
+    /// Images per row: every axis's steps one after another.
+    pub fn columns(&self) -> usize {
+        self.axes.iter().map(|a| a.values.len()).sum::<usize>().max(1)
+    }
+}
+
+/// A share file that cannot be read or written, or that does not hold what its header says.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error(
+        "{path}: {why}; the run's share of the report is damaged: delete the file and run `ssinfogan report` again \
+         with the run's checkpoint present to write it anew"
+    )]
+    Damaged { path: PathBuf, why: String },
+}
+
+impl ShareError {
+    pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
+        Self::Io { path: path.to_path_buf(), message: e.to_string() }
+    }
+}
+
+/// The file's bytes, or `None` when it is not there (a record the run has not written).
+pub(crate) fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, ShareError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ShareError::io(path, e)),
+    }
 }
 
 #[cfg(test)]
@@ -346,8 +401,11 @@ mod tests {
                 (a.continuous, &a.values, a.rows, a.class_stability, a.effect),
                 (b.continuous, &b.values, b.rows, b.class_stability, b.effect)
             );
-            // The same tiles, to the byte: the record's quantisation is the picture's.
-            assert_eq!(crate::grids::grid_pixels(a, 1).unwrap(), crate::grids::grid_pixels(b, 1).unwrap());
+            // The same 8-bit pixels: the record's quantisation is the picture's.
+            assert_eq!(
+                a.pixels.iter().map(|&v| to_u8(v)).collect::<Vec<_>>(),
+                b.pixels.iter().map(|&v| to_u8(v)).collect::<Vec<_>>()
+            );
         }
     }
 
@@ -394,7 +452,7 @@ mod tests {
             code_name: "digit".into(),
             code_values: 2,
             noise_samples: 1,
-            axes: vec![Axis { name: "c1".into(), continuous: true, values: vec![-1.0, 1.0], base: vec![1] }],
+            axes: vec![TraversalAxis { name: "c1".into(), continuous: true, values: vec![-1.0, 1.0], base: vec![1] }],
             channels: 1,
             height: 2,
             width: 2,
@@ -403,10 +461,10 @@ mod tests {
         write_explorer(dir.path(), &sheet).unwrap();
         let read = read_explorer(dir.path(), "infogan", 0, 1).unwrap().unwrap();
         assert_eq!(read.axes, sheet.axes);
-        assert_eq!(read.png().unwrap(), sheet.png().unwrap());
-        std::fs::write(dir.path().join(EXPLORER_FILE), b"not a safetensors file").unwrap();
+        assert_eq!(read.pixels, from_u8(&sheet.pixels.iter().map(|&v| to_u8(v)).collect::<Vec<_>>()));
+        std::fs::write(dir.path().join(EXPLORER), b"not a safetensors file").unwrap();
         let error = read_explorer(dir.path(), "infogan", 0, 1).unwrap_err().to_string();
-        assert!(error.contains(EXPLORER_FILE) && error.contains("delete the file"), "{error}");
+        assert!(error.contains(EXPLORER) && error.contains("delete the file"), "{error}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `cargo xtask reproduce … --slurm` against a real Slurm, and `--emit slurm` without one.
+//! `cargo xtask reproduce`, the README's first command: on this machine, `--slurm` against a real Slurm, and
+//! `--emit slurm` without one.
 //!
 //! The tests marked `ignore` need a running Slurm whose nodes see this machine's files (`scripts/slurm-local.sh
 //! start` makes one on this host; `.ci/run` does that, runs them with `--ignored`, and stops it). All of them run
@@ -126,6 +127,39 @@ fn collect_stderr(child: &mut Child) -> std::thread::JoinHandle<String> {
         stderr.read_to_string(&mut s).unwrap();
         s
     })
+}
+
+#[test]
+fn reproduce_trains_the_sweep_side_by_side_writes_the_report_and_then_has_nothing_left() {
+    let root = tempfile::tempdir().unwrap();
+    let results = root.path().join("results");
+    write_mnist(&root.path().join("data/mnist"), 40, 20);
+    let toml = write_experiment(
+        root.path(),
+        "local",
+        2,
+        r#"{ variant = "infogan" }, { variant = "ss-infogan", labels = [20, 50] }"#,
+    );
+    let out = reproduce(root.path(), &toml, &["--jobs", "2"]).output().unwrap();
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    // The label count the 40 training images cannot serve is set aside, not trained.
+    assert!(
+        printed.contains("skipped: ss-infogan with 50 labels (more labels than the 40 training images"),
+        "{printed}"
+    );
+    for run in ["infogan-n0-s1", "ss-infogan-n20-s1"] {
+        let summary = std::fs::read_to_string(results.join("local/runs").join(run).join("summary.json")).unwrap();
+        assert!(summary.contains("\"completed\""), "{run}: {summary}");
+        // Side by side, each run's output goes to its own log instead of the terminal.
+        assert!(results.join("local/runs").join(run).join("train.log").is_file(), "{run}: no train.log");
+    }
+    assert!(!results.join("local/runs/ss-infogan-n50-s1").exists());
+    let report = std::fs::read_to_string(results.join("local/REPORT.md")).unwrap();
+    assert!(report.contains("ss-infogan (20 labels)"), "{report}");
+    // Again: every run is completed, so nothing trains and the report is written anew.
+    let again = reproduce(root.path(), &toml, &[]).output().unwrap();
+    assert!(again.status.success() && text(&again).contains("nothing to train"), "{}", text(&again));
 }
 
 #[test]
