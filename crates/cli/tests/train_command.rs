@@ -178,7 +178,10 @@ fn config_errors_name_the_file_and_the_key() {
     let wrong_type = config_error(|t| t.replace("batch_size = 128", "batch_size = \"big\""), "infogan");
     assert!(wrong_type.contains("key `schedule.batch_size`: invalid type: string \"big\""), "{wrong_type}");
     let variant = config_error(|t| t, "ss_infogan");
-    assert!(variant.contains("no variants `ss_infogan`; the file defines: infogan, ss-infogan"), "{variant}");
+    assert!(
+        variant.contains("no variant `ss_infogan` in [variants]; the file defines: infogan, ss-infogan"),
+        "{variant}"
+    );
     let size = config_error(|t| t.replace("size = 10", "size = 9"), "infogan");
     assert!(size.contains("code `digit` has 9 values but the label `class` of mnist has 10"), "{size}");
     let rate = config_error(|t| t.replacen("learning_rate = 1e-4", "learning_rate = -1e-4", 1), "infogan");

@@ -249,7 +249,7 @@ impl Experiment {
                 Some(_) => bail!("{}: `profiles.{name}` must be a table", path.display()),
                 None => {
                     let names: Vec<&str> = defined.keys().map(String::as_str).collect();
-                    bail!("{}: no profiles `{name}`; the file defines: {}", path.display(), names.join(", "))
+                    bail!("{}: no profile `{name}` in [profiles]; the file defines: {}", path.display(), names.join(", "))
                 }
             }
         }
@@ -284,7 +284,11 @@ impl Experiment {
             Some(_) => bail!("{}: `variants.{variant}` must be a table", path.display()),
             None => {
                 let names: Vec<&str> = self.variants.keys().map(String::as_str).collect();
-                bail!("{}: no variants `{variant}`; the file defines: {}", path.display(), names.join(", "))
+                bail!(
+                    "{}: no variant `{variant}` in [variants]; the file defines: {}",
+                    path.display(),
+                    names.join(", ")
+                )
             }
         }
         for (name, overlay) in &self.profiles {
@@ -921,7 +925,7 @@ mod tests {
         let named = Experiment::open(&child, &with(&["named", "long"], &[])).unwrap().config("infogan").unwrap();
         assert_eq!(named.experiment.name, "mine-long");
         for (profiles, message) in
-            [(&["quick", "quick"][..], "named twice"), (&["quick", "fast"][..], "no profiles `fast`")]
+            [(&["quick", "quick"][..], "named twice"), (&["quick", "fast"][..], "no profile `fast` in [profiles]")]
         {
             let error = format!("{:#}", Experiment::open(&child, &with(profiles, &[])).unwrap_err());
             assert!(error.contains(message) && error.contains("child.toml"), "{error}");

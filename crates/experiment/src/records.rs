@@ -120,8 +120,13 @@ impl RecordedGenerator {
 /// `<run>/config.toml` as a table, and its path.
 fn recorded_table(run_root: &Path) -> anyhow::Result<(std::path::PathBuf, toml::Table)> {
     let path = RunDir::at(run_root).config();
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}: not a run directory, or the run never started", path.display()))?;
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}: not a run directory, or the run never started (`ssinfogan plan --experiment FILE` \
+             lists an experiment's runs with their directories and states)",
+            path.display()
+        )
+    })?;
     let table = toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
     Ok((path, table))
 }

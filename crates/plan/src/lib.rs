@@ -1,10 +1,14 @@
-//! The plan of an experiment: which runs its `[sweep]` makes (variant × label count × seed), where each lives,
-//! what state it is in, the label counts the data cannot serve, and what a cluster gives each run.
+//! The run files' one owner, and the plan of an experiment: which runs its `[sweep]` makes (variant × label count
+//! × seed), where each lives, what state it is in, the label counts the data cannot serve, and what a cluster
+//! gives each run.
 //!
 //! `ssinfogan plan --json` writes a [`Plan`]; `cargo xtask reproduce` reads the same type to launch what is
-//! pending, locally or as a Slurm job array. A run's [`RunSummary`] (`summary.json`, written last) is read by
-//! both too. This crate depends on serde alone, so the orchestration reads these files without building any
-//! numerics, and a field renamed on one side fails to compile on the other.
+//! pending, locally or as a Slurm job array. The run directory ([`run_dir`]: every file's name, the lock, the
+//! atomic write), the long CSV of metrics, losses and timing ([`long_csv`], its metric names in [`metric`]),
+//! `summary.json` ([`summary`]), a run's share of the report ([`share`]) and its morphometry ([`morphometry`]) are
+//! written and read through this crate only. It depends on serde, safetensors and thiserror, no numerics, so the
+//! orchestration and the report read these files without building candle, and a field renamed on one side fails
+//! to compile on the other.
 
 pub mod bench;
 pub mod long_csv;

@@ -35,6 +35,18 @@ struct GridMeta {
     effect: f64,
 }
 
+impl GridMeta {
+    fn of(grid: &GridImage) -> Self {
+        Self {
+            continuous: grid.continuous,
+            values: grid.values.clone(),
+            rows: grid.rows,
+            class_stability: grid.class_stability,
+            effect: grid.effect,
+        }
+    }
+}
+
 /// What `explorer.safetensors` says of its sheet, besides its pixels.
 #[derive(Debug, Serialize, Deserialize)]
 struct SheetMeta {
@@ -100,13 +112,7 @@ pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, Sha
     let mut described = Vec::new();
     for grid in grids {
         let name = format!("c{}", grid.continuous + 1);
-        let meta = GridMeta {
-            continuous: grid.continuous,
-            values: grid.values.clone(),
-            rows: grid.rows,
-            class_stability: grid.class_stability,
-            effect: grid.effect,
-        };
+        let meta = GridMeta::of(grid);
         described.push((name.clone(), meta));
         let shape = vec![grid.rows * grid.values.len(), grid.channels, grid.height, grid.width];
         tensors.push((name, Dtype::U8, shape, grid.pixels.iter().map(|&v| to_u8(v)).collect()));
@@ -425,13 +431,7 @@ mod tests {
         let mut tensors = Vec::new();
         for g in &grids {
             let name = format!("c{}", g.continuous + 1);
-            let meta = GridMeta {
-                continuous: g.continuous,
-                values: g.values.clone(),
-                rows: g.rows,
-                class_stability: g.class_stability,
-                effect: g.effect,
-            };
+            let meta = GridMeta::of(g);
             metadata.insert(name.clone(), serde_json::to_string(&meta).unwrap());
             let shape = vec![g.rows * g.values.len(), g.channels, g.height, g.width];
             tensors.push((name, Dtype::U8, shape, g.pixels.iter().map(|&v| to_u8(v)).collect()));
