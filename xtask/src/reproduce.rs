@@ -162,16 +162,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     stages.lap("classifier");
 
     // What the plan and every run of it are made with; a run adds its variant, labels and seed (`train_args`).
-    let mut sweep = common.clone();
+    let mut sweep_args = common.clone();
     if args.cuda {
-        sweep.extend(["--device".to_string(), "cuda:0".into()]);
+        sweep_args.extend(["--device".to_string(), "cuda:0".into()]);
     }
     let mut plan_args = vec!["plan".to_string(), "--json".into()];
-    plan_args.extend(sweep.iter().cloned());
+    plan_args.extend(sweep_args.iter().cloned());
     let plan = read_plan(&binary, &plan_args)?;
     if args.slurm || args.emit.is_some() {
         let origin = format!("{experiment_arg}{}", args.overlays.describe());
-        return on_slurm(args, &binary, &common, &sweep, &plan_args, plan, &origin);
+        return on_slurm(args, &binary, &common, &sweep_args, &plan_args, plan, &origin);
     }
     print_plan(&plan);
     refuse_stale(&plan)?;
@@ -191,7 +191,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             jobs
         }
     };
-    let failures = train_all(&binary, &sweep, todo, jobs)?;
+    let failures = train_all(&binary, &sweep_args, todo, jobs)?;
     stages.lap("runs");
     print_remaining(&read_plan(&binary, &plan_args)?);
 
@@ -308,7 +308,7 @@ fn on_slurm(
     args: &Args,
     binary: &Path,
     common: &[String],
-    sweep: &[String],
+    sweep_args: &[String],
     plan_args: &[String],
     plan: Plan,
     origin: &str,
@@ -345,7 +345,7 @@ fn on_slurm(
         .map(|r| slurm::Task {
             name: r.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             dir: r.dir.clone(),
-            train_args: train_args(sweep, r),
+            train_args: train_args(sweep_args, r),
         })
         .collect();
     let report_args = || {
@@ -568,8 +568,8 @@ fn read_plan(binary: &Path, args: &[String]) -> anyhow::Result<Plan> {
 
 /// The arguments of `ssinfogan train` for `run`: the sweep's (experiment, profiles, settings, results, data,
 /// device; those the plan was made with) and the run's own variant, label count and seed.
-fn train_args(sweep: &[String], run: &PlannedRun) -> Vec<String> {
-    let mut args = sweep.to_vec();
+fn train_args(sweep_args: &[String], run: &PlannedRun) -> Vec<String> {
+    let mut args = sweep_args.to_vec();
     args.extend(["--variant".to_string(), run.variant.clone()]);
     args.extend(["--labels".to_string(), run.n_labelled.to_string()]);
     args.extend(["--seed".to_string(), run.seed.to_string()]);
@@ -578,7 +578,12 @@ fn train_args(sweep: &[String], run: &PlannedRun) -> Vec<String> {
 
 /// Trains every run of `todo` with `jobs` workers; returns the runs that failed, with why. A failure does not
 /// stop the other runs: the sweep finishes and the report marks it.
-fn train_all(binary: &Path, sweep: &[String], todo: VecDeque<&PlannedRun>, jobs: usize) -> anyhow::Result<Vec<String>> {
+fn train_all(
+    binary: &Path,
+    sweep_args: &[String],
+    todo: VecDeque<&PlannedRun>,
+    jobs: usize,
+) -> anyhow::Result<Vec<String>> {
     let total = todo.len();
     if total == 0 {
         eprintln!("  nothing to train");
@@ -638,7 +643,7 @@ fn train_all(binary: &Path, sweep: &[String], todo: VecDeque<&PlannedRun>, jobs:
                     let name = run.dir.display();
                     *running.lock().unwrap() += 1;
                     say(format!("  [{}/{total}] training {name}", index + 1));
-                    let result = train_one(binary, sweep, run, jobs, threads);
+                    let result = train_one(binary, sweep_args, run, jobs, threads);
                     *running.lock().unwrap() -= 1;
                     match result {
                         Ok(()) => {
@@ -700,10 +705,16 @@ fn run_trained(dir: &Path) -> u64 {
 }
 
 /// One `ssinfogan train`; side by side, its output goes to `<run>/train.log` so that progress bars do not mix.
-fn train_one(binary: &Path, sweep: &[String], run: &PlannedRun, jobs: usize, threads: usize) -> anyhow::Result<()> {
+fn train_one(
+    binary: &Path,
+    sweep_args: &[String],
+    run: &PlannedRun,
+    jobs: usize,
+    threads: usize,
+) -> anyhow::Result<()> {
     let root = crate::workspace::workspace_root();
     let mut command = Command::new(binary);
-    command.current_dir(&root).arg("train").args(train_args(sweep, run));
+    command.current_dir(&root).arg("train").args(train_args(sweep_args, run));
     if jobs > 1 {
         command.env("RAYON_NUM_THREADS", threads.to_string());
         let dir = root.join(&run.dir);

@@ -1,8 +1,8 @@
 //! `cargo xtask check-swap <crate>`: proves that a drop-in crate still replaces the one it stands in for. It
 //! copies the workspace's tracked files to `target/swap-check/<crate>/`, applies the one-line swap of the
-//! workspace `Cargo.toml` there (the same line the README shows), and in one `cargo test` builds the `ssinfogan`
-//! binary with it (every crate that uses the component, compiled against the drop-in's API) and runs the tests that
-//! exercise the swapped component through its users. One command, because cargo resolves the dependencies'
+//! workspace `Cargo.toml` there (the same line the README shows), and in one `cargo test` compiles the `ssinfogan`
+//! binary's code with it (its unit-test target: every crate that uses the component, compiled against the
+//! drop-in's API) and runs the tests that exercise the swapped component through its users. One command, because cargo resolves the dependencies'
 //! features per selection of packages: a second command with other packages builds candle and the rest again. The
 //! working tree is never edited, so an interrupted check leaves nothing behind.
 

@@ -250,7 +250,8 @@ pub struct ExperimentArgs {
     /// Profiles (their `sweep` tables replace parts of `[sweep]`) and settings.
     #[command(flatten)]
     overlays: OverlayArgs,
-    /// The device the listed `train` commands use: cpu, cuda or cuda:N.
+    /// The device the evaluation classifier and the report's generated sweeps and morphometry run on: cpu, cuda or
+    /// cuda:N.
     #[arg(long, default_value = "cpu")]
     device: DeviceChoice,
     /// Where runs, tables and reports live: <results>/<experiment>/.
@@ -371,7 +372,7 @@ pub fn config(args: ConfigArgs) -> anyhow::Result<()> {
 }
 
 pub fn classifier(args: ExperimentArgs) -> anyhow::Result<()> {
-    let (experiment, accuracy) = ssinfogan_experiment::plan::prepare_classifier(&args.into())?;
+    let (experiment, accuracy) = ssinfogan_experiment::classifier::prepare(&args.into())?;
     println!("evaluation classifier of {experiment}: test accuracy {accuracy:.4}");
     Ok(())
 }

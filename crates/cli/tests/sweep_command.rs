@@ -1,6 +1,6 @@
 //! The sweep of an experiment end to end on a small IDX fixture with the `smoke` profile: `ssinfogan plan`
-//! lists the runs (and sets aside a label count the data cannot serve), each listed `train` command trains its
-//! run, and `ssinfogan report` writes the tables, figures, grids and REPORT.md — twice, identically.
+//! lists the runs (and sets aside a label count the data cannot serve), `ssinfogan train` with each listed run's
+//! variant, labels and seed trains it, and `ssinfogan report` writes the tables, figures, grids and REPORT.md — twice, identically.
 
 mod common;
 
@@ -32,7 +32,7 @@ fn plan_train_and_report_a_smoke_sweep() {
     assert_eq!(before["skipped"][0]["n_labelled"], 50);
 
     for run in runs {
-        // The run's own arguments on top of the plan's, as `cargo xtask reproduce` launches it.
+        // The plan's arguments and the run's own variant, labels and seed.
         let (labels, seed) = (run["n_labelled"].to_string(), run["seed"].to_string());
         let experiment = experiment();
         let args = ["train", "--experiment", &experiment, "--profile", "smoke", "--variant"];

@@ -1,14 +1,13 @@
 //! The shared vocabulary of the ss-InfoGAN workspace (Spurr, Aksan & Hilliges, "Guiding InfoGAN with
 //! Semi-Supervision", ECML-PKDD 2017).
 //!
-//! Every other crate depends on this one. It names the shape of an image ([`ImageSpec`]), the seeded host
+//! The numerics crates (datasets, networks, losses, metrics, training, experiment) depend on this one. It names the shape of an image ([`ImageSpec`]), the seeded host
 //! random streams all randomness comes from ([`RngStreams`]), the compute device a run asks for
 //! ([`DeviceChoice`]), the latent codes and noise of the generator ([`LatentSpec`]), the metrics' names and
 //! directions ([`metric`]), and re-exports the run-directory layout ([`run_dir`]) of `ssinfogan-plan`.
 //!
-//! It compiles no layer kernels: the traits training drives (`Generator` and
-//! `Discriminator`) take the layers' pass context and live beside it, in `ssinfogan-kernels`, so the crates that
-//! only read data or write reports (`datasets`, `reporting`) build without gemm.
+//! It compiles no layer kernels: the traits training drives (`Generator` and `Discriminator`) take the layers'
+//! pass context and live beside it, in `ssinfogan-kernels`, so `datasets` builds without them.
 
 pub mod device;
 pub mod image;

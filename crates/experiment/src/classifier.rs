@@ -16,6 +16,7 @@ use ssinfogan_kernels::Ops;
 use ssinfogan_metrics::{accuracy, train_classifier, Classifier, ClassifierConfig};
 
 use crate::config::ExperimentConfig;
+use crate::plan::{first_variant, ExperimentSpec};
 
 /// What `classifier.json` records: the cache key (data and training config) and the test accuracy.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -88,13 +89,13 @@ impl ClassifierCache {
         dataset: &Dataset,
         device: &Device,
     ) -> anyhow::Result<CachedClassifier> {
-        let config = &config.evaluation.classifier;
+        let classifier_config = &config.evaluation.classifier;
         let (weights, record_path) = (self.weights(), self.record());
         if let Ok(bytes) = std::fs::read(&record_path) {
             if let Ok(record) = serde_json::from_slice::<ClassifierRecord>(&bytes) {
                 if record.version == ssinfogan_metrics::CLASSIFIER_VERSION
                     && record.data_sha256 == dataset.provenance.content_sha256
-                    && &record.config == config
+                    && &record.config == classifier_config
                     && weights.is_file()
                 {
                     let mut vars = VarMap::new();
@@ -104,8 +105,7 @@ impl ClassifierCache {
                         VarBuilder::from_varmap(&vars, DType::F32, device),
                     )?;
                     vars.load(&weights).with_context(|| format!("cannot load {}", weights.display()))?;
-                    let sha256 = file_sha256(&weights)?;
-                    return Ok(CachedClassifier { classifier, test_accuracy: record.test_accuracy, sha256 });
+                    return self.found(classifier, record.test_accuracy);
                 }
             }
         }
@@ -119,7 +119,7 @@ impl ClassifierCache {
             &images,
             &labels,
             dataset.num_classes,
-            config,
+            classifier_config,
             &mut streams.stream("classifier-init"),
             &mut streams.stream("classifier-batches"),
             device,
@@ -133,7 +133,7 @@ impl ClassifierCache {
         let record = ClassifierRecord {
             version: ssinfogan_metrics::CLASSIFIER_VERSION,
             data_sha256: dataset.provenance.content_sha256.clone(),
-            config: config.clone(),
+            config: classifier_config.clone(),
             test_accuracy: accuracy(&classifier, &test_images, &test_labels, Ops::Fast)?,
         };
         std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create {}", self.dir.display()))?;
@@ -144,9 +144,25 @@ impl ClassifierCache {
         commit(&tmp, &weights).with_context(|| format!("cannot write {}", weights.display()))?;
         let json = serde_json::to_vec_pretty(&record)?;
         write_atomically(&record_path, &json).with_context(|| format!("cannot write {}", record_path.display()))?;
-        let sha256 = file_sha256(&weights)?;
-        Ok(CachedClassifier { classifier, test_accuracy: record.test_accuracy, sha256 })
+        self.found(classifier, record.test_accuracy)
     }
+
+    /// The classifier with its accuracy and weights' sha256, said in the log.
+    fn found(&self, classifier: Classifier, test_accuracy: f64) -> anyhow::Result<CachedClassifier> {
+        tracing::info!("evaluation classifier: test accuracy {test_accuracy:.4} ({})", self.dir.display());
+        Ok(CachedClassifier { classifier, test_accuracy, sha256: file_sha256(&self.weights())? })
+    }
+}
+
+/// Trains the experiment's evaluation classifier once (or finds it in the cache), so that runs started side by
+/// side afterwards share it instead of each training one. Returns the experiment's name and the classifier's
+/// test accuracy.
+pub fn prepare(spec: &ExperimentSpec) -> anyhow::Result<(String, f64)> {
+    let (config, dataset) = first_variant(&spec.open()?, &spec.data_root)?;
+    let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
+    let cached =
+        ClassifierCache::of(&spec.results, &config.experiment.name).load_or_train(&config, &dataset, &device)?;
+    Ok((config.experiment.name.clone(), cached.test_accuracy))
 }
 
 /// The sha256 of a file's bytes, in hex.

@@ -249,7 +249,11 @@ impl Experiment {
                 Some(_) => bail!("{}: `profiles.{name}` must be a table", path.display()),
                 None => {
                     let names: Vec<&str> = defined.keys().map(String::as_str).collect();
-                    bail!("{}: no profile `{name}` in [profiles]; the file defines: {}", path.display(), names.join(", "))
+                    bail!(
+                        "{}: no profile `{name}` in [profiles]; the file defines: {}",
+                        path.display(),
+                        names.join(", ")
+                    )
                 }
             }
         }

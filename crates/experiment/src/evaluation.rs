@@ -105,7 +105,8 @@ pub struct EvaluationHook<'a> {
     latent: &'a ssinfogan_core::LatentSpec,
     test_images: Tensor,
     test_labels: Tensor,
-    /// Summarised at the first evaluation: `report` and `classifier` prepare a hook and never evaluate.
+    /// Summarised at the first evaluation, not when the hook is prepared: preparing one costs no pass of the
+    /// classifier over the test split.
     real_features: std::cell::OnceCell<RealFeatures>,
     samples_per_code: usize,
     interim_samples_per_code: usize,
@@ -153,7 +154,6 @@ impl<'a> EvaluationHook<'a> {
         let test_labels = dataset.labels(&dataset.test, &all, device)?;
         let cache = ClassifierCache::of(results, &config.experiment.name);
         let cached = cache.load_or_train(config, dataset, device)?;
-        tracing::info!("evaluation classifier: test accuracy {:.4} ({})", cached.test_accuracy, cache.dir().display());
         Ok(Self {
             classifier: cached.classifier,
             classifier_accuracy: cached.test_accuracy,

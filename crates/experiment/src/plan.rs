@@ -4,14 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use ssinfogan_core::run_dir::{RunDir, RunId, RunLock};
 use ssinfogan_core::DeviceChoice;
 use ssinfogan_datasets::{Dataset, Provenance};
 pub use ssinfogan_plan::{Plan, PlannedRun, RunStatus, SkippedRun};
 
 use crate::assemble::load_dataset;
-use crate::classifier::ClassifierCache;
 use crate::config::{Experiment, ExperimentConfig, Overlays};
 use crate::records::{config_differences, read_summary};
 
@@ -23,7 +21,7 @@ pub struct ExperimentSpec {
     /// Profiles of that file (e.g. `quick`; their `sweep` tables replace parts of `[sweep]`) and `--set`
     /// settings.
     pub overlays: Overlays,
-    /// The device of the planned `train` commands, and of the report's generated sweeps.
+    /// The device of the evaluation classifier and of the report's generated sweeps and morphometry.
     pub device: DeviceChoice,
     /// Where runs, tables and reports live: `<results>/<experiment>/`.
     pub results: PathBuf,
@@ -52,18 +50,6 @@ impl ExperimentSpec {
     pub fn plan(&self) -> anyhow::Result<Plan> {
         build(&self.open()?, &self.results, &self.data_root)
     }
-}
-
-/// Trains the experiment's evaluation classifier once (or finds it in the cache), so that runs started side by
-/// side afterwards share it instead of each training one. Returns the experiment's name and the classifier's
-/// test accuracy.
-pub fn prepare_classifier(spec: &ExperimentSpec) -> anyhow::Result<(String, f64)> {
-    let (config, dataset) = first_variant(&spec.open()?, &spec.data_root)?;
-    let device = spec.device.open().with_context(|| format!("cannot open device {}", spec.device))?;
-    let cache = ClassifierCache::of(&spec.results, &config.experiment.name);
-    let cached = cache.load_or_train(&config, &dataset, &device)?;
-    tracing::info!("evaluation classifier: test accuracy {:.4} ({})", cached.test_accuracy, cache.dir().display());
-    Ok((config.experiment.name.clone(), cached.test_accuracy))
 }
 
 /// Resolves every run of the sweep (each variant's config must load), reads each run's state, and sets aside

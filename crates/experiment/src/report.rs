@@ -10,7 +10,7 @@ use ssinfogan_core::run_dir::RunDir;
 use ssinfogan_plan::morphometry::{
     read_morphometry, read_real_morphometry, write_real_morphometry, Distribution, RealMorphometry, QUANTILES,
 };
-use ssinfogan_plan::run_dir::MORPHOMETRY as MORPHOMETRY_FILE;
+use ssinfogan_plan::run_dir::MORPHOMETRY;
 use ssinfogan_plan::share::{read_explorer, read_final_samples, read_sweeps};
 use ssinfogan_reporting::morphometry::GroupMorphometry;
 use ssinfogan_reporting::{group_name, DataSummary, ReportInputs, RunInfo, RunState, Written};
@@ -255,7 +255,7 @@ fn write_morphometry_from_checkpoint(
 ) -> anyhow::Result<bool> {
     let Some(checkpoint) = ssinfogan_training::checkpoint::latest(&RunDir::at(&run.dir).checkpoint())? else {
         tracing::warn!(
-            "{} has no {MORPHOMETRY_FILE} and no checkpoint to measure it from: left out of the morphometry",
+            "{} has no {MORPHOMETRY} and no checkpoint to measure it from: left out of the morphometry",
             run.dir.display()
         );
         return Ok(false);

@@ -2,7 +2,9 @@
 //! dtypes, and in a pass that asks for candle's ops ([`Ops::Candle`]), each function is candle's own op.
 //!
 //! Every layer function takes a [`Pass`]: which implementation runs, BatchNorm's mode, and whether the
-//! parameters are constants or have their gradients summed in place ([`Parameters`], [`backward`]).
+//! parameters are constants or have their gradients summed in place ([`Parameters`], [`backward`]). So do the
+//! traits the training loop drives a generator and a discriminator through ([`Generator`], [`Discriminator`]),
+//! which is why they live here.
 //!
 //! Each layer is one autograd node with a hand-written backward pass. Candle's backward pass accumulates every
 //! node's gradient as `zeros + gradient` (a fill and an add over the whole tensor), and a layer built from

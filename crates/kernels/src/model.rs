@@ -1,10 +1,10 @@
 //! What the training loop needs from the networks, as traits: the loop drives any generator and any
 //! discriminator with Q heads, and the networks crate (or a replacement crate) provides them.
 //!
-//! They live beside the layers because each call takes the [`Pass`] it runs in: which implementation of
-//! the layers (the fast CPU kernels or candle's ops), BatchNorm's mode, and whether the parameters are
-//! constants (the G step's pass through D) or have their gradients summed in place ([`GradientSums`](crate::pass::GradientSums),
-//! collected by [`backward`](crate::pass::backward)).
+//! They live beside the layers because each call takes the [`Pass`] it runs in: which implementation of the
+//! layers (the fast CPU kernels or candle's ops), BatchNorm's mode, and whether the parameters are constants (the
+//! G step's pass through D) or have their gradients summed in place
+//! ([`GradientSums`](crate::pass::GradientSums), collected by [`backward`](crate::pass::backward)).
 
 use candle_core::{Result, Tensor};
 

@@ -12,8 +12,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use ssinfogan_core::ImageSpec;
-use ssinfogan_kernels::{Activation, ConvParams};
-use ssinfogan_kernels::{Ops, Pass};
+use ssinfogan_kernels::{Activation, ConvParams, Ops, Pass};
 
 /// How the classifier is trained; part of its cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

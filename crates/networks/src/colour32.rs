@@ -15,8 +15,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::{batch_norm, conv2d, conv_transpose2d, linear, BatchNorm, Conv2d, ConvTranspose2d, Linear, VarBuilder};
 use ssinfogan_core::LatentSpec;
-use ssinfogan_kernels::{self as ops, Activation, Sequence};
-use ssinfogan_kernels::{Discriminator, DiscriminatorOutput, Generator, Pass};
+use ssinfogan_kernels::{self as ops, Activation, Discriminator, DiscriminatorOutput, Generator, Pass, Sequence};
 
 use crate::layers::LayerConfig;
 use crate::mnist::{DOWN, DOWNSAMPLE, UP, UPSAMPLE};

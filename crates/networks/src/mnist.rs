@@ -12,8 +12,9 @@ use candle_nn::{
     ConvTranspose2dConfig, Linear, VarBuilder,
 };
 use ssinfogan_core::LatentSpec;
-use ssinfogan_kernels::{self as ops, Activation, ConvParams, Sequence};
-use ssinfogan_kernels::{Discriminator, DiscriminatorOutput, Generator, Pass};
+use ssinfogan_kernels::{
+    self as ops, Activation, ConvParams, Discriminator, DiscriminatorOutput, Generator, Pass, Sequence,
+};
 
 use crate::layers::LayerConfig;
 

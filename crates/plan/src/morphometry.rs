@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::run_dir::{write_atomically, MORPHOMETRY, REAL_MORPHOMETRY};
-use crate::share::ShareError;
+use crate::run_dir::{read_bytes, write_atomically, RunFileError, MORPHOMETRY, REAL_MORPHOMETRY};
 
 /// The grid of quantiles a distribution is kept on (probabilities (i + ½) / 100).
 pub const QUANTILES: usize = 100;
@@ -53,19 +52,19 @@ pub struct RealMorphometry {
     pub classes: Vec<Vec<Distribution>>,
 }
 
-pub fn write_real_morphometry(dir: &Path, record: &RealMorphometry) -> Result<PathBuf, ShareError> {
+pub fn write_real_morphometry(dir: &Path, record: &RealMorphometry) -> Result<PathBuf, RunFileError> {
     let path = dir.join(REAL_MORPHOMETRY);
-    let json = serde_json::to_vec(record).map_err(|e| ShareError::io(&path, e))?;
-    write_atomically(&path, &json).map_err(|e| ShareError::io(&path, e))?;
+    let json = serde_json::to_vec(record).map_err(|e| RunFileError::io(&path, e))?;
+    write_atomically(&path, &json).map_err(|e| RunFileError::io(&path, e))?;
     Ok(path)
 }
 
-pub fn read_real_morphometry(dir: &Path) -> Result<Option<RealMorphometry>, ShareError> {
+pub fn read_real_morphometry(dir: &Path) -> Result<Option<RealMorphometry>, RunFileError> {
     let path = dir.join(REAL_MORPHOMETRY);
-    let Some(bytes) = crate::share::read_bytes(&path)? else { return Ok(None) };
+    let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| ShareError::io(&path, format!("{e} (delete it: the report measures the test split again)")))
+        .map_err(|e| RunFileError::io(&path, format!("{e} (delete it: the report measures the test split again)")))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,20 +102,21 @@ pub struct MorphometricEffect {
     pub sd_along_sweep: Vec<f64>,
 }
 
-pub fn write_morphometry(run_root: &Path, record: &MorphometryRecord) -> Result<PathBuf, ShareError> {
+pub fn write_morphometry(run_root: &Path, record: &MorphometryRecord) -> Result<PathBuf, RunFileError> {
     let path = run_root.join(MORPHOMETRY);
-    let json = serde_json::to_vec_pretty(record).map_err(|e| ShareError::io(&path, e))?;
-    write_atomically(&path, &json).map_err(|e| ShareError::io(&path, e))?;
+    let json = serde_json::to_vec_pretty(record).map_err(|e| RunFileError::io(&path, e))?;
+    write_atomically(&path, &json).map_err(|e| RunFileError::io(&path, e))?;
     Ok(path)
 }
 
 /// The run's `morphometry.json`; `None` when the run has not written one (a run of colour images, or one
 /// completed before runs measured it).
-pub fn read_morphometry(run_root: &Path) -> Result<Option<MorphometryRecord>, ShareError> {
+pub fn read_morphometry(run_root: &Path) -> Result<Option<MorphometryRecord>, RunFileError> {
     let path = run_root.join(MORPHOMETRY);
-    let Some(bytes) = crate::share::read_bytes(&path)? else { return Ok(None) };
+    let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        ShareError::io(&path, format!("{e}: not a morphometry record (delete it and run the report with the run's checkpoint present to write it again)"))
+        let fix = "delete it and run the report with the run's checkpoint present to write it again";
+        RunFileError::io(&path, format!("{e}: not a morphometry record ({fix})"))
     })
 }
 

@@ -439,7 +439,7 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-/// `core` has no logging dependency; the message goes to stderr.
+/// `plan` has no logging dependency; the message goes to stderr.
 fn tracing_free_warn(message: &str) {
     eprintln!("warning: {message}");
 }
@@ -483,6 +483,34 @@ fn rename_durably(tmp: &Path, path: &Path) -> std::io::Result<()> {
         _ => Path::new("."),
     };
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// A run file that cannot be read or written, or that does not hold what it should.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFileError {
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    /// A file of the run's share of the report (`share`) that does not hold what its header says.
+    #[error(
+        "{path}: {why}; the run's share of the report is damaged: delete the file and run `ssinfogan report` again \
+         with the run's checkpoint present to write it anew"
+    )]
+    DamagedShare { path: PathBuf, why: String },
+}
+
+impl RunFileError {
+    pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
+        Self::Io { path: path.to_path_buf(), message: e.to_string() }
+    }
+}
+
+/// The file's bytes, or `None` when it is not there (a record the run has not written).
+pub(crate) fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, RunFileError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RunFileError::io(path, e)),
+    }
 }
 
 #[cfg(test)]

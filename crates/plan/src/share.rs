@@ -1,6 +1,6 @@
-//! A run's share of the report, and the types its files carry: what the report would otherwise compute from the run's weights, written by the run
-//! when it completes, so that a report needs the run records only (no checkpoint, no device) and a record small
-//! enough to commit carries everything a reader sees.
+//! A run's share of the report, and the types its files carry: what the report would otherwise compute from the
+//! run's weights, written by the run when it completes, so that a report needs the run records only (no
+//! checkpoint, no device) and a record small enough to commit carries everything a reader sees.
 //!
 //! Three files in the run directory, each a safetensors file of 8-bit images with its description in the header's
 //! metadata (readable by any safetensors library, no code of ours needed):
@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::run_dir::{write_atomically, EXPLORER, FINAL_SAMPLES, SWEEPS};
+use crate::run_dir::{read_bytes, write_atomically, RunFileError, EXPLORER, FINAL_SAMPLES, SWEEPS};
 
 /// Images per code value in `final-samples.safetensors`: the official code's evaluation batch (128 per value).
 pub const FINAL_SAMPLES_PER_CODE: usize = 128;
@@ -65,8 +65,8 @@ fn from_u8(pixels: &[u8]) -> Vec<f32> {
     pixels.iter().map(|&p| f32::from(p) / 255.0).collect()
 }
 
-fn bad(path: &Path, why: impl std::fmt::Display) -> ShareError {
-    ShareError::Damaged { path: path.to_path_buf(), why: why.to_string() }
+fn bad(path: &Path, why: impl std::fmt::Display) -> RunFileError {
+    RunFileError::DamagedShare { path: path.to_path_buf(), why: why.to_string() }
 }
 
 /// Serialises `tensors` (name, shape, bytes) with `metadata` and writes them atomically to `path`.
@@ -74,7 +74,7 @@ fn write_tensors(
     path: &Path,
     tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)>,
     metadata: HashMap<String, String>,
-) -> Result<(), ShareError> {
+) -> Result<(), RunFileError> {
     let views: Vec<(String, TensorView)> = tensors
         .iter()
         .map(|(name, dtype, shape, bytes)| {
@@ -83,13 +83,13 @@ fn write_tensors(
         .collect::<Result<_, _>>()?;
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| bad(path, e))?;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| ShareError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| RunFileError::io(dir, e))?;
     }
-    write_atomically(path, &bytes).map_err(|e| ShareError::io(path, e))
+    write_atomically(path, &bytes).map_err(|e| RunFileError::io(path, e))
 }
 
 /// A u8 tensor of the file: its shape and bytes.
-fn u8_tensor<'a>(file: &'a SafeTensors, name: &str, path: &Path) -> Result<(Vec<usize>, &'a [u8]), ShareError> {
+fn u8_tensor<'a>(file: &'a SafeTensors, name: &str, path: &Path) -> Result<(Vec<usize>, &'a [u8]), RunFileError> {
     let view = file.tensor(name).map_err(|e| bad(path, e))?;
     if view.dtype() != Dtype::U8 || view.shape().len() != 4 {
         return Err(bad(
@@ -100,13 +100,13 @@ fn u8_tensor<'a>(file: &'a SafeTensors, name: &str, path: &Path) -> Result<(Vec<
     Ok((view.shape().to_vec(), view.data()))
 }
 
-fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>, ShareError> {
+fn metadata_of(bytes: &[u8], path: &Path) -> Result<HashMap<String, String>, RunFileError> {
     let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| bad(path, e))?;
     Ok(metadata.metadata().clone().unwrap_or_default())
 }
 
 /// Writes the run's sweep grids (all of one run) into `<run>/sweeps.safetensors`.
-pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, ShareError> {
+pub fn write_sweeps(run_root: &Path, grids: &[GridImage]) -> Result<PathBuf, RunFileError> {
     let path = run_root.join(SWEEPS);
     let mut tensors = Vec::new();
     let mut described = Vec::new();
@@ -135,7 +135,7 @@ pub fn read_sweeps(
     variant: &str,
     n_labelled: usize,
     seed: u64,
-) -> Result<Option<Vec<GridImage>>, ShareError> {
+) -> Result<Option<Vec<GridImage>>, RunFileError> {
     let path = run_root.join(SWEEPS);
     let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
@@ -148,7 +148,7 @@ pub fn read_sweeps(
             names
                 .into_iter()
                 .map(|name| Ok((name.clone(), serde_json::from_str(&metadata[name]).map_err(|e| bad(&path, e))?)))
-                .collect::<Result<_, ShareError>>()?
+                .collect::<Result<_, RunFileError>>()?
         }
     };
     let mut grids = Vec::new();
@@ -180,7 +180,7 @@ pub fn read_sweeps(
 }
 
 /// Writes the run's explorer sheet into `<run>/explorer.safetensors`.
-pub fn write_explorer(run_root: &Path, sheet: &TraversalSheet) -> Result<PathBuf, ShareError> {
+pub fn write_explorer(run_root: &Path, sheet: &TraversalSheet) -> Result<PathBuf, RunFileError> {
     let path = run_root.join(EXPLORER);
     let meta = SheetMeta {
         code_name: sheet.code_name.clone(),
@@ -202,7 +202,7 @@ pub fn read_explorer(
     variant: &str,
     n_labelled: usize,
     seed: u64,
-) -> Result<Option<TraversalSheet>, ShareError> {
+) -> Result<Option<TraversalSheet>, RunFileError> {
     let path = run_root.join(EXPLORER);
     let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
@@ -236,7 +236,7 @@ pub fn write_final_samples(
     pixels: &[f32],
     (c, h, w): (usize, usize, usize),
     codes: &[i64],
-) -> Result<PathBuf, ShareError> {
+) -> Result<PathBuf, RunFileError> {
     let path = run_root.join(FINAL_SAMPLES);
     let n = codes.len();
     if pixels.len() != n * c * h * w {
@@ -259,7 +259,7 @@ pub fn write_final_samples(
 
 /// The 8-bit final samples of `<run>/final-samples.safetensors`: their bytes (N, C, H, W), (C, H, W) and the code
 /// value of each; `None` when the run has not written them.
-pub fn read_final_samples(run_root: &Path) -> Result<Option<FinalSamples>, ShareError> {
+pub fn read_final_samples(run_root: &Path) -> Result<Option<FinalSamples>, RunFileError> {
     let path = run_root.join(FINAL_SAMPLES);
     let Some(bytes) = read_bytes(&path)? else { return Ok(None) };
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(&path, e))?;
@@ -310,8 +310,8 @@ pub struct TraversalAxis {
     pub name: String,
     pub continuous: bool,
     pub values: Vec<f32>,
-    /// Per noise sample, the step at which this code has its base value (0 for a continuous code; the drawn value
-    /// for a categorical one).
+    /// Per noise sample, the step at which this code sits while another one moves: the step whose value is 0 (the
+    /// middle of the sweep) for a continuous code, the drawn value for a categorical one.
     pub base: Vec<usize>,
 }
 
@@ -342,33 +342,6 @@ impl TraversalSheet {
     /// Images per row: every axis's steps one after another.
     pub fn columns(&self) -> usize {
         self.axes.iter().map(|a| a.values.len()).sum::<usize>().max(1)
-    }
-}
-
-/// A share file that cannot be read or written, or that does not hold what its header says.
-#[derive(Debug, thiserror::Error)]
-pub enum ShareError {
-    #[error("{path}: {message}")]
-    Io { path: PathBuf, message: String },
-    #[error(
-        "{path}: {why}; the run's share of the report is damaged: delete the file and run `ssinfogan report` again \
-         with the run's checkpoint present to write it anew"
-    )]
-    Damaged { path: PathBuf, why: String },
-}
-
-impl ShareError {
-    pub(crate) fn io(path: &Path, e: impl std::fmt::Display) -> Self {
-        Self::Io { path: path.to_path_buf(), message: e.to_string() }
-    }
-}
-
-/// The file's bytes, or `None` when it is not there (a record the run has not written).
-pub(crate) fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, ShareError> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ShareError::io(path, e)),
     }
 }
 

@@ -12,9 +12,9 @@ use base64::Engine as _;
 
 use crate::error::ReportError;
 use crate::inputs::ReportInputs;
-use crate::traversal::TraversalSheet;
 use crate::verdict::ClaimResult;
 use crate::written::{write_file, Written};
+use ssinfogan_plan::share::TraversalSheet;
 
 /// Displayed size of a generated pixel.
 const SCALE: usize = 8;
@@ -316,7 +316,7 @@ mod tests {
                 pixels[784 + r * 28 + c] = 1.0;
             }
         }
-        let axis = crate::traversal::TraversalAxis {
+        let axis = ssinfogan_plan::share::TraversalAxis {
             name: "c1".into(),
             continuous: true,
             values: vec![0.0, 1.0],

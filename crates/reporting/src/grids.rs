@@ -8,9 +8,10 @@ use plotters::prelude::*;
 
 use crate::error::ReportError;
 use crate::font::{ensure_font, FONT};
-use crate::inputs::{GridImage, ReportInputs};
+use crate::inputs::ReportInputs;
 use crate::pixels::{png_bytes, tile};
 use crate::written::{write_file, Written};
+use ssinfogan_plan::share::GridImage;
 
 /// Pixels between panels and around the figure, and the height of the title band.
 const GAP: u32 = 16;

@@ -80,8 +80,7 @@ pub enum RunState {
     Incomplete,
 }
 
-/// One sweep grid as pixels, as the run's `sweeps.safetensors` holds it.
-pub use ssinfogan_plan::share::GridImage;
+use ssinfogan_plan::share::GridImage;
 
 /// The table row and legend entry a sweep grid belongs to: its variant at its label count.
 pub fn grid_group(grid: &GridImage) -> String {

@@ -1,7 +1,7 @@
 //! The latent explorer's sheet as a picture. The sheet itself ([`TraversalSheet`]) is a run file's content,
 //! defined with the file (`ssinfogan_plan::share`); `explorer` lays it out in `index.html`.
 
-pub use ssinfogan_plan::share::{TraversalAxis, TraversalSheet};
+use ssinfogan_plan::share::TraversalSheet;
 
 use crate::pixels::{png_bytes, tile};
 

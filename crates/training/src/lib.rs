@@ -2,8 +2,8 @@
 //! the G step with their two Adam optimisers ([`adam`]), the labelled/unlabelled batch schedule, `metrics.csv`
 //! after every epoch and `losses.csv` within it (`ssinfogan_plan::long_csv`), TensorBoard event files
 //! ([`event_file`]), checkpoints with optimiser and random-stream state, and exact resume
-//! ([`checkpoint`]). The networks come in through the `Generator` and `Discriminator` traits of the core
-//! crate, so any implementation trains here.
+//! ([`checkpoint`]). The networks come in through the `Generator` and `Discriminator` traits of
+//! `ssinfogan-kernels`, so any implementation trains here.
 
 pub mod adam;
 pub mod checkpoint;
