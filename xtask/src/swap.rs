@@ -74,7 +74,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", manifest.display()))?;
     eprintln!("swapped in {}:\n  {}", manifest.display(), swap.line);
 
-    // The same target directory: registry crates built for the same features are reused.
+    // The same target directory: registry crates built for the same features are reused. The copy's own crates
+    // are built under the names of the working tree's (cargo names a path package by its place in its
+    // workspace), so the next build of the working tree compiles those again.
     let status = crate::workspace::cargo()
         .current_dir(&copy)
         .env("CARGO_TARGET_DIR", &target)
